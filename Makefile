@@ -1,0 +1,42 @@
+# Bootstrap needs only python3 (>= 3.11) and make: uv is installed into .tools/, then uv
+# builds .venv/ exactly as uv.lock pins it.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: demo test test-all lint format bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --locked --python $(PYTHON) --quiet
+	@touch $@
+
+## The embedded default: simulator + pipeline + summary.
+demo: .venv/.synced
+	.venv/bin/customer-sync demo
+
+## The test suite (slow tests included; `make test-fast` skips them).
+test: .venv/.synced
+	.venv/bin/pytest
+
+test-fast: .venv/.synced
+	.venv/bin/pytest -m "not slow"
+
+lint: .venv/.synced
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: .venv/.synced
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: .venv/.synced
+	.venv/bin/python -m bench.run
+
+clean:
+	rm -rf .venv .tools

@@ -1,0 +1,176 @@
+"""The Parquet lake: change batches per run and a compacted current snapshot per resource.
+
+    <data_dir>/lake/<resource>/_state.json                     high-water mark, checkpoints
+    <data_dir>/lake/<resource>/changes/run=<run_id>/<table>-NNNNN.parquet
+    <data_dir>/lake/<resource>/snapshot/<table>.parquet        the current state
+
+Every file is written to a temporary name, fsynced and renamed, so a reader (or a kill -9)
+never sees half a file. Compaction merges the committed runs not yet merged into the snapshot;
+it is idempotent, so a compaction interrupted before it records its work is simply redone.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.sync import schemas
+from pipelines.sync.state import Part, ResourceState, fsync_dir
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+# Tables each resource writes per run; the first is the resource's own, keyed by `id`.
+TABLES: dict[str, dict[str, pa.Schema]] = {
+    "customers": {
+        "customers": schemas.CUSTOMERS,
+        "customer_tags": schemas.CUSTOMER_TAGS,
+        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
+        "quarantine": schemas.QUARANTINE,
+        "deletions": schemas.DELETIONS,
+    },
+    "transactions": {
+        "transactions": schemas.TRANSACTIONS,
+        "quarantine": schemas.QUARANTINE,
+        "deletions": schemas.DELETIONS,
+    },
+}
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of `sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write `table` to `path` via a temporary file, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    """What merging the pending runs changed in the snapshot."""
+
+    runs: list[str]
+    new: int
+    changed: int
+    unchanged: int
+    deleted: int
+    rows: int
+    quarantined: int
+
+
+class Lake:
+    """Paths and Parquet I/O under `<data_dir>/lake`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "lake"
+
+    def folder(self, resource: str) -> Path:
+        return self.root / resource
+
+    def run_dir(self, resource: str, run_id: str) -> Path:
+        return self.folder(resource) / "changes" / f"run={run_id}"
+
+    def snapshot_path(self, resource: str, table: str) -> Path:
+        return self.folder(resource) / "snapshot" / f"{table}.parquet"
+
+    def load_state(self, resource: str) -> ResourceState:
+        return ResourceState.load(self.folder(resource), resource)
+
+    def save_state(self, state: ResourceState) -> None:
+        state.save(self.folder(state.resource))
+
+    def write_part(self, resource: str, run_id: str, table: str, seq: int, data: pa.Table) -> Part:
+        """Durably write one part of a run's change batch."""
+        path = self.run_dir(resource, run_id) / f"{table}-{seq:05d}.parquet"
+        write_parquet_atomic(data.cast(TABLES[resource][table]), path)
+        return Part(table=table, path=str(path.relative_to(self.folder(resource))), rows=len(data))
+
+    def remove_orphans(self, resource: str, run_id: str, keep: list[Part]) -> int:
+        """Delete files of a run that no checkpoint lists (written just before a crash)."""
+        run_dir = self.run_dir(resource, run_id)
+        if not run_dir.exists():
+            return 0
+        listed = {self.folder(resource) / p.path for p in keep}
+        removed = 0
+        for path in run_dir.iterdir():
+            if path not in listed:
+                path.unlink()
+                removed += 1
+        return removed
+
+    def read_snapshot(self, resource: str, table: str) -> pa.Table:
+        """The current snapshot of a table (empty with its schema before the first sync)."""
+        schema = TABLES[resource][table]
+        path = self.snapshot_path(resource, table)
+        return pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
+
+    def _read_runs(self, resource: str, runs: list[str], table: str) -> pa.Table:
+        schema = TABLES[resource][table]
+        files = sorted(
+            str(f) for run in runs for f in self.run_dir(resource, run).glob(f"{table}-*.parquet")
+        )
+        return pq.read_table(files, schema=schema) if files else schema.empty_table()
+
+    def compact(self, resource: str) -> CompactionResult:
+        """Merge every committed, not yet merged run into the snapshot."""
+        state = self.load_state(resource)
+        runs = list(state.pending_compaction)
+        tables = TABLES[resource]
+        primary = next(iter(tables))
+        con = duckdb.connect()
+        try:
+            con.register("current_rows", self.read_snapshot(resource, primary))
+            con.register("incoming_rows", self._read_runs(resource, runs, primary))
+            con.register("current_deletions", self.read_snapshot(resource, "deletions"))
+            con.register("incoming_deletions", self._read_runs(resource, runs, "deletions"))
+            deletions = con.sql(sql("merge_deletions")).to_arrow_table()
+            con.register("deleted_ids", deletions)
+            new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchone()
+            merged = con.sql(sql("merge_current")).to_arrow_table()
+            con.register("merged", merged)
+            outputs = {primary: merged, "deletions": deletions}
+            if resource == "customers":
+                outputs["customer_tags"] = con.sql(sql("customer_tags")).to_arrow_table()
+                outputs["customer_transactions"] = con.sql(
+                    sql("customer_transactions")
+                ).to_arrow_table()
+            con.register("current_quarantine", self.read_snapshot(resource, "quarantine"))
+            con.register("incoming_quarantine", self._read_runs(resource, runs, "quarantine"))
+            outputs["quarantine"] = con.sql(sql("merge_quarantine")).to_arrow_table()
+        finally:
+            con.close()
+        for table, data in outputs.items():
+            write_parquet_atomic(data.cast(tables[table]), self.snapshot_path(resource, table))
+        state = self.load_state(resource)
+        state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
+        self.save_state(state)
+        return CompactionResult(
+            runs=runs,
+            new=new,
+            changed=changed,
+            unchanged=unchanged,
+            deleted=deleted,
+            rows=len(merged),
+            quarantined=len(outputs["quarantine"]),
+        )

@@ -1,0 +1,105 @@
+"""Sync state: high-water marks and checkpoints, stored beside the data they describe.
+
+Each resource's state is `lake/<resource>/_state.json`, always replaced atomically (temp file,
+fsync, rename, fsync of the folder), so a kill -9 leaves either the old or the new state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "_state.json"
+RUN_HISTORY = 50
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+@dataclass
+class Part:
+    """One durably written Parquet file of a run: which table, where (relative), how many rows."""
+
+    table: str
+    path: str
+    rows: int
+
+
+@dataclass
+class RunInProgress:
+    """A run that has started and not yet committed its high-water mark."""
+
+    run_id: str
+    lower_ms: int
+    upper_ms: int
+    full: bool
+    done: list[list[int]] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    records: int = 0
+    quarantined: int = 0
+
+    def remaining(self) -> list[tuple[int, int]]:
+        """[lower, upper) minus the checkpointed windows, as sorted half-open ranges."""
+        gaps = []
+        cursor = self.lower_ms
+        for lo, hi in sorted(self.done):
+            if lo > cursor:
+                gaps.append((cursor, lo))
+            cursor = max(cursor, hi)
+        if cursor < self.upper_ms:
+            gaps.append((cursor, self.upper_ms))
+        return gaps
+
+
+@dataclass
+class ResourceState:
+    """Everything the sync remembers about one resource."""
+
+    resource: str
+    high_water_mark_ms: int | None = None
+    in_progress: RunInProgress | None = None
+    # Committed runs whose change batches are not yet merged into the snapshot.
+    pending_compaction: list[str] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, folder: Path, resource: str) -> ResourceState:
+        path = folder / STATE_FILE
+        if not path.exists():
+            return cls(resource=resource)
+        raw = json.loads(path.read_text())
+        progress = raw.get("in_progress")
+        if progress:
+            progress["parts"] = [Part(**p) for p in progress.get("parts", [])]
+            raw["in_progress"] = RunInProgress(**progress)
+        return cls(**raw)
+
+    def save(self, folder: Path) -> None:
+        self.runs = self.runs[-RUN_HISTORY:]
+        atomic_write_bytes(folder / STATE_FILE, json.dumps(asdict(self), indent=2).encode())

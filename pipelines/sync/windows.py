@@ -1,0 +1,220 @@
+"""Exact extraction of an `updatedAt` range from an offset-paged, unordered, changing API.
+
+vivenu lists by `top`/`skip` with no sort parameter, and a record updated while we page leaves
+its window and shifts every offset behind it. The rules that keep extraction exact:
+
+* The range's upper bound is frozen in the past, so while we page a window can only lose
+  records (updated past the bound, or deleted), never gain them.
+* A window is complete only when verified: every page reported the same `total`, and the
+  distinct records received equal it. A window that fits one page is one atomic answer.
+* A window that fails verification, or is too large to page, is split into narrower windows
+  at quantiles of the `updatedAt` values already received (the first page is a sample).
+* A single millisecond cannot be split; it is paged and re-read until it verifies, so more
+  than `top` records sharing one `updatedAt` still come out complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.sync.normalize import updated_at_ms
+from pipelines.vivenu.client import MAX_TOP, Resource, VivenuClient, updated_at_filter
+
+
+class WindowIncomplete(Exception):
+    """A window could not be verified within the attempts allowed (heavy churn in it)."""
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """The half-open `updatedAt` range [lo, hi) in epoch milliseconds."""
+
+    lo: int
+    hi: int
+
+    def params(self) -> dict[str, str]:
+        return updated_at_filter(gte=_from_ms(self.lo), lt=_from_ms(self.hi))
+
+    def __str__(self) -> str:
+        return f"[{_from_ms(self.lo).isoformat()}, {_from_ms(self.hi).isoformat()})"
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass(kw_only=True)
+class WindowPolicy:
+    """How windows are paged and split.
+
+    Args:
+        top: page size (vivenu's maximum is 1000).
+        max_pages: the most pages one window may be read in; larger windows are split first.
+        split_target: records aimed at per window when splitting after a failed verification.
+        single_ms_attempts: re-reads of a one-millisecond window before giving up.
+    """
+
+    top: int = MAX_TOP
+    max_pages: int = 8
+    split_target: int = 700
+    single_ms_attempts: int = 6
+
+
+@dataclass
+class WindowStats:
+    windows_done: int = 0
+    splits: int = 0
+    reverifications: int = 0
+    records: int = 0
+    in_flight: set[Window] = field(default_factory=set)
+
+
+def _record_key(doc: Any, position: int) -> Any:
+    record_id = doc.get("_id") if isinstance(doc, dict) else None
+    # Records without a usable _id still count (quarantine keeps them) but cannot be deduplicated.
+    return record_id if isinstance(record_id, str) and record_id else ("no-id", position)
+
+
+def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
+    """Cut points strictly inside the window: quantiles of the sample, heavy milliseconds
+    isolated in windows of their own; an even split when the sample says nothing."""
+    inside = sorted(ms for ms in sample if window.lo <= ms < window.hi)
+    pieces = max(2, pieces)
+    cuts: set[int] = set()
+    if len(inside) >= 2:
+        picks = [inside[len(inside) * i // pieces] for i in range(1, pieces)]
+        counts = Counter(picks)
+        cuts = set(picks) | {ms + 1 for ms, n in counts.items() if n > 1}
+        if inside[0] == inside[-1]:
+            cuts |= {inside[0], inside[0] + 1}
+    width = window.hi - window.lo
+    valid = sorted(c for c in cuts if window.lo < c < window.hi)
+    if not valid:
+        valid = sorted(
+            {window.lo + width * i // pieces for i in range(1, pieces)} - {window.lo, window.hi}
+        )
+    return valid
+
+
+def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
+    """The window cut at `split_points`."""
+    bounds = [window.lo, *split_points(window, sample, pieces), window.hi]
+    return [Window(a, b) for a, b in itertools.pairwise(bounds) if a < b]
+
+
+class WindowFetcher:
+    """Fetches windows of one resource and proves each complete before yielding it."""
+
+    def __init__(
+        self,
+        client: VivenuClient,
+        resource: Resource,
+        policy: WindowPolicy | None = None,
+        *,
+        on_progress: Callable[[WindowStats], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.policy = policy or WindowPolicy()
+        self.stats = WindowStats()
+        self._on_progress = on_progress or (lambda stats: None)
+
+    async def _page(self, window: Window, skip: int) -> tuple[list[Any], int]:
+        page = await self.client.list_page(
+            self.resource, top=self.policy.top, skip=skip, params=window.params()
+        )
+        return page.docs, page.total
+
+    async def fetch(self, window: Window) -> list[Any] | list[Window]:
+        """The window's records when verified, or the narrower windows to fetch instead."""
+        top = self.policy.top
+        attempts = 0
+        while True:
+            docs, total = await self._page(window, 0)
+            if total <= top and len(docs) == total:
+                return docs  # one atomic answer
+            sample = [ms for d in docs if (ms := updated_at_ms(d)) is not None]
+            pages = math.ceil(total / top)
+            if pages > self.policy.max_pages and window.hi - window.lo > 1:
+                self.stats.splits += 1
+                return split(window, sample, math.ceil(total / (top * self.policy.max_pages / 2)))
+            rest = await asyncio.gather(
+                *(self._page(window, skip) for skip in range(top, pages * top, top))
+            )
+            received = {_record_key(d, i): d for i, d in enumerate(docs)}
+            totals = {total}
+            for page_docs, page_total in rest:
+                totals.add(page_total)
+                for d in page_docs:
+                    received[_record_key(d, len(received))] = d
+            if len(totals) == 1 and len(received) == total:
+                return list(received.values())
+            # Something in the window changed while we paged: narrow it, or re-read one ms.
+            self.stats.reverifications += 1
+            if window.hi - window.lo > 1:
+                self.stats.splits += 1
+                sample += [ms for d in received.values() if (ms := updated_at_ms(d)) is not None]
+                return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
+            attempts += 1
+            if attempts >= self.policy.single_ms_attempts:
+                raise WindowIncomplete(
+                    f"{self.resource.name.lower()} window {window} kept changing while paged "
+                    f"({attempts} attempts, totals {sorted(totals)}, received {len(received)})"
+                )
+            await asyncio.sleep(0.05 * 2**attempts)
+
+    async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, list[Any]]]:
+        """Yields (window, records) for every window, each verified, splitting as needed.
+
+        Windows are fetched concurrently (the client bounds requests in flight and their
+        rate); the yielded windows together cover exactly the windows given.
+        """
+        queue: asyncio.Queue[Window] = asyncio.Queue()
+        results: asyncio.Queue[tuple[Window, list[Any]] | BaseException] = asyncio.Queue()
+        for w in windows:
+            queue.put_nowait(w)
+        pending = len(windows)
+
+        async def worker() -> None:
+            nonlocal pending
+            while True:
+                window = await queue.get()
+                self.stats.in_flight.add(window)
+                try:
+                    outcome = await self.fetch(window)
+                except BaseException as exc:  # handed to the consumer, which stops everything
+                    await results.put(exc)
+                    return
+                finally:
+                    self.stats.in_flight.discard(window)
+                if outcome and isinstance(outcome[0], Window):
+                    for child in outcome:
+                        queue.put_nowait(child)
+                    pending += len(outcome) - 1
+                else:
+                    await results.put((window, outcome))
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(max(2, self.client.settings.concurrency))
+        ]
+        try:
+            while pending:
+                item = await results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                pending -= 1
+                self.stats.windows_done += 1
+                self.stats.records += len(item[1])
+                self._on_progress(self.stats)
+                yield item
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)

@@ -1,0 +1,371 @@
+"""Typed async client for the vivenu REST API (no Dagster imports).
+
+One `VivenuClient` per run: it holds the connection pool, the requests-per-second cap, the
+concurrency bound and the retry policy, and counts what it did in `stats`. It works unchanged
+against https://vivenu.com, https://vivenu.dev and the bundled simulator.
+
+Retries: 429, 5xx and transport errors are retried with exponential backoff and jitter; a
+`Retry-After` of N > 0 seconds is honoured, while `Retry-After: 0` or no header means the same
+backoff (never a hot loop). Other 4xx are raised at once (see `pipelines.vivenu.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import httpx
+import orjson
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from pipelines.vivenu.errors import (
+    VivenuAuthError,
+    VivenuBadRequest,
+    VivenuConfigError,
+    VivenuHTTPError,
+    VivenuNotFound,
+    VivenuProtocolError,
+    VivenuUnavailable,
+)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_TOP = 1000
+
+
+class Resource(Enum):
+    """A listable vivenu collection: its list path and its item path."""
+
+    CUSTOMERS = ("/api/customers/rich", "/api/customers/{id}")
+    TRANSACTIONS = ("/api/transactions", "/api/transactions/{id}")
+
+    @property
+    def list_path(self) -> str:
+        return self.value[0]
+
+    def item_path(self, record_id: str) -> str:
+        return self.value[1].format(id=record_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """Where and how fast to talk to vivenu.
+
+    Args:
+        base_url: scheme and host, e.g. ``https://vivenu.com``; paths start with ``/api``.
+        api_key: the seller's API key, sent as a Bearer token; never printed.
+        timeout_s: per-request timeout.
+        max_rps: requests-per-second cap across all concurrent requests.
+        concurrency: requests in flight at once.
+        max_attempts: tries per request before giving up (retryable failures only).
+        backoff_initial_s: first backoff; doubles per attempt, plus up to as much jitter.
+        backoff_max_s: longest backoff between attempts.
+    """
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout_s: float = 30.0
+    max_rps: float = 10.0
+    concurrency: int = 4
+    max_attempts: int = 8
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise VivenuConfigError(
+                f"VIVENU_BASE_URL must start with http:// or https://, got {self.base_url!r}"
+            )
+        if not self.api_key:
+            raise VivenuConfigError("VIVENU_API_KEY is empty: set it to the seller's API key")
+        if self.max_rps <= 0 or self.concurrency < 1 or self.max_attempts < 1:
+            raise VivenuConfigError("max_rps must be > 0, concurrency and max_attempts >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
+        """Settings from VIVENU_BASE_URL, VIVENU_API_KEY, CUSTOMER_SYNC_MAX_RPS and
+        CUSTOMER_SYNC_CONCURRENCY; keyword overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for key, name, kind in (
+            ("base_url", "VIVENU_BASE_URL", str),
+            ("api_key", "VIVENU_API_KEY", str),
+            ("max_rps", "CUSTOMER_SYNC_MAX_RPS", float),
+            ("concurrency", "CUSTOMER_SYNC_CONCURRENCY", int),
+        ):
+            if env.get(name):
+                try:
+                    values[key] = kind(env[name])
+                except ValueError:
+                    raise VivenuConfigError(
+                        f"{name}={env[name]!r} is not a valid {kind.__name__}"
+                    ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key, name in (("base_url", "VIVENU_BASE_URL"), ("api_key", "VIVENU_API_KEY")):
+            if not values.get(key):
+                raise VivenuConfigError(f"{name} is not set")
+        values["base_url"] = values["base_url"].rstrip("/")
+        return cls(**values)
+
+
+@dataclass
+class ClientStats:
+    """What the client did: requests sent, retries, answers by status, time spent backing off."""
+
+    requests: int = 0
+    retries: int = 0
+    backoff_s: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)
+    transport_errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def requests_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.requests / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One list response: the page's records and the count of every match."""
+
+    docs: list[dict[str, Any]]
+    total: int
+
+
+class _Retryable(Exception):
+    def __init__(self, description: str, retry_after_s: float | None = None) -> None:
+        super().__init__(description)
+        self.retry_after_s = retry_after_s
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/0."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def updated_at_filter(**ops: datetime | str | None) -> dict[str, str]:
+    """deepObject query params for updatedAt, e.g. ``updated_at_filter(gte=a, lt=b)``."""
+    params = {}
+    for op, value in ops.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = format_timestamp(value)
+        params[f"updatedAt[${op}]"] = value
+    return params
+
+
+def format_timestamp(value: datetime) -> str:
+    """vivenu's timestamp format: ISO-8601 UTC with milliseconds and Z."""
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
+
+
+class VivenuClient:
+    """Async vivenu API client with a rate cap, bounded concurrency and retries.
+
+    Use as ``async with VivenuClient(settings) as client: ...``. ``transport`` is injectable
+    (``httpx.MockTransport`` in unit tests).
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers={
+                "Authorization": f"Bearer {settings.api_key}",
+                "Accept": "application/json",
+                "User-Agent": "customer-sync/0.1",
+            },
+            timeout=settings.timeout_s,
+            transport=transport,
+            limits=httpx.Limits(max_connections=settings.concurrency),
+        )
+        # A bucket of one drained at max_rps holds the cap in every window, with no initial burst.
+        self._limiter = AsyncLimiter(1, 1.0 / settings.max_rps)
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._exponential = wait_exponential_jitter(
+            initial=settings.backoff_initial_s,
+            max=settings.backoff_max_s,
+            jitter=settings.backoff_initial_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"VivenuClient(base_url={self.settings.base_url!r})"
+
+    async def __aenter__(self) -> VivenuClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- typed operations ---------------------------------------------------------------
+
+    async def list_page(
+        self,
+        resource: Resource,
+        *,
+        top: int = MAX_TOP,
+        skip: int = 0,
+        params: Mapping[str, str] | None = None,
+    ) -> Page:
+        """One page of a collection; ``params`` are filters such as ``updated_at_filter(...)``."""
+        if not 1 <= top <= MAX_TOP:
+            raise ValueError(f"top must be within 1..{MAX_TOP}, got {top}")
+        query = {**(params or {}), "top": str(top), "skip": str(skip)}
+        body = await self.request("GET", resource.list_path, params=query)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("docs"), list)
+            or not isinstance(body.get("total"), int)
+        ):
+            raise VivenuProtocolError(
+                f"GET {resource.list_path}: expected {{docs: [...], total: int}}, "
+                f"got {type(body).__name__} with keys {sorted(body)[:5] if isinstance(body, dict) else '-'}"
+            )
+        return Page(docs=body["docs"], total=body["total"])
+
+    async def get(self, resource: Resource, record_id: str) -> dict[str, Any]:
+        """One record by id; raises VivenuNotFound when it does not exist."""
+        return await self.request("GET", resource.item_path(record_id))
+
+    async def update_customer(self, customer_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT a top-level partial update; each field sent replaces the stored value wholesale."""
+        return await self.request(
+            "PUT", Resource.CUSTOMERS.item_path(customer_id), json=dict(changes)
+        )
+
+    async def create_customer(self, customer: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a customer (vivenu upserts by primary email)."""
+        return await self.request("POST", "/api/customers", json=dict(customer))
+
+    async def customer_tags(self) -> list[str]:
+        """Every tag in use by the seller's customers."""
+        body = await self.request("GET", "/api/customers/tags")
+        return list(body.get("tags", body)) if isinstance(body, dict) else list(body)
+
+    # -- transport ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request with the rate cap, concurrency bound and retry policy applied."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send_once(method, path, params=params, json=json)
+        except _Retryable as exc:
+            raise VivenuUnavailable(
+                method=method, path=path, attempts=self.settings.max_attempts, last=str(exc)
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any
+    ) -> Any:
+        content = orjson.dumps(json) if json is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        async with self._slots:
+            await self._limiter.acquire()
+            self.stats.requests += 1
+            try:
+                response = await self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                self.stats.transport_errors += 1
+                raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        self.stats.statuses[response.status_code] += 1
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Retryable(
+                f"HTTP {response.status_code}",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.is_success:
+            try:
+                return orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                raise VivenuProtocolError(
+                    f"{method} {path} -> HTTP {response.status_code} with a body that is not JSON"
+                ) from None
+        raise _http_error(response.status_code, method, path, response.content)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after_s:
+            # Honour the server's wish, spread a little so waiting clients don't return together.
+            return exc.retry_after_s * (1 + 0.1 * random.random())
+        return self._exponential(state)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        if state.next_action is not None:
+            self.stats.backoff_s += state.next_action.sleep
+
+
+def _http_error(status: int, method: str, path: str, content: bytes) -> VivenuHTTPError:
+    try:
+        body = orjson.loads(content)
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    except orjson.JSONDecodeError:
+        message = content[:200].decode("utf-8", "replace")
+    kind: type[VivenuHTTPError] = VivenuHTTPError
+    if status in (401, 403):
+        kind = VivenuAuthError
+    elif status == 404:
+        kind = VivenuNotFound
+    elif status in (400, 422):
+        kind = VivenuBadRequest
+    return kind(status=status, method=method, path=path, message=message)
