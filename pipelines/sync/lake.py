@@ -146,7 +146,7 @@ class Lake:
             con.register("incoming_deletions", self._read_runs(resource, runs, "deletions"))
             deletions = con.sql(sql("merge_deletions")).to_arrow_table()
             con.register("deleted_ids", deletions)
-            new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchone()
+            new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             merged = con.sql(sql("merge_current")).to_arrow_table()
             con.register("merged", merged)
             outputs = {primary: merged, "deletions": deletions}

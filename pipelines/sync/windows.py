@@ -64,7 +64,7 @@ class WindowPolicy:
     top: int = MAX_TOP
     max_pages: int = 8
     split_target: int = 700
-    single_ms_attempts: int = 6
+    single_ms_attempts: int = 10
 
 
 @dataclass
@@ -135,25 +135,25 @@ class WindowFetcher:
     async def fetch(self, window: Window) -> list[Any] | list[Window]:
         """The window's records when verified, or the narrower windows to fetch instead."""
         top = self.policy.top
-        attempts = 0
+        docs, total = await self._page(window, 0)
+        if total <= top and len(docs) == total:
+            return docs  # one atomic answer
+        sample = [ms for d in docs if (ms := updated_at_ms(d)) is not None]
+        pages = math.ceil(total / top)
+        if pages > self.policy.max_pages and window.hi - window.lo > 1:
+            self.stats.splits += 1
+            return split(window, sample, math.ceil(total / (top * self.policy.max_pages / 2)))
+        answers = [(docs, total)]
+        answers += await asyncio.gather(
+            *(self._page(window, s) for s in range(top, pages * top, top))
+        )
+        attempts = 1
         while True:
-            docs, total = await self._page(window, 0)
-            if total <= top and len(docs) == total:
-                return docs  # one atomic answer
-            sample = [ms for d in docs if (ms := updated_at_ms(d)) is not None]
-            pages = math.ceil(total / top)
-            if pages > self.policy.max_pages and window.hi - window.lo > 1:
-                self.stats.splits += 1
-                return split(window, sample, math.ceil(total / (top * self.policy.max_pages / 2)))
-            rest = await asyncio.gather(
-                *(self._page(window, skip) for skip in range(top, pages * top, top))
-            )
-            received = {_record_key(d, i): d for i, d in enumerate(docs)}
-            totals = {total}
-            for page_docs, page_total in rest:
-                totals.add(page_total)
+            received: dict[Any, Any] = {}
+            for page_docs, _ in answers:
                 for d in page_docs:
                     received[_record_key(d, len(received))] = d
+            totals = {t for _, t in answers}
             if len(totals) == 1 and len(received) == total:
                 return list(received.values())
             # Something in the window changed while we paged: narrow it, or re-read one ms.
@@ -162,13 +162,23 @@ class WindowFetcher:
                 self.stats.splits += 1
                 sample += [ms for d in received.values() if (ms := updated_at_ms(d)) is not None]
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
-            attempts += 1
             if attempts >= self.policy.single_ms_attempts:
                 raise WindowIncomplete(
                     f"{self.resource.name.lower()} window {window} kept changing while paged "
                     f"({attempts} attempts, totals {sorted(totals)}, received {len(received)})"
                 )
-            await asyncio.sleep(0.05 * 2**attempts)
+            attempts += 1
+            await asyncio.sleep(0.01 * 2**attempts)
+            # The window only shrinks, so the last total bounds the pages; asking for them all at
+            # once leaves the least time for a change to land between them.
+            total = min(totals)
+            answers = await asyncio.gather(
+                *(
+                    self._page(window, s)
+                    for s in range(0, max(1, math.ceil(total / top)) * top, top)
+                )
+            )
+            total = answers[0][1]
 
     async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, list[Any]]]:
         """Yields (window, records) for every window, each verified, splitting as needed.

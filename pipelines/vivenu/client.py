@@ -220,7 +220,7 @@ class VivenuClient:
         self._limiter = AsyncLimiter(1, 1.0 / settings.max_rps)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._exponential = wait_exponential_jitter(
-            initial=settings.backoff_initial_s,
+            multiplier=settings.backoff_initial_s,
             max=settings.backoff_max_s,
             jitter=settings.backoff_initial_s,
         )

@@ -774,21 +774,22 @@ def make_transaction(
     created: str,
     updated: str,
 ) -> dict:
+    """One transaction of customer `c` (contact fields copied from the customer)."""
     real = round(amount * price, 2)
-    loc = c["location"]
-    return {
+    loc = c.get("location") or {}
+    txn = {
         "_id": tid,
         "sellerId": seller,
         "customerId": c["_id"],
         "eventId": event_id,
-        "email": c["primaryEmail"],
-        "name": c["name"],
-        "prename": c["prename"],
-        "lastname": c["lastname"],
-        "street": loc["street"],
-        "postal": loc["postal"],
-        "city": loc["city"],
-        "country": loc["country"],
+        "email": c.get("primaryEmail"),
+        "name": c.get("name"),
+        "prename": c.get("prename"),
+        "lastname": c.get("lastname"),
+        "street": loc.get("street"),
+        "postal": loc.get("postal"),
+        "city": loc.get("city"),
+        "country": loc.get("country"),
         "currency": currency,
         "regularPrice": real if pay_r < 0.9 else round(real * 1.2, 2),
         "realPrice": real,
@@ -814,6 +815,8 @@ def make_transaction(
         "createdAt": created,
         "updatedAt": updated,
     }
+    # The transaction schema has no nullable contact fields: absent beats null.
+    return {k: v for k, v in txn.items() if v is not None}
 
 
 def generate(

@@ -436,7 +436,8 @@ class Store:
             number = fields.pop("number", None)
             if number is None:
                 number = self._next_number
-            self._next_number = max(self._next_number, int(number) + 1)
+            if abs(number) < 2**53:  # a huge client-chosen number must not poison the counter
+                self._next_number = max(self._next_number, int(number) + 1)
             doc: dict[str, Any] = {
                 "_id": self.new_id(ms),
                 "sellerId": self.seller_id,
@@ -451,6 +452,8 @@ class Store:
             doc.update(fields)
             if "name" not in fields and (doc.get("prename") or doc.get("lastname")):
                 doc["name"] = " ".join(x for x in (doc.get("prename"), doc.get("lastname")) if x)
+            if doc.get("phone", "") is None:
+                del doc["phone"]
             doc["createdAt"] = now
             doc["updatedAt"] = now
             doc["transactions"] = []
@@ -477,6 +480,8 @@ class Store:
             doc.update(fields)
             if "name" not in fields and ("prename" in fields or "lastname" in fields):
                 doc["name"] = " ".join(x for x in (doc.get("prename"), doc.get("lastname")) if x)
+            if doc.get("phone", "") is None:
+                del doc["phone"]  # PUT may null the phone; the resource's phone is not nullable
             doc["updatedAt"] = ms_to_iso(self.now_ms())
             t.put(slot, doc)
             self._index_customer(slot, doc)

@@ -1,0 +1,303 @@
+"""`customer-sync`: the command line. It runs the same Dagster jobs as the UI, in-process.
+
+Exit codes: 0 success; 1 the run failed (the message says why; nothing half-written was
+committed); 2 bad usage; 3 missing or invalid configuration (VIVENU_BASE_URL, VIVENU_API_KEY).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines import progress, settings
+from pipelines.sync.engine import SyncProgress
+from pipelines.sync.lake import TABLES, Lake
+from pipelines.vivenu.client import ClientSettings
+from pipelines.vivenu.errors import VivenuConfigError
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 3
+
+console = Console(stderr=True)
+
+
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when it runs (keeps the simulator out of production
+    code paths and `--help` fast)."""
+
+    lazy = {
+        "simulator": "pipelines.vivenu.simulator.cli:simulator",
+        "demo": "pipelines.demo:demo",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup)
+def main() -> None:
+    """Keep a trustworthy analytics copy of a vivenu seller's customers.
+
+    Configuration comes from the environment: VIVENU_BASE_URL (e.g. https://vivenu.com),
+    VIVENU_API_KEY, CUSTOMER_SYNC_DATA_DIR (default ./data), and optionally
+    CUSTOMER_SYNC_MAX_RPS (default 10) and CUSTOMER_SYNC_CONCURRENCY (default 4).
+    """
+
+
+def _check_api_env() -> None:
+    try:
+        ClientSettings.from_env()
+    except VivenuConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_CONFIG)
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<13}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(p: SyncProgress) -> None:
+        if p.resource not in tasks:
+            tasks[p.resource] = bars.add_task(p.resource, total=None, detail="")
+        bars.update(
+            tasks[p.resource],
+            detail=(
+                f"{p.records:>9,} records  {p.windows_done:>5} windows  "
+                f"{p.requests:>6} req ({p.requests_per_second:.0f}/s)  {p.retries} retries"
+            ),
+        )
+
+    with bars, progress.listening(update):
+        yield
+
+
+def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False) -> dict[str, Any]:
+    """Execute a job of the code location in-process; returns per-asset metadata.
+
+    Raises click.ClickException (exit 1) with the first failure's one-line reason.
+    """
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    run_config = {
+        **run_config,
+        "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}},
+    }
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+    if not result.success:
+        raise click.ClickException(_failure_reason(result))
+    metadata: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return metadata
+
+
+def _failure_reason(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            return data.error.message.strip().splitlines()[-1] if data.error else "step failed"
+    return "the run failed"
+
+
+def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table | None) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, default=str, indent=2))
+    elif not quiet and table is not None:
+        Console().print(table)
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Ignore the high-water mark and fetch everything.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars and no summary; exit code only."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
+def sync(full: bool, quiet: bool, as_json: bool, verbose: bool) -> None:
+    """One incremental sync of customers and transactions into the lake.
+
+    Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
+    one-line reason and the high-water mark stays where it was (a rerun resumes).
+    """
+    _check_api_env()
+    op_config = {"config": {"full": full}}
+    with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
+        metadata = run_job(
+            "sync_job",
+            {"ops": {"customer_changes": op_config, "transaction_changes": op_config}},
+            verbose=verbose,
+        )
+    summary = {
+        resource: {
+            **{k: metadata.get(f"{resource[:-1]}_changes", {}).get(k) for k in _SYNC_KEYS},
+            **{k: metadata.get(f"{resource[:-1]}_snapshot", {}).get(k) for k in _SNAPSHOT_KEYS},
+        }
+        for resource in TABLES
+    }
+    table = Table(title="customer-sync: sync finished")
+    table.add_column("")
+    for resource in summary:
+        table.add_column(resource, justify="right")
+    for key in (*_SYNC_KEYS, *_SNAPSHOT_KEYS):
+        table.add_row(key, *(_fmt(summary[r][key]) for r in summary))
+    _emit(summary, as_json=as_json, quiet=quiet, table=table)
+
+
+_SYNC_KEYS = (
+    "records_fetched",
+    "quarantined",
+    "windows",
+    "requests",
+    "retries",
+    "seconds",
+    "high_water_mark",
+)
+_SNAPSHOT_KEYS = ("new", "changed", "deleted", "rows", "in_quarantine")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+@main.command()
+@click.option("--quiet", "-q", is_flag=True, help="No summary; exit code only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
+def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Find records deleted in vivenu and apply the deletions.
+
+    Lists every id, and marks a record deleted only after GET answers 404 for it.
+    """
+    _check_api_env()
+    metadata = run_job("reconcile_job", {}, verbose=verbose)
+    found = metadata.get("deleted_records", {})
+    table = Table(title="customer-sync: reconcile finished")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in found.items():
+        table.add_row(key, _fmt(value))
+    _emit(found, as_json=as_json, quiet=quiet, table=table)
+
+
+@main.group()
+def state() -> None:
+    """Show or reset the high-water marks and checkpoints."""
+
+
+def _ts(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+@state.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON on stdout.")
+def state_show(as_json: bool) -> None:
+    """High-water mark, run in progress and recent runs of each resource."""
+    lake = Lake(settings.data_dir())
+    report = {}
+    for resource in TABLES:
+        s = lake.load_state(resource)
+        run = s.in_progress
+        report[resource] = {
+            "high_water_mark": _ts(s.high_water_mark_ms),
+            "run_in_progress": None
+            if run is None
+            else {
+                "run_id": run.run_id,
+                "lower": _ts(run.lower_ms),
+                "upper": _ts(run.upper_ms),
+                "windows_checkpointed": len(run.done),
+                "records_written": run.records,
+            },
+            "runs_pending_compaction": s.pending_compaction,
+            "last_run": s.runs[-1] if s.runs else None,
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    table = Table(title=f"customer-sync state ({lake.root})")
+    table.add_column("resource")
+    table.add_column("high-water mark")
+    table.add_column("run in progress")
+    table.add_column("pending compaction", justify="right")
+    table.add_column("last run")
+    for resource, r in report.items():
+        run = r["run_in_progress"]
+        last = r["last_run"] or {}
+        table.add_row(
+            resource,
+            r["high_water_mark"] or "never synced",
+            "-" if run is None else f"{run['run_id']} ({run['windows_checkpointed']} windows)",
+            str(len(r["runs_pending_compaction"])),
+            f"{last.get('kind', '-')} {last.get('run_id', '')} {last.get('records_fetched', '')}",
+        )
+    Console().print(table)
+
+
+@state.command("reset")
+@click.option(
+    "--resource",
+    type=click.Choice([*TABLES, "all"]),
+    default="all",
+    show_default=True,
+    help="Which resource to reset.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def state_reset(resource: str, yes: bool) -> None:
+    """Forget the high-water mark and any run in progress, so the next sync is a full one.
+
+    Data already in the lake stays; the full sync re-reads everything and compaction
+    de-duplicates by id.
+    """
+    lake = Lake(settings.data_dir())
+    resources = list(TABLES) if resource == "all" else [resource]
+    if not yes:
+        click.confirm(f"Reset the sync state of {', '.join(resources)} in {lake.root}?", abort=True)
+    for name in resources:
+        s = lake.load_state(name)
+        if s.in_progress is not None:
+            shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
+        s.in_progress = None
+        s.high_water_mark_ms = None
+        lake.save_state(s)
+        console.print(f"{name}: state reset; the next sync is a full sync")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,552 @@
+"""The simulated vivenu HTTP API: every operation of vivenu's OpenAPI document (openapi.json here).
+
+Behaviour follows the document, plus the observed facts in /work/shared/vivenu/README.md:
+Bearer API key auth (401 `API Key not found or expired`), 400 for unknown query parameters and
+invalid parameters/bodies (validated against the document's own schemas, which this module loads),
+`GET /api/customers` is 404, `{docs, total}` list bodies, deepObject `updatedAt[$op]` filters.
+
+Choices where the document is silent:
+- A malformed id (not 24-hex) is simply an id that does not exist: 404 (the document types ids
+  as free strings). `DELETE /api/customers/{id}` documents no 404, so an unknown id there is 400.
+- Request-body fields the schema does not know are ignored (no schema here sets
+  `additionalProperties: false`); read-only fields are never taken from a body.
+- `POST /api/customers` with `upsert: false` and a taken email, and a PUT that moves a customer onto
+  another customer's email, are 400 (the document has no 409).
+- `POST /api/customers/login` with wrong credentials is 400 (the document lists only 200/400).
+  Every customer account's password is `data.SIMULATED_PASSWORD`.
+- Error bodies carry `statusCode` as an integer, as the real service sends it (the document's
+  unused `HttpError` schema says string; no error response references it).
+- The /me endpoints take the customer JWT from login; the API key there is 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pipelines.vivenu.simulator import data
+from pipelines.vivenu.simulator.faults import Faults, FaultsMiddleware
+from pipelines.vivenu.simulator.store import (
+    Conflict,
+    CustomerQuery,
+    NotFound,
+    Store,
+    TransactionQuery,
+)
+
+_log = logging.getLogger(__name__)
+SPEC: dict = json.loads((Path(__file__).parent / "openapi.json").read_text())
+_SCHEMAS: dict = SPEC["components"]["schemas"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_OPS = ("$gt", "$gte", "$lt", "$lte", "$eq", "$ne")
+_UPDATED_RE = re.compile(r"^updatedAt\[(.*)\]$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+_INT_RE = re.compile(r"^[0-9]+$")
+
+CUSTOMER_PARAMS = {"name", "email", "company", "tags", "top", "skip"}
+TRANSACTION_PARAMS = {
+    "id", "name", "email", "coupon", "start", "end", "status", "paymentStatus",
+    "posPaymentMethods", "event", "customer", "subscriptionId", "psp", "top", "skip",
+}  # fmt: skip
+REPEATABLE = {"tags", "status", "paymentStatus", "event"}
+
+
+class ApiError(Exception):
+    """An HTTP error answered with vivenu's `{statusCode, error, message}` body."""
+
+    REASONS = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        500: "Internal Server Error",
+    }
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        """The error as a response."""
+        body = {"statusCode": self.status, "error": self.REASONS.get(self.status, "Error")}
+        body["message"] = self.message
+        return Response(orjson.dumps(body), self.status, self.headers, "application/json")
+
+
+def json_response(content: bytes | Any) -> Response:
+    """A 200 JSON response from bytes or an object."""
+    body = content if isinstance(content, bytes) else orjson.dumps(content)
+    return Response(body, 200, media_type="application/json")
+
+
+# ------------------------------------------------------------------ schema validation
+
+
+def validate(value: Any, schema: dict, path: str) -> None:
+    """Raise ApiError(400) naming the first place where value violates the document's schema."""
+    if "$ref" in schema:
+        schema = _SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    if value is None:
+        if schema.get("nullable"):
+            return
+        raise ApiError(400, f"{path} must not be null")
+    if "oneOf" in schema:
+        errors = []
+        for option in schema["oneOf"]:
+            try:
+                validate(value, option, path)
+            except ApiError as e:
+                errors.append(e.message)
+                continue
+            return
+        raise ApiError(400, f"{path} matches none of the allowed shapes ({'; '.join(errors)})")
+    kind = schema.get("type")
+    ok = {
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        None: True,
+    }[kind]
+    if not ok:
+        raise ApiError(400, f"{path} must be of type {kind}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ApiError(400, f"{path} must be one of {', '.join(map(str, schema['enum']))}")
+    if kind == "string":
+        fmt = schema.get("format")
+        if fmt == "email" and not _EMAIL_RE.match(value):
+            raise ApiError(400, f"{path} must be a valid email")
+        if fmt == "date-time":
+            parse_datetime(value, path)
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise ApiError(400, f"{path} must be at most {schema['maxLength']} characters")
+    if kind in ("integer", "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ApiError(400, f"{path} must be >= {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ApiError(400, f"{path} must be <= {schema['maximum']}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            validate(item, schema.get("items", {}), f"{path}[{i}]")
+    if kind == "object":
+        for name in schema.get("required", []):
+            if name not in value:
+                raise ApiError(400, f"{path}.{name} is required")
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                validate(value[name], sub, f"{path}.{name}")
+
+
+def parse_datetime(text: str, what: str) -> datetime:
+    """An RFC 3339 / ISO-8601 timestamp (naive means UTC), or ApiError(400)."""
+    try:
+        dt = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ApiError(400, f"{what} must be an ISO-8601 date-time, got {text!r}") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def to_us(dt: datetime) -> int:
+    """Epoch microseconds."""
+    return (dt - _EPOCH) // _US
+
+
+async def read_body(request: Request, schema_name: str, *, optional: bool = False) -> dict:
+    """The JSON body validated against a request schema, reduced to the schema's properties."""
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ApiError(400, "request body is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "request body is not valid JSON") from None
+    if body is None and optional:
+        return {}
+    schema = _SCHEMAS[schema_name]
+    validate(body, schema, "body")
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        raise ApiError(400, "request body contains invalid unicode (lone surrogates)") from None
+    return _known(body, schema)
+
+
+def _known(value: Any, schema: dict) -> Any:
+    """Drop object keys the schema does not declare (free-form objects are kept as they are)."""
+    if "$ref" in schema:
+        schema = _SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    if isinstance(value, dict) and schema.get("properties"):
+        props = schema["properties"]
+        return {k: _known(v, props[k]) for k, v in value.items() if k in props}
+    if isinstance(value, list) and "items" in schema:
+        return [_known(v, schema["items"]) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ query parsing
+
+
+def parse_query(request: Request, allowed: set[str], *, updated: bool) -> tuple[dict, list]:
+    """Split the raw query into plain params and `updatedAt[$op]` filters; 400 on unknown ones."""
+    params: dict[str, str] = {}
+    ops: list[tuple[str, int]] = []
+    try:
+        pairs = parse_qsl(request.url.query, keep_blank_values=True, strict_parsing=False)
+    except ValueError:
+        raise ApiError(400, "malformed query string") from None
+    for key, value in pairs:
+        m = _UPDATED_RE.match(key)
+        if updated and m:
+            op = m.group(1)
+            if op not in _OPS:
+                raise ApiError(
+                    400, f"unknown updatedAt operator {op!r} (allowed: {', '.join(_OPS)})"
+                )
+            ops.append((op, to_us(parse_datetime(value, f"updatedAt[{op}]"))))
+        elif key in allowed:
+            if key in params:
+                if key not in REPEATABLE:
+                    raise ApiError(400, f"query parameter {key!r} must not be repeated")
+                params[key] += "," + value
+            else:
+                params[key] = value
+        else:
+            raise ApiError(400, f"unknown query parameter {key!r}")
+    return params, ops
+
+
+def paging(params: dict[str, str]) -> tuple[int, int]:
+    """`top` (1..1000, default 25) and `skip` (>= 0, default 0)."""
+    top, skip = 25, 0
+    if "top" in params:
+        if not _INT_RE.match(params["top"]) or not 1 <= int(params["top"]) <= 1000:
+            raise ApiError(400, f"top must be an integer between 1 and 1000, got {params['top']!r}")
+        top = int(params["top"])
+    if "skip" in params:
+        if not _INT_RE.match(params["skip"]):
+            raise ApiError(400, f"skip must be a non-negative integer, got {params['skip']!r}")
+        skip = int(params["skip"])
+    return top, skip
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v for v in value.split(",") if v]
+
+
+# ------------------------------------------------------------------ the app
+
+
+class _Tokens:
+    """HS256 JWTs for customers (signed with a key derived from the API key)."""
+
+    def __init__(self, api_key: str) -> None:
+        self.key = hashlib.sha256(b"customer-jwt:" + api_key.encode()).digest()
+
+    @staticmethod
+    def _b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def issue(self, customer_id: str, seller_id: str) -> str:
+        """A signed token for the customer."""
+        header = self._b64(b'{"alg":"HS256","typ":"JWT"}')
+        payload = self._b64(
+            orjson.dumps({"sub": customer_id, "sellerId": seller_id, "iat": int(time.time())})
+        )
+        sig = hmac.new(self.key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        return f"{header}.{payload}.{self._b64(sig)}"
+
+    def verify(self, token: str) -> str | None:
+        """The customer id of a valid token, else None."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        sig = hmac.new(self.key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(self._b64(sig), parts[2]):
+            return None
+        payload = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        return payload.get("sub")
+
+
+def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> Starlette:
+    """The simulated vivenu API over `store`, guarded by `api_key`, with optional fault injection."""
+    tokens = _Tokens(api_key)
+
+    def bearer(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+    def require_key(request: Request) -> None:
+        if bearer(request) != api_key:
+            raise ApiError(401, "API Key not found or expired")
+
+    def require_customer(request: Request) -> dict:
+        token = bearer(request)
+        cid = tokens.verify(token) if token else None
+        if cid is None:
+            raise ApiError(401, "a valid customer token is required")
+        try:
+            return store.get_customer(cid)
+        except NotFound:
+            raise ApiError(401, "the customer of this token no longer exists") from None
+
+    def no_query(request: Request, allowed: set[str] = frozenset()) -> dict:  # type: ignore[assignment]
+        params, _ = parse_query(request, set(allowed), updated=False)
+        return params
+
+    async def create_customer(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        body = await read_body(request, "POST_Customers_CreateCustomer")
+        try:
+            doc, _ = store.create_customer(body, upsert=body.get("upsert", True))
+        except Conflict as e:
+            raise ApiError(400, str(e)) from None
+        return json_response(doc)
+
+    async def list_customers(request: Request) -> Response:
+        require_key(request)
+        params, ops = parse_query(request, CUSTOMER_PARAMS, updated=True)
+        top, skip = paging(params)
+        query = CustomerQuery(
+            name=params.get("name"),
+            email=params.get("email"),
+            company=params.get("company"),
+            tags=_csv(params.get("tags")),
+            updated=ops,
+            top=top,
+            skip=skip,
+        )
+        return json_response(store.list_customers(query))
+
+    async def customer_tags(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        return json_response(store.tags())
+
+    async def get_customer(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.customer_blob(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
+
+    async def update_customer(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        body = await read_body(request, "PUT_Customers_UpdateCustomer")
+        try:
+            return json_response(store.update_customer(request.path_params["id"], body))
+        except NotFound:
+            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
+        except Conflict as e:
+            raise ApiError(400, str(e)) from None
+
+    async def delete_customer(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.delete_customer(request.path_params["id"]))
+        except NotFound:
+            # The document lists no 404 for DELETE; an unknown id is a bad request there.
+            raise ApiError(400, f"customer {request.path_params['id']} not found") from None
+
+    async def create_account(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        await read_body(request, "POST_Customers_CreateAccountForCustomer", optional=True)
+        try:
+            return json_response(store.create_account(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
+
+    async def login(request: Request) -> Response:
+        no_query(request)
+        body = await read_body(request, "POST_Customers_LoginCustomer")
+        customer = store.find_customer_by_email(body["email"])
+        if (
+            customer is None
+            or body["sellerId"] != store.seller_id
+            or not customer.get("_account")
+            or body["password"] != data.SIMULATED_PASSWORD
+        ):
+            raise ApiError(400, "invalid email, password or sellerId")
+        return json_response({"token": tokens.issue(customer["_id"], store.seller_id)})
+
+    async def me(request: Request) -> Response:
+        customer = require_customer(request)
+        no_query(request)
+        return json_response(customer)
+
+    async def me_transactions(request: Request) -> Response:
+        customer = require_customer(request)
+        params = no_query(request, {"locale", "subscriptionId", "checkoutId"})
+        items, event_ids = [], []
+        for tid in customer.get("transactions", []):
+            try:
+                t = store.get_transaction(tid)
+            except NotFound:
+                continue
+            if "subscriptionId" in params and t.get("subscriptionId") != params["subscriptionId"]:
+                continue
+            if "checkoutId" in params and t.get("checkoutId") != params["checkoutId"]:
+                continue
+            item = {k: t[k] for k in _ME_TXN_FIELDS if k in t}
+            item["tid"] = t["_id"]
+            items.append(item)
+            if t["eventId"] not in event_ids:
+                event_ids.append(t["eventId"])
+        return json_response(
+            {"transactions": items, "events": [_event(store, e) for e in event_ids]}
+        )
+
+    async def me_shops(request: Request) -> Response:
+        require_customer(request)
+        params = no_query(request, {"eventId", "locale"})
+        if "eventId" not in params:
+            raise ApiError(400, "query parameter 'eventId' is required")
+        shops = []
+        if params["eventId"] in store.events.ids:
+            shop_id = hashlib.sha256(params["eventId"].encode()).hexdigest()[:24]
+            shops.append({"_id": shop_id, "name": "Presale"})
+        return json_response({"shops": shops})
+
+    async def list_transactions(request: Request) -> Response:
+        require_key(request)
+        params, ops = parse_query(request, TRANSACTION_PARAMS, updated=True)
+        top, skip = paging(params)
+        bounds = {
+            k: to_us(parse_datetime(params[k], k)) if k in params else None
+            for k in ("start", "end")
+        }
+        query = TransactionQuery(
+            id=params.get("id"),
+            name=params.get("name"),
+            email=params.get("email"),
+            coupon=params.get("coupon"),
+            start_us=bounds["start"],
+            end_us=bounds["end"],
+            status=_csv(params.get("status")),
+            payment_status=_csv(params.get("paymentStatus")),
+            pos_payment_methods=params.get("posPaymentMethods"),
+            event=_csv(params.get("event")),
+            customer=params.get("customer"),
+            subscription_id=params.get("subscriptionId"),
+            psp=params.get("psp"),
+            updated=ops,
+            top=top,
+            skip=skip,
+        )
+        return json_response(store.list_transactions(query))
+
+    async def get_transaction(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.transaction_blob(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"transaction {request.path_params['id']} not found") from None
+
+    async def customers_root(request: Request) -> Response:
+        # vivenu answers GET /api/customers (without /rich) with 404.
+        raise ApiError(404, "Cannot GET /api/customers")
+
+    table: list[tuple[str, dict[str, Callable[[Request], Awaitable[Response]]]]] = [
+        ("/api/customers", {"POST": create_customer, "GET": customers_root}),
+        ("/api/customers/rich", {"GET": list_customers}),
+        ("/api/customers/tags", {"GET": customer_tags}),
+        ("/api/customers/login", {"POST": login}),
+        ("/api/customers/me", {"GET": me}),
+        ("/api/customers/me/transactions", {"GET": me_transactions}),
+        ("/api/customers/me/shops", {"GET": me_shops}),
+        (
+            "/api/customers/{id}",
+            {"GET": get_customer, "PUT": update_customer, "DELETE": delete_customer},
+        ),
+        ("/api/customers/{id}/account", {"POST": create_account}),
+        ("/api/transactions", {"GET": list_transactions}),
+        ("/api/transactions/{id}", {"GET": get_transaction}),
+    ]
+    routes = [_route(path, handlers) for path, handlers in table]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return ApiError(404, f"Cannot {request.method} {request.url.path}").response()
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app.state.store = store
+    app.state.tokens = tokens
+    if faults is not None:
+        app.add_middleware(FaultsMiddleware, faults=faults)
+    return app
+
+
+def _route(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+    """One path: dispatch by method, 405 with Allow for the others, ApiError as a JSON error."""
+    allow = ", ".join(m for m in handlers if not (path == "/api/customers" and m == "GET"))
+
+    async def endpoint(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        try:
+            if handler is None:
+                raise ApiError(405, f"{request.method} is not allowed on {path}", {"Allow": allow})
+            return await handler(request)
+        except ApiError as e:
+            return e.response()
+        except Exception:
+            # A simulator bug: say so loudly (the real service would answer an opaque 500).
+            _log.exception("simulator error on %s %s", request.method, request.url)
+            return ApiError(500, "internal simulator error").response()
+
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
+    return Route(path, endpoint, methods=methods)
+
+
+_ME_TXN_FIELDS = (
+    "secret", "tickets", "realPrice", "currency", "email", "status", "company", "name", "prename",
+    "lastname", "street", "line2", "postal", "city", "state", "country", "createdAt", "eventId",
+    "paymentStatus", "outerCharge", "paymentMethod", "preferredLanguage", "extraFields",
+)  # fmt: skip
+
+
+def _event(store: Store, event_id: str) -> dict:
+    """A PublicEventResource for an event of the seeded pool (or a placeholder)."""
+    try:
+        i = store.events.ids.index(event_id)
+        name = store.events.names[i]
+    except ValueError:
+        name = "Event"
+    start_s = int(event_id[:8], 16) if re.fullmatch(r"[0-9a-f]{24}", event_id) else 1_700_000_000
+    start = datetime.fromtimestamp(start_s, tz=UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
+    return {
+        "_id": event_id,
+        "sellerId": store.seller_id,
+        "name": name,
+        "start": start.strftime(fmt),
+        "end": (start + timedelta(hours=3)).strftime(fmt),
+        "eventType": "SINGLE",
+    }

@@ -1,0 +1,64 @@
+"""`customer-sync simulator`: serve the simulated vivenu API until Ctrl-C."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from pipelines.vivenu.simulator.faults import Faults
+from pipelines.vivenu.simulator.server import serve_forever
+from pipelines.vivenu.simulator.store import Store
+from pipelines.vivenu.simulator.writer import BackgroundWriter
+
+
+@click.command("simulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--customers", default=10_000, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--api-key", default="sim-key", show_default=True)
+@click.option("--latency-ms", default=0.0, type=float, help="Added latency per request.")
+@click.option("--error-rate", default=0.0, type=float, help="Share of 502/503 answers.")
+@click.option("--rate-429", default=0.0, type=float, help="Share of 429 answers.")
+@click.option("--retry-after", default="1", show_default=True, help='"absent", "0" or seconds.')
+@click.option("--drop-rate", default=0.0, type=float, help="Share of cut connections.")
+@click.option("--rps-limit", default=None, type=float, help="Requests per second before 429.")
+@click.option("--writer-rate", default=0.0, type=float, help="Background writes per second.")
+@click.option("--same-updated-at", default=0, type=int, help="Bulk-import N customers, one ms.")
+def simulator(
+    host: str,
+    port: int,
+    customers: int,
+    seed: int,
+    api_key: str,
+    latency_ms: float,
+    error_rate: float,
+    rate_429: float,
+    retry_after: str,
+    drop_rate: float,
+    rps_limit: float | None,
+    writer_rate: float,
+    same_updated_at: int,
+) -> None:
+    """Serve a simulated vivenu API with seeded customers until stopped."""
+    started = time.perf_counter()
+    store = Store.seeded(customers, seed)
+    if same_updated_at:
+        store.bulk_import(same_updated_at)
+    took = time.perf_counter() - started
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_5xx_rate=error_rate,
+        rate_429=rate_429,
+        retry_after=retry_after,
+        drop_rate=drop_rate,
+        rps_limit=rps_limit,
+        seed=seed,
+    )
+    writer = BackgroundWriter(store, rate=writer_rate, seed=seed) if writer_rate > 0 else None
+    click.echo(
+        f"vivenu simulator: http://{host}:{port} (API key: {api_key}, {customers} customers, "
+        f"seed {seed}; seeded in {took:.1f}s)",
+    )
+    serve_forever(host, port, store, api_key, faults, writer)

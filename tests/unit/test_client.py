@@ -1,0 +1,167 @@
+"""The client's retry policy, error mapping and secrecy, against httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import orjson
+import pytest
+
+from pipelines.vivenu.client import (
+    ClientSettings,
+    Resource,
+    VivenuClient,
+    parse_retry_after,
+    updated_at_filter,
+)
+from pipelines.vivenu.errors import (
+    VivenuAuthError,
+    VivenuBadRequest,
+    VivenuConfigError,
+    VivenuNotFound,
+    VivenuProtocolError,
+    VivenuUnavailable,
+)
+
+KEY = "key-0123456789-very-secret"
+
+
+def _client(handler, sleeps: list[float], **overrides) -> VivenuClient:
+    settings = ClientSettings(
+        base_url="https://vivenu.test", api_key=KEY, max_rps=1000, **overrides
+    )
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    return VivenuClient(settings, transport=httpx.MockTransport(handler), sleep=fake_sleep)
+
+
+def _page(docs=(), total=0) -> httpx.Response:
+    return httpx.Response(200, content=orjson.dumps({"docs": list(docs), "total": total}))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize(
+    ("header", "expect_server_wait"),
+    [({"Retry-After": "7"}, True), ({"Retry-After": "0"}, False), ({}, False)],
+)
+def test_429_retry_after_is_honoured_and_zero_or_absent_backs_off(header, expect_server_wait):
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) < 4:
+            return httpx.Response(429, headers=header)
+        return _page([{"_id": "a"}], 1)
+
+    sleeps: list[float] = []
+
+    async def go():
+        async with _client(handler, sleeps) as client:
+            page = await client.list_page(Resource.CUSTOMERS)
+            return page, client.stats
+
+    page, stats = run(go())
+    assert page.total == 1 and len(calls) == 4
+    assert stats.retries == 3 and stats.statuses[429] == 3
+    if expect_server_wait:
+        assert all(7 <= s <= 7.7 for s in sleeps)
+    else:
+        # Exponential with jitter: never a hot loop, growing.
+        assert all(s >= 0.5 for s in sleeps)
+        assert sleeps[2] > sleeps[0]
+
+
+def test_5xx_and_transport_errors_are_retried_until_attempts_run_out():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    sleeps: list[float] = []
+
+    async def go():
+        async with _client(handler, sleeps, max_attempts=3) as client:
+            await client.get(Resource.CUSTOMERS, "abc")
+
+    with pytest.raises(VivenuUnavailable, match="after 3 attempts"):
+        run(go())
+    assert len(sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, VivenuBadRequest), (401, VivenuAuthError), (404, VivenuNotFound)],
+)
+def test_other_4xx_are_not_retried(status, error):
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(status, json={"statusCode": status, "message": "nope"})
+
+    async def go():
+        async with _client(handler, []) as client:
+            await client.get(Resource.CUSTOMERS, "abc")
+
+    with pytest.raises(error, match="nope"):
+        run(go())
+    assert len(calls) == 1
+
+
+def test_key_is_sent_as_bearer_but_never_in_repr_errors_or_logs(caplog):
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(401, json={"message": "API Key not found or expired"})
+
+    async def go():
+        async with _client(handler, []) as client:
+            assert KEY not in repr(client) and KEY not in repr(client.settings)
+            await client.get(Resource.CUSTOMERS, "abc")
+
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(VivenuAuthError) as info:
+        run(go())
+    assert seen == [f"Bearer {KEY}"]
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+    assert "VIVENU_API_KEY" in str(info.value)
+    assert KEY not in caplog.text
+
+
+def test_malformed_list_answer_is_a_protocol_error():
+    async def go():
+        async with _client(lambda r: httpx.Response(200, json=[1, 2]), []) as client:
+            await client.list_page(Resource.TRANSACTIONS)
+
+    with pytest.raises(VivenuProtocolError, match="expected"):
+        run(go())
+
+
+def test_filters_use_deep_object_names_and_vivenu_timestamps():
+    from datetime import UTC, datetime
+
+    params = updated_at_filter(gte=datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), lt=None)
+    assert params == {"updatedAt[$gte]": "2025-01-02T03:04:05.678Z"}
+
+
+def test_retry_after_http_date():
+    from datetime import UTC, datetime
+
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert parse_retry_after("Wed, 01 Jan 2025 00:00:30 GMT", now=now) == 30
+    assert parse_retry_after("0") is None and parse_retry_after(None) is None
+
+
+def test_settings_from_env_name_what_is_missing():
+    with pytest.raises(VivenuConfigError, match="VIVENU_API_KEY"):
+        ClientSettings.from_env({"VIVENU_BASE_URL": "https://vivenu.com"})
+    with pytest.raises(VivenuConfigError, match="CUSTOMER_SYNC_MAX_RPS"):
+        ClientSettings.from_env(
+            {"VIVENU_BASE_URL": "https://x", "VIVENU_API_KEY": "k", "CUSTOMER_SYNC_MAX_RPS": "fast"}
+        )

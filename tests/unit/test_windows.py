@@ -1,0 +1,46 @@
+"""Window splitting: quantile cuts, heavy milliseconds isolated, always strictly narrower."""
+
+from __future__ import annotations
+
+from pipelines.sync.windows import Window, split
+
+
+def _covers(parent: Window, children: list[Window]) -> bool:
+    return (
+        children[0].lo == parent.lo
+        and children[-1].hi == parent.hi
+        and all(a.hi == b.lo for a, b in zip(children, children[1:], strict=False))
+    )
+
+
+def test_split_follows_sample_quantiles():
+    w = Window(0, 1_000_000)
+    sample = list(range(0, 1000, 1))  # everything in the first millisecond thousandth
+    children = split(w, sample, 4)
+    assert _covers(w, children)
+    assert len(children) == 4
+    assert children[0].hi <= 1000
+
+
+def test_heavy_millisecond_gets_its_own_window():
+    w = Window(100, 200)
+    children = split(w, [150] * 1000, 4)
+    assert _covers(w, children)
+    assert Window(150, 151) in children
+
+
+def test_all_sample_at_lower_bound_still_narrows():
+    w = Window(100, 200)
+    children = split(w, [100] * 1000, 10)
+    assert _covers(w, children) and Window(100, 101) in children
+
+
+def test_no_sample_splits_evenly():
+    w = Window(0, 10)
+    children = split(w, [], 5)
+    assert _covers(w, children) and len(children) == 5
+
+
+def test_two_ms_window_splits_into_single_ms():
+    w = Window(0, 2)
+    assert split(w, [0, 1], 50) == [Window(0, 1), Window(1, 2)]
