@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: demo test test-all lint format bench clean
+.PHONY: demo test test-fast lint format bench ui clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -40,3 +40,7 @@ bench: .venv/.synced
 
 clean:
 	rm -rf .venv .tools
+
+## The Dagster UI on this code location (http://127.0.0.1:3000).
+ui: .venv/.synced
+	.venv/bin/dagster dev -m pipelines.definitions

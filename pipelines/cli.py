@@ -121,7 +121,7 @@ def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False)
         raise click.ClickException(_failure_reason(result))
     metadata: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.event_specific_data.materialization
         metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     return metadata
 
@@ -251,23 +251,26 @@ def state_show(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
-    table = Table(title=f"customer-sync state ({lake.root})")
-    table.add_column("resource")
-    table.add_column("high-water mark")
-    table.add_column("run in progress")
-    table.add_column("pending compaction", justify="right")
-    table.add_column("last run")
+    out = Console()
+    out.print(f"[bold]customer-sync state[/] ({lake.root})")
     for resource, r in report.items():
         run = r["run_in_progress"]
         last = r["last_run"] or {}
-        table.add_row(
-            resource,
-            r["high_water_mark"] or "never synced",
-            "-" if run is None else f"{run['run_id']} ({run['windows_checkpointed']} windows)",
-            str(len(r["runs_pending_compaction"])),
-            f"{last.get('kind', '-')} {last.get('run_id', '')} {last.get('records_fetched', '')}",
+        out.print(f"\n[bold]{resource}[/]")
+        out.print(
+            f"  high-water mark     {r['high_water_mark'] or 'never synced (next sync is full)'}"
         )
-    Console().print(table)
+        out.print(
+            "  run in progress     "
+            + ("none" if run is None else f"{run['run_id']}: {run['windows_checkpointed']} windows, "
+               f"{run['records_written']:,} records checkpointed (a rerun resumes it)")
+        )  # fmt: skip
+        out.print(f"  pending compaction  {len(r['runs_pending_compaction'])} run(s)")
+        if last:
+            out.print(
+                f"  last run            {last.get('kind')} {last.get('run_id')} finished "
+                f"{last.get('finished_at')}: {last.get('records_fetched', last.get('deleted', 0)):,} records"
+            )
 
 
 @state.command("reset")
