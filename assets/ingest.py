@@ -1,6 +1,5 @@
 """Ingest: vivenu -> verified windows -> Parquet change batches -> compacted snapshots."""
 
-
 import asyncio
 import time
 from datetime import timedelta
@@ -26,6 +25,7 @@ class SyncConfig(dg.Config):
     full: bool = False
     lookback_seconds: int = 300
     safety_lag_seconds: int = 2
+    batch_rows: int = 50_000
 
 
 def _options(config: SyncConfig) -> SyncOptions:
@@ -33,6 +33,7 @@ def _options(config: SyncConfig) -> SyncOptions:
         full=config.full,
         lookback=timedelta(seconds=config.lookback_seconds),
         safety_lag=timedelta(seconds=config.safety_lag_seconds),
+        batch_rows=config.batch_rows,
     )
 
 

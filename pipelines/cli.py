@@ -146,18 +146,25 @@ def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table |
 @main.command()
 @click.option("--full", is_flag=True, help="Ignore the high-water mark and fetch everything.")
 @click.option(
+    "--batch-rows",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Records per Parquet part, and so per checkpoint a rerun resumes from.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars and no summary; exit code only."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
-def sync(full: bool, quiet: bool, as_json: bool, verbose: bool) -> None:
+def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool) -> None:
     """One incremental sync of customers and transactions into the lake.
 
     Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
     one-line reason and the high-water mark stays where it was (a rerun resumes).
     """
     _check_api_env()
-    op_config = {"config": {"full": full}}
+    op_config = {"config": {"full": full, "batch_rows": batch_rows}}
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
             "sync_job",

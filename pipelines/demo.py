@@ -39,7 +39,7 @@ def _table(title: str, rows: list[tuple[str, ...]], columns: tuple[str, ...]) ->
     return table
 
 
-def _sync(label: str) -> tuple[dict[str, Any], float]:
+def _sync(label: str) -> dict[str, Any]:
     started = time.monotonic()
     config = {"config": {"safety_lag_seconds": 0}}
     metadata = run_job(
@@ -63,7 +63,7 @@ def _sync(label: str) -> tuple[dict[str, Any], float]:
         )
     )  # fmt: skip
     out.print(f"  took {seconds:.1f}s\n")
-    return metadata, seconds
+    return metadata
 
 
 def _check_exact(store: Store, lake: Lake) -> None:
@@ -110,7 +110,7 @@ def demo(customers: int, seed: int) -> None:
         )
         out.print(f"Serving it on {sim.base_url}; a background writer changes ~100 records/s.\n")
         lake = Lake(data_dir)
-        _, full_seconds = _sync("1. First sync (full), while the seller's data keeps changing")
+        _sync("1. First sync (full), while the seller's data keeps changing")
 
         writer.stop()
         changed = store.live_customer_ids()[::100]
@@ -122,7 +122,7 @@ def demo(customers: int, seed: int) -> None:
         out.print(
             f"Changed {len(changed):,} customers (1%) and deleted {len(deleted)} in vivenu.\n"
         )
-        _, incr_seconds = _sync("2. Incremental sync: costs what changed, not the table size")
+        _sync("2. Incremental sync: costs what changed, not the table size")
         metadata = run_job("reconcile_job", {})
         found = metadata["deleted_records"]
         out.print(

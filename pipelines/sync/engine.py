@@ -17,19 +17,16 @@ from syncing the same resource at once.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.normalize import (
     Lineage,
     normalize_customers,
@@ -51,10 +48,6 @@ from pipelines.vivenu.errors import VivenuError, VivenuNotFound
 
 class SyncFailed(Exception):
     """A run stopped before all it fetched was written; its high-water mark did not move."""
-
-
-class SyncBusy(SyncFailed):
-    """Another process is syncing the same resource in the same data directory."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,22 +145,6 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
-@contextmanager
-def resource_lock(lake: Lake, resource: str) -> Iterator[None]:
-    """Exclusive lock on a resource's lake folder; released by the OS even on kill -9."""
-    folder = lake.folder(resource)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncBusy(f"another process is syncing {resource} in {lake.root}") from None
-        yield
-    finally:
-        os.close(fd)
-
-
 _NORMALIZERS = {
     Resource.CUSTOMERS: (scrub_customer, normalize_customers),
     Resource.TRANSACTIONS: (scrub_transaction, normalize_transactions),
@@ -246,7 +223,8 @@ async def sync_resource(
     name = resource.name.lower()
     started = time.monotonic()
     requests_before, retries_before = client.stats.requests, client.stats.retries
-    with resource_lock(lake, name):
+    with lake.lock(name):
+        lake.remove_stale_temp_files(name)
         state = lake.load_state(name)
         run = state.in_progress
         if run is not None and options.full and not run.full:
@@ -294,7 +272,7 @@ async def sync_resource(
                 if writer.rows >= options.batch_rows:
                     writer.flush()
             writer.flush()
-        except (VivenuError, WindowIncomplete, OSError) as exc:
+        except (VivenuError, WindowIncomplete, LakeBusy, OSError) as exc:
             raise SyncFailed(
                 f"{name} sync stopped, high-water mark unchanged, rerun resumes: {exc}"
             ) from exc
@@ -342,7 +320,7 @@ async def reconcile_resource(
     options = options or SyncOptions()
     name = resource.name.lower()
     requests_before = client.stats.requests
-    with resource_lock(lake, name):
+    with lake.lock(name):
         known = set(lake.read_snapshot(name, name).column("id").to_pylist())
         start = now()
         listed: set[str] = set()

@@ -11,8 +11,11 @@ it is idempotent, so a compaction interrupted before it records its work is simp
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -65,6 +68,10 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     fsync_dir(path.parent)
 
 
+class LakeBusy(Exception):
+    """Another process holds the resource's lock (a sync, reconcile or compaction)."""
+
+
 @dataclass(frozen=True)
 class CompactionResult:
     """What merging the pending runs changed in the snapshot."""
@@ -94,6 +101,23 @@ class Lake:
     def snapshot_path(self, resource: str, table: str) -> Path:
         return self.folder(resource) / "snapshot" / f"{table}.parquet"
 
+    @contextmanager
+    def lock(self, resource: str) -> Iterator[None]:
+        """Exclusive lock on a resource's folder; the OS releases it even on kill -9."""
+        folder = self.folder(resource)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LakeBusy(
+                    f"another process is syncing or compacting {resource} in {self.root}"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
     def load_state(self, resource: str) -> ResourceState:
         return ResourceState.load(self.folder(resource), resource)
 
@@ -105,6 +129,11 @@ class Lake:
         path = self.run_dir(resource, run_id) / f"{table}-{seq:05d}.parquet"
         write_parquet_atomic(data.cast(TABLES[resource][table]), path)
         return Part(table=table, path=str(path.relative_to(self.folder(resource))), rows=len(data))
+
+    def remove_stale_temp_files(self, resource: str) -> None:
+        """Delete temporary files left by a write that was killed before its rename."""
+        for path in self.folder(resource).rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
     def remove_orphans(self, resource: str, run_id: str, keep: list[Part]) -> int:
         """Delete files of a run that no checkpoint lists (written just before a crash)."""
@@ -134,6 +163,10 @@ class Lake:
 
     def compact(self, resource: str) -> CompactionResult:
         """Merge every committed, not yet merged run into the snapshot."""
+        with self.lock(resource):
+            return self._compact(resource)
+
+    def _compact(self, resource: str) -> CompactionResult:
         state = self.load_state(resource)
         runs = list(state.pending_compaction)
         tables = TABLES[resource]

@@ -120,3 +120,19 @@ DELETIONS = pa.schema(
         *_LINEAGE,
     ]
 )
+
+# A record version the quality gate rejected (written by pipelines.quality, replaced on every
+# validation): the warehouse skips these (record_id, updated_at) pairs until they validate.
+QUALITY_REJECTS = pa.schema(
+    [
+        pa.field("resource", pa.string(), nullable=False),
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("updated_at", TIMESTAMP),
+        # Names of the failed expectations, "<suite>.<expectation>".
+        pa.field("expectations", pa.list_(pa.string()), nullable=False),
+        # The offending row of the resource's own table, as JSON.
+        pa.field("payload", JSON, nullable=False),
+        pa.field("validated_at", TIMESTAMP, nullable=False),
+        *_LINEAGE,
+    ]
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from pipelines.sync.windows import Window, split
 
 
@@ -9,7 +11,7 @@ def _covers(parent: Window, children: list[Window]) -> bool:
     return (
         children[0].lo == parent.lo
         and children[-1].hi == parent.hi
-        and all(a.hi == b.lo for a, b in zip(children, children[1:], strict=False))
+        and all(a.hi == b.lo for a, b in itertools.pairwise(children))
     )
 
 

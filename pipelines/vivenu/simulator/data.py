@@ -243,30 +243,19 @@ COMPANIES = [
     "Bureau Lefèvre",
     "Hofmann IT-Services",
 ]
-STREETS = [
-    "Hauptstraße",
-    "Bahnhofstraße",
-    "Gartenweg",
-    "Schulstraße",
-    "Lindenallee",
-    "Kirchplatz",
-    "Bergstraße",
-    "High Street",
-    "Station Road",
-    "Church Lane",
-    "Main Street",
-    "Oak Avenue",
-    "Rue de la Paix",
-    "Rue Victor Hugo",
-    "Kerkstraat",
-    "Dorpsstraat",
-    "Calle Mayor",
-    "Gran Vía",
-    "Via Roma",
-    "Via Garibaldi",
-    "Seestrasse",
-    "Ringstraße",
-]
+STREETS: dict[str, tuple[str, ...]] = {
+    "DE": ("Hauptstraße", "Bahnhofstraße", "Gartenweg", "Schulstraße", "Lindenallee", "Bergstraße"),
+    "AT": ("Ringstraße", "Mariahilfer Straße", "Kirchengasse", "Hauptplatz", "Lindengasse"),
+    "CH": ("Seestrasse", "Bahnhofstrasse", "Dorfstrasse", "Rue du Rhône", "Kirchgasse"),
+    "GB": ("High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane"),
+    "US": ("Main Street", "Oak Avenue", "Maple Drive", "Washington Street", "Park Avenue"),
+    "FR": ("Rue de la Paix", "Rue Victor Hugo", "Avenue Jean Jaurès", "Rue de la République"),
+    "NL": ("Kerkstraat", "Dorpsstraat", "Molenweg", "Stationsplein", "Prinsengracht"),
+    "ES": ("Calle Mayor", "Gran Vía", "Calle Real", "Avenida de la Constitución"),
+    "IT": ("Via Roma", "Via Garibaldi", "Corso Italia", "Via Dante", "Piazza Mazzini"),
+    "DK": ("Østergade", "Vestergade", "Nørregade", "Strandvejen"),
+    "SE": ("Storgatan", "Drottninggatan", "Kungsgatan", "Sveavägen"),
+}
 # country, weight, currency, phone prefix, VAT, language, [(city, postal pattern, state)]
 COUNTRIES: tuple[
     tuple[str, float, str, str, float, str, tuple[tuple[str, str, str | None], ...]], ...
@@ -586,7 +575,7 @@ def iter_records(
         comp = rng.integers(0, len(COMPANIES), size=n).tolist()
         phone_digits = rng.integers(10_000_000, 999_999_999, size=n).tolist()
         has_phone = (rng.random(n) < 0.8).tolist()
-        street = rng.integers(0, len(STREETS), size=n).tolist()
+        street = rng.integers(0, 1000, size=n).tolist()
         house = rng.integers(1, 180, size=n).tolist()
         ntags = np.minimum(rng.poisson(1.2, size=n), 6)
         tag_flat = rng.choice(len(TAG_VOCAB), size=int(ntags.sum()), p=tag_p).tolist()
@@ -648,6 +637,7 @@ def iter_records(
         for i in range(n):
             country, _, currency, prefix, vat, lang, cities = COUNTRIES[ci[i]]
             city, postal_pat, state = cities[city_pick[i] % len(cities)]
+            streets = STREETS[country]
             prename, lastname = FIRST_NAMES[fi[i]], LAST_NAMES[li[i]]
             num = number_start + base + i + 1
             p, ln = first_slug[fi[i]], last_slug[li[i]]
@@ -676,7 +666,7 @@ def iter_records(
                 "primaryEmail": f"{local}@{EMAIL_DOMAINS[dom[i]]}",
                 "company": company,
                 "location": {
-                    "street": f"{STREETS[street[i]]} {house[i]}",
+                    "street": f"{streets[street[i] % len(streets)]} {house[i]}",
                     "line2": None if misc[0] > 0.1 else f"c/o {COMPANIES[comp[i]]}",
                     "postal": postals[postal_pat][postal_pick[i]],
                     "city": city,
