@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pipelines import progress, settings
+from pipelines.quality.cli import quarantine, validate
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.vivenu.client import ClientSettings
@@ -40,6 +41,7 @@ class LazyGroup(click.Group):
     lazy = {
         "simulator": "pipelines.vivenu.simulator.cli:simulator",
         "demo": "pipelines.demo:demo",
+        "segments": "pipelines.warehouse.cli:segments",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -308,6 +310,9 @@ def state_reset(resource: str, yes: bool) -> None:
         lake.save_state(s)
         console.print(f"{name}: state reset; the next sync is a full sync")
 
+
+main.add_command(validate)
+main.add_command(quarantine)
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets import analytics, segments, warehouse
 from assets.ingest import (
     customer_changes,
     customer_snapshot,
@@ -12,18 +13,38 @@ from assets.ingest import (
     transaction_snapshot,
 )
 
+# Everything downstream of the snapshots: the warehouse load, analytics, segment files. Both jobs
+# end with it, so changes and deletions reach the tables and the segments in the same run.
+WAREHOUSE_ASSETS = [
+    warehouse.warehouse,
+    analytics.customer_spend,
+    analytics.customer_rfm,
+    analytics.cohorts,
+    analytics.monthly_spend,
+    analytics.event_spend,
+    analytics.tag_summary,
+    analytics.analyst_copy,
+    segments.segment_exports,
+]
+
 # Steps share the client's rate cap and the lake's lock; one process avoids paying Dagster's
 # per-step subprocess start-up for work that is I/O bound anyway.
 sync_job = dg.define_asset_job(
     "sync_job",
-    selection=[customer_changes, transaction_changes, customer_snapshot, transaction_snapshot],
+    selection=[
+        customer_changes,
+        transaction_changes,
+        customer_snapshot,
+        transaction_snapshot,
+        *WAREHOUSE_ASSETS,
+    ],
     executor_def=dg.in_process_executor,
-    description="Incremental sync of customers and transactions into the lake.",
+    description="Incremental sync: lake, quality gate, warehouse, analytics, segments.",
 )
 
 reconcile_job = dg.define_asset_job(
     "reconcile_job",
-    selection=[deleted_records, customer_snapshot, transaction_snapshot],
+    selection=[deleted_records, customer_snapshot, transaction_snapshot, *WAREHOUSE_ASSETS],
     executor_def=dg.in_process_executor,
     description="Find records deleted in vivenu (each confirmed by a 404) and apply them.",
 )

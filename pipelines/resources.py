@@ -9,6 +9,7 @@ import dagster as dg
 from pipelines import settings
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import ClientSettings, VivenuClient
+from pipelines.warehouse.resource import WarehouseResource
 
 
 class VivenuResource(dg.ConfigurableResource):
@@ -47,4 +48,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             base_url=dg.EnvVar("VIVENU_BASE_URL"), api_key=dg.EnvVar("VIVENU_API_KEY")
         ),
         "lake": LakeResource(data_dir=str(settings.data_dir())),
+        "warehouse": WarehouseResource(db_path=str(settings.data_dir() / "warehouse.duckdb")),
     }

@@ -1,0 +1,117 @@
+"""Quality gate: blocking asset checks running the `expectations/` suites on the snapshots.
+
+A failed check (a table-level failure, or more bad records than CUSTOMER_SYNC_MAX_BAD_SHARE)
+stops everything downstream of the snapshot in the run; rows that merely fail a row-level
+expectation are moved to `lake/<resource>/quality/rejected.parquet` and the rest goes through.
+"""
+
+import os
+from collections.abc import Iterator
+
+import dagster as dg
+
+from assets.ingest import customer_snapshot, transaction_snapshot
+from pipelines.quality import QualityReport, validate_snapshot
+from pipelines.resources import LakeResource
+
+DEFAULT_MAX_BAD_SHARE = 0.01
+MAX_SAMPLE_ROWS = 5
+
+
+def max_bad_share() -> float:
+    """CUSTOMER_SYNC_MAX_BAD_SHARE (0.01 = more than 1% bad records fails the check)."""
+    return float(os.environ.get("CUSTOMER_SYNC_MAX_BAD_SHARE") or DEFAULT_MAX_BAD_SHARE)
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")[:120]
+
+
+def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int | str]:
+    failing = report.failing
+    lines = ["| expectation | on failure | unexpected | rows | observed |", "|---|---|---|---|---|"]
+    lines += [
+        f"| `{e.qualified_name}` | {e.on_failure} | {e.unexpected_count:,} | "
+        f"{e.element_count:,} | {_md_cell(e.error or e.observed or '')} |"
+        for e in failing
+    ]
+    samples = []
+    for e in failing:
+        if e.samples:
+            cols = list(e.samples[0])
+            samples += [f"**{e.qualified_name}**", "", "| " + " | ".join(cols) + " |"]
+            samples.append("|" + "---|" * len(cols))
+            samples += [
+                "| " + " | ".join(_md_cell(row.get(c)) for c in cols) + " |"
+                for row in e.samples[:MAX_SAMPLE_ROWS]
+            ]
+            samples.append("")
+    metadata: dict[str, dg.MetadataValue | float | int | str] = {
+        "records": report.rows,
+        "rejected": report.rejected,
+        "bad_share": round(report.bad_share, 6),
+        "max_bad_share": report.max_bad_share,
+        "expectations_run": len(report.expectations),
+        "expectations_failing": len(failing),
+        "table_failures": dg.MetadataValue.md(
+            "\n".join(f"- {f}" for f in report.table_failures) or "none"
+        ),
+        "failing_expectations": dg.MetadataValue.md("\n".join(lines) if failing else "none"),
+        "sample_bad_rows": dg.MetadataValue.md("\n".join(samples) or "none"),
+        "rejected_path": dg.MetadataValue.path(str(report.rejected_path)),
+        "seconds": report.seconds,
+    }
+    if report.report_path is not None:
+        metadata["report"] = dg.MetadataValue.path(str(report.report_path))
+        metadata["report_url"] = dg.MetadataValue.url(report.report_path.resolve().as_uri())
+    return metadata
+
+
+def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
+    """Validate one resource's snapshot and report it as the check's result."""
+    report = validate_snapshot(lake.lake(), resource, max_bad_share=max_bad_share())
+    return dg.AssetCheckResult(
+        asset_key=_ASSETS[resource].key,
+        check_name=CHECK_NAMES[resource],
+        passed=report.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(report.table_failures) or None,
+        metadata=_metadata(report),
+    )
+
+
+_ASSETS = {"customers": customer_snapshot, "transactions": transaction_snapshot}
+CHECK_NAMES = {"customers": "customer_quality", "transactions": "transaction_quality"}
+
+
+# One op for both: each resource's suites read the other's snapshot (referential integrity),
+# so both snapshots must be compacted first. Two checks with crossed deps would form a cycle
+# once blocking (each would wait for the other's check).
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            CHECK_NAMES["customers"],
+            asset=customer_snapshot,
+            blocking=True,
+            description="Suites customers, customer_tags, customer_transactions, customers_received.",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_NAMES["transactions"],
+            asset=transaction_snapshot,
+            blocking=True,
+            description="Suites transactions, transactions_received.",
+        ),
+    ],
+    can_subset=True,
+)
+def quality_gate(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource
+) -> Iterator[dg.AssetCheckResult]:
+    """The expectation suites of `expectations/` over both snapshots."""
+    for resource, name in CHECK_NAMES.items():
+        key = dg.AssetCheckKey(_ASSETS[resource].key, name)
+        if key in context.selected_asset_check_keys:
+            yield check_result(lake, resource)
+
+
+quality_checks = [quality_gate]

@@ -1,0 +1,38 @@
+"""Activation: the configured tag segments, re-exported after each sync."""
+
+import dagster as dg
+
+from assets.warehouse import warehouse
+from pipelines.warehouse import segments
+from pipelines.warehouse.resource import WarehouseResource
+
+
+@dg.asset(group_name="activation", kinds={"csv", "parquet"}, deps=[warehouse])
+def segment_exports(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Marketing segment files in data/exports, one per configured segment
+    (CUSTOMER_SYNC_SEGMENTS or data/segments.json; see pipelines/warehouse/segments.py).
+
+    Reads the analyst copy the load just published, so it never holds the warehouse's lock.
+    """
+    try:
+        configured = segments.configured_segments(warehouse.data_dir)
+        rows = []
+        for segment in configured:
+            # The pipeline owns these files: each sync replaces them (deleted customers vanish).
+            path, count = segments.export(
+                warehouse.analyst_path, segment, exports_dir=warehouse.exports_dir, force=True
+            )
+            context.log.info(f"{path}: {count} customers")
+            rows.append(f"| {', '.join(segment.tags)} | {segment.match} | {path.name} | {count} |")
+    except segments.SegmentError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    table = "\n".join(["| tags | match | file | customers |", "| --- | --- | --- | --- |", *rows])
+    return dg.MaterializeResult(
+        metadata={
+            "segments": len(configured),
+            "exports": dg.MetadataValue.md(table),
+            "folder": dg.MetadataValue.path(str(warehouse.exports_dir)),
+        }
+    )

@@ -1,0 +1,34 @@
+"""Warehouse: the lake's validated change batches merged into DuckDB, plus the analyst copy."""
+
+import dagster as dg
+
+from assets.ingest import customer_snapshot, transaction_snapshot
+from pipelines.resources import LakeResource
+from pipelines.warehouse.resource import WarehouseResource
+
+
+# Depends on the snapshots so the blocking quality checks on them gate the load; pool "duckdb"
+# lets one run at a time write the file (DuckDB allows a single writing process).
+@dg.asset(
+    group_name="warehouse",
+    kinds={"duckdb"},
+    deps=[customer_snapshot, transaction_snapshot],
+    pool="duckdb",
+)
+def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Live `customers`, `transactions`, `customer_tags`, `customer_transactions`, their SCD2
+    `*_history`, and `deletions` in warehouse.duckdb; republishes analytics.duckdb."""
+    result = warehouse.load(lake.lake())
+    metadata: dict[str, object] = {"seconds": round(result.seconds, 3)}
+    for name, r in result.resources.items():
+        metadata[f"{name}_runs_loaded"] = len(r.runs)
+        metadata[f"{name}_inserted"] = r.inserted
+        metadata[f"{name}_updated"] = r.updated
+        metadata[f"{name}_deleted"] = r.deleted
+        metadata[f"{name}_history_versions_added"] = r.versions
+        metadata[f"{name}_rejected_held"] = r.rejected_held
+        metadata[f"{name}_rows"] = r.rows
+    metadata["db_path"] = dg.MetadataValue.path(str(warehouse.path))
+    if result.published is not None:
+        metadata["analyst_copy"] = dg.MetadataValue.path(str(result.published))
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,131 @@
+"""Time the quality gate on a synthesized 1,000,000-customer lake (no simulator needed).
+
+    .venv/bin/python -m bench.quality_scale [--customers 1000000] [--data-dir /tmp/quality-bench]
+
+Writes customers, customer_tags, customer_transactions and transactions snapshots with pyarrow
+(~2 tags, ~1.5 transactions per customer), then runs `validate_snapshot` for both resources and
+prints the GX import time and each validation's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.sync import schemas
+from pipelines.sync.lake import Lake, write_parquet_atomic
+
+
+def _ids(prefix: int, n: int) -> pa.Array:
+    return pa.array([f"{prefix:08x}{i:016x}" for i in range(n)])
+
+
+def _ts(ms: np.ndarray) -> pa.Array:
+    return pa.array(ms * 1000, pa.int64()).cast(schemas.TIMESTAMP)
+
+
+def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
+    rng = np.random.default_rng(seed)
+    lake = Lake(data_dir)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    created = rng.integers(now_ms - 5 * 365 * 86_400_000, now_ms - 86_400_000, n)
+    updated = created + rng.integers(0, 86_400_000, n)
+    ids = _ids(1, n)
+    n_tx = n * 3 // 2
+    tx_ids = _ids(2, n_tx)
+    owner = rng.integers(0, n, n_tx)
+    lineage = {"_run_id": pa.array(["bench"] * n), "_synced_at": _ts(np.full(n, now_ms))}
+    countries = np.array(["DE", "AT", "CH", "GB", "FR", "NL", "US", None], dtype=object)
+    customers = {
+        "id": ids,
+        "primary_email": pa.array([f"user{i}@example.com" for i in range(n)]),
+        "location_country": pa.array(countries[rng.integers(0, len(countries), n)]),
+        "has_account": pa.array(np.zeros(n, bool)),
+        "created_at": _ts(created),
+        "updated_at": _ts(updated),
+        **lineage,
+    }
+    table = pa.table(
+        {f.name: customers.get(f.name, pa.nulls(n, f.type)) for f in schemas.CUSTOMERS}
+    ).cast(schemas.CUSTOMERS)
+    write_parquet_atomic(table, lake.snapshot_path("customers", "customers"))
+
+    tag_vocab = np.array(["vip", "newsletter", "member", "Früh bucher", "kids club", "jazz"])
+    tag_owner = rng.integers(0, n, 2 * n)
+    tags = pa.table(
+        {
+            "customer_id": ids.take(pa.array(tag_owner)),
+            "tag": pa.array(tag_vocab[rng.integers(0, len(tag_vocab), 2 * n)]),
+            "updated_at": _ts(updated[tag_owner]),
+            "_run_id": pa.array(["bench"] * 2 * n),
+            "_synced_at": _ts(np.full(2 * n, now_ms)),
+        }
+    )
+    write_parquet_atomic(
+        tags.cast(schemas.CUSTOMER_TAGS), lake.snapshot_path("customers", "customer_tags")
+    )
+    tx_lineage = {"_run_id": pa.array(["bench"] * n_tx), "_synced_at": _ts(np.full(n_tx, now_ms))}
+    links = pa.table(
+        {
+            "customer_id": ids.take(pa.array(owner)),
+            "transaction_id": tx_ids,
+            "updated_at": _ts(updated[owner]),
+            **tx_lineage,
+        }
+    )
+    write_parquet_atomic(
+        links.cast(schemas.CUSTOMER_TRANSACTIONS),
+        lake.snapshot_path("customers", "customer_transactions"),
+    )
+    tx_created = updated[owner]
+    tx = {
+        "id": tx_ids,
+        "customer_id": ids.take(pa.array(owner)),
+        "status": pa.array(np.array(["COMPLETE", "CANCELED", "NEW"])[rng.integers(0, 3, n_tx)]),
+        "payment_status": pa.array(np.array(["RECEIVED", "REFUND"])[rng.integers(0, 2, n_tx)]),
+        "real_price": pc.cast(pa.array(rng.integers(0, 50_000, n_tx) / 100), schemas.MONEY),
+        "regular_price": pc.cast(pa.array(rng.integers(0, 50_000, n_tx) / 100), schemas.MONEY),
+        "currency": pa.array(np.array(["EUR", "CHF", "GBP"])[rng.integers(0, 3, n_tx)]),
+        "created_at": _ts(tx_created),
+        "updated_at": _ts(tx_created + 1000),
+        **tx_lineage,
+    }
+    tx_table = pa.table(
+        {f.name: tx.get(f.name, pa.nulls(n_tx, f.type)) for f in schemas.TRANSACTIONS}
+    ).cast(schemas.TRANSACTIONS)
+    write_parquet_atomic(tx_table, lake.snapshot_path("transactions", "transactions"))
+    return lake
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/quality-bench"))
+    args = parser.parse_args()
+    started = time.monotonic()
+    lake = synthesize(args.data_dir, args.customers)
+    print(f"synthesized {args.customers:,} customers in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    import great_expectations  # noqa: F401
+
+    print(f"import great_expectations: {time.monotonic() - started:.1f} s")
+    from pipelines.quality import validate_snapshot
+
+    for resource in ("customers", "transactions"):
+        started = time.monotonic()
+        report = validate_snapshot(lake, resource)
+        print(
+            f"{resource}: {report.rows:,} rows, {len(report.expectations)} expectations, "
+            f"passed={report.passed}, rejected={report.rejected}, "
+            f"{time.monotonic() - started:.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""`customer-sync validate` and `customer-sync quarantine list|show`.
+
+The lead attaches these to the `customer-sync` group (`main.add_command(...)`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pipelines import settings
+from pipelines.quality import rejects
+from pipelines.sync.lake import TABLES, Lake
+
+EXIT_FAILED = 1
+
+
+def _max_bad_share() -> float:
+    return float(os.environ.get("CUSTOMER_SYNC_MAX_BAD_SHARE") or 0.01)
+
+
+@click.command()
+@click.option(
+    "--resource",
+    type=click.Choice([*TABLES, "all"]),
+    default="all",
+    show_default=True,
+    help="Which resource to validate.",
+)
+@click.option(
+    "--max-bad-share",
+    type=float,
+    default=None,
+    help="Largest tolerated share of rejected records [default: CUSTOMER_SYNC_MAX_BAD_SHARE or 0.01].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
+def validate(resource: str, max_bad_share: float | None, as_json: bool) -> None:
+    """Re-run the expectation suites over the current snapshot.
+
+    Updates the quality rejects (records that now pass leave them) and the HTML reports under
+    the data directory. Exits 1 when a resource fails the gate.
+    """
+    from pipelines.quality.gate import validate_snapshot
+
+    lake = Lake(settings.data_dir())
+    share = _max_bad_share() if max_bad_share is None else max_bad_share
+    reports = [
+        validate_snapshot(lake, name, max_bad_share=share)
+        for name in (list(TABLES) if resource == "all" else [resource])
+    ]
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], default=str, indent=2))
+    else:
+        out = Console()
+        for r in reports:
+            verdict = "[green]passed[/]" if r.passed else "[red]FAILED[/]"
+            out.print(
+                f"[bold]{r.resource}[/]: {verdict}  {r.rows:,} records, {r.rejected:,} rejected "
+                f"({r.bad_share:.2%}, allowed {r.max_bad_share:.2%}), {r.seconds:.1f} s"
+            )
+            for e in r.failing:
+                out.print(
+                    f"  {e.qualified_name}: {e.unexpected_count:,} unexpected ({e.on_failure})"
+                )
+            for f in r.table_failures:
+                out.print(f"  [red]blocking:[/] {f}")
+            out.print(f"  report: {r.report_path}")
+    if not all(r.passed for r in reports):
+        sys.exit(EXIT_FAILED)
+
+
+@click.group()
+def quarantine() -> None:
+    """Records held back from the warehouse: schema quarantine and quality rejects."""
+
+
+def _entries(resource: str) -> list[dict]:
+    return rejects.quarantined(Lake(settings.data_dir()), None if resource == "all" else resource)
+
+
+_RESOURCE = click.option(
+    "--resource", type=click.Choice([*TABLES, "all"]), default="all", show_default=True
+)
+
+
+@quarantine.command("list")
+@_RESOURCE
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON on stdout.")
+def quarantine_list(resource: str, as_json: bool) -> None:
+    """Every quarantined record with its resource, source and reason(s)."""
+    entries = _entries(resource)
+    if as_json:
+        rows = [{k: v for k, v in e.items() if k != "payload"} for e in entries]
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    table = Table(title=f"customer-sync: {len(entries)} quarantined record(s)")
+    for col in ("resource", "source", "record_id", "updated_at", "reasons"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            e["resource"],
+            e["source"],
+            e["record_id"] or "(no id)",
+            str(e["updated_at"] or ""),
+            "; ".join(e["reasons"]),
+        )
+    Console().print(table)
+
+
+@quarantine.command("show")
+@click.argument("record_id")
+@_RESOURCE
+def quarantine_show(record_id: str, resource: str) -> None:
+    """The quarantine entries of one record, with reasons and payload (JSON on stdout)."""
+    found = [e for e in _entries(resource) if e["record_id"] == record_id]
+    if not found:
+        raise click.ClickException(f"{record_id} is not in quarantine")
+    for e in found:
+        e["payload"] = json.loads(e["payload"])
+    click.echo(json.dumps(found, default=str, indent=2))

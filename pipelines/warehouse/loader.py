@@ -1,0 +1,282 @@
+"""Load the lake's change batches into DuckDB and publish an analyst copy.
+
+    <data_dir>/warehouse.duckdb   the pipeline's own file: live tables, SCD2 history, analytics
+    <data_dir>/analytics.duckdb   the analysts' copy, replaced atomically after each load
+
+Only the change batches of runs not loaded yet are read (`_loaded_runs` remembers them), so the
+cost follows what changed. Each resource is merged in one transaction that also records its runs:
+a crash leaves the previous state, and loading the same batch twice changes nothing.
+
+Analysts and BI tools open the copy, never `warehouse.duckdb`: DuckDB allows one writing process
+per file, so a reader there would block the load. The copy is written to a temporary file and
+renamed over the old one; a reader holding the old copy open keeps its consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.sync import schemas
+from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.state import fsync_dir
+
+SQL_DIR = Path(__file__).parent / "sql"
+ANALYST_COPY = "analytics.duckdb"
+
+# Links derived from a customer's current version, rebuilt for the customers a load changes.
+LINKS = {"customers": ("customer_tags", "customer_transactions")}
+
+REJECTED = pa.schema(
+    [pa.field("record_id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)]
+)
+
+
+@cache
+def sql(name: str, **identifiers: str) -> str:
+    """The text of `sql/<name>.sql`; `identifiers` fill `{table}`-style placeholders.
+
+    Only table names chosen in this module are formatted in; values are always bound.
+    """
+    text = (SQL_DIR / f"{name}.sql").read_text()
+    return text.format(**identifiers) if identifiers else text
+
+
+@dataclass(frozen=True)
+class ResourceLoad:
+    """What loading one resource's pending runs changed."""
+
+    resource: str
+    runs: list[str]
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    versions: int = 0
+    # Versions held back because the quality gate rejects them (merged once they validate).
+    rejected_held: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load changed, per resource, and where the analyst copy is."""
+
+    resources: dict[str, ResourceLoad] = field(default_factory=dict)
+    published: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return any(r.inserted or r.updated or r.deleted for r in self.resources.values())
+
+
+def analyst_path(db_path: Path) -> Path:
+    """Where the analyst copy of `db_path` is published."""
+    return Path(db_path).with_name(ANALYST_COPY)
+
+
+def connect(db_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to a warehouse file; timestamps are shown and truncated in UTC."""
+    db_path = Path(db_path)
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the warehouse tables if missing; columns follow the lake's Arrow schemas."""
+    # One source of truth for column types: the lake's explicit schemas (schemas.py).
+    empties = {
+        "customers": schemas.CUSTOMERS,
+        "transactions": schemas.TRANSACTIONS,
+        "customer_tags": schemas.CUSTOMER_TAGS,
+        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
+        "deletions": schemas.DELETIONS,
+    }
+    for table, schema in empties.items():
+        con.register("_empty", schema.empty_table())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+        if table in TABLES:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {table}_history AS "
+                "SELECT *, NULL::TIMESTAMPTZ AS valid_from, NULL::TIMESTAMPTZ AS valid_to "
+                "FROM _empty"
+            )
+        con.unregister("_empty")
+    con.execute(sql("internal_tables"))
+    con.execute(sql("views"))
+
+
+def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
+    """Committed, compacted runs of `resource` not loaded yet, oldest first.
+
+    A run still in progress or not yet compacted has not passed the quality gate (which checks
+    the snapshot), so it waits for a later load.
+    """
+    changes = lake.folder(resource) / "changes"
+    if not changes.exists():
+        return []
+    # List before reading the state: a run that starts in between is then either not listed or
+    # still shown in progress, never taken for committed.
+    runs = [p.name.removeprefix("run=") for p in changes.iterdir() if p.name.startswith("run=")]
+    state = lake.load_state(resource)
+    waiting = set(state.pending_compaction)
+    if state.in_progress is not None:
+        waiting.add(state.in_progress.run_id)
+    return sorted(r for r in runs if r not in loaded and r not in waiting)
+
+
+def _read_runs(lake: Lake, resource: str, runs: list[str], table: str) -> pa.Table:
+    schema = TABLES[resource][table]
+    files = sorted(
+        str(f) for run in runs for f in lake.run_dir(resource, run).glob(f"{table}-*.parquet")
+    )
+    return pq.read_table(files, schema=schema) if files else schema.empty_table()
+
+
+def _rejected(lake: Lake, resource: str) -> pa.Table:
+    """The (record_id, updated_at) versions the quality gate rejected; none if no file."""
+    path = lake.folder(resource) / "quality" / "rejected.parquet"
+    if not path.exists():
+        return REJECTED.empty_table()
+    return pq.read_table(path, columns=["record_id", "updated_at"]).cast(REJECTED)
+
+
+def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) -> ResourceLoad:
+    params = {"resource": resource}
+    loaded = {
+        r for (r,) in con.execute(
+            "SELECT run_id FROM _loaded_runs WHERE resource = $resource", params
+        ).fetchall()
+    }  # fmt: skip
+    runs = pending_runs(lake, resource, loaded)
+    rejected = _rejected(lake, resource)
+    con.register("rejected", rejected)
+    # Runs holding versions skipped as rejected that the gate has since let through.
+    released = [
+        r for (r,) in con.execute(
+            "SELECT DISTINCT run_id FROM _rejected_versions AS v WHERE resource = $resource "
+            "AND NOT EXISTS (SELECT 1 FROM rejected AS q "
+            "WHERE q.record_id = v.id AND q.updated_at = v.updated_at) ORDER BY run_id",
+            params,
+        ).fetchall()
+    ]  # fmt: skip
+    if not runs and not released:
+        con.unregister("rejected")
+        (rows,) = con.execute(f"SELECT count(*) FROM {resource}").fetchall()[0]
+        return ResourceLoad(resource=resource, runs=[], rows=rows)
+    con.register("pending_rows", _read_runs(lake, resource, runs, resource))
+    con.register("released_rows", _read_runs(lake, resource, released, resource))
+    con.register("incoming_deletions", _read_runs(lake, resource, runs, "deletions"))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(sql("incoming"), params)
+        con.execute(sql("deletions"), params)
+        con.execute(sql("versions"), params)
+        con.execute(sql("staged"))
+        merged = pa.Table.from_pylist(
+            [
+                {"action": a, "id": i}
+                for a, i in con.execute(sql("upsert", table=resource)).fetchall()
+            ],
+            schema=pa.schema([("action", pa.string()), ("id", pa.string())]),
+        )
+        con.register("applied", merged)
+        deleted = len(con.execute(sql("delete_current", table=resource)).fetchall())
+        for link in LINKS.get(resource, ()):
+            con.execute(sql("links_delete", link=link))
+            con.execute(sql(link))
+        (versions,) = con.execute(sql("history_insert", table=resource)).fetchall()[0]
+        con.execute(sql("history_close", table=resource), params)
+        con.execute(sql("rejected_forget"), params)
+        con.execute(sql("rejected_hold"), params)
+        con.execute(sql("loaded_runs"), {**params, "runs": runs})
+        (skipped,) = con.execute(
+            "SELECT count(*) FROM _rejected_versions WHERE resource = $resource", params
+        ).fetchall()[0]
+        (rows,) = con.execute(f"SELECT count(*) FROM {resource}").fetchall()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("pending_rows", "released_rows", "incoming_deletions", "rejected", "applied"):
+            with contextlib.suppress(Exception):
+                con.unregister(name)
+    actions = merged.column("action").to_pylist()
+    return ResourceLoad(
+        resource=resource,
+        runs=runs,
+        inserted=actions.count("INSERT"),
+        updated=actions.count("UPDATE"),
+        deleted=deleted,
+        versions=versions,
+        rejected_held=skipped,
+        rows=rows,
+    )
+
+
+def load(lake: Lake, db_path: Path, *, publish_copy: bool = True) -> LoadResult:
+    """Merge every change batch not loaded yet into `db_path`, then publish the analyst copy.
+
+    Upsert by id (newest updated_at wins), deletions applied, every version kept in
+    `<table>_history` (valid_from/valid_to). Idempotent: a batch is loaded once.
+    The copy is republished when anything was loaded or it does not exist yet.
+    """
+    start = time.monotonic()
+    db_path = Path(db_path)
+    con = connect(db_path)
+    try:
+        create_schema(con)
+        results = {resource: _load_resource(con, lake, resource) for resource in TABLES}
+    finally:
+        con.close()
+    published = None
+    loaded_any = any(r.runs for r in results.values())
+    if publish_copy and (loaded_any or not analyst_path(db_path).exists()):
+        published = publish(db_path)
+    return LoadResult(resources=results, published=published, seconds=time.monotonic() - start)
+
+
+def publish(db_path: Path, target: Path | None = None) -> Path:
+    """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename).
+
+    Readers holding the old copy open keep reading it undisturbed; new connections see the new
+    one. Nothing here opens the target itself, so no reader can make this fail.
+    """
+    db_path = Path(db_path)
+    target = Path(target) if target is not None else analyst_path(db_path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
+    con = connect(db_path)
+    try:
+        (source,) = con.execute("SELECT current_database()").fetchall()[0]
+        # ATTACH takes no bound parameters: the path is ours, quoted as a string literal.
+        literal = str(tmp).replace("'", "''")
+        con.execute(f"ATTACH '{literal}' AS _analyst_copy")
+        try:
+            con.execute(f'COPY FROM DATABASE "{source}" TO _analyst_copy')
+        finally:
+            con.execute("DETACH _analyst_copy")
+    finally:
+        con.close()
+    try:
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+    return target

@@ -1,0 +1,187 @@
+"""Tag segments for marketing: the contact fields of the live customers carrying some tags.
+
+Segments are read from the analyst copy (`analytics.duckdb`), so an export never waits for or
+blocks a load, and customers deleted in vivenu are gone from the next export after the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipelines.warehouse.loader import connect, sql
+
+Match = Literal["any", "all"]
+Format = Literal["csv", "parquet"]
+
+SEGMENTS_ENV = "CUSTOMER_SYNC_SEGMENTS"
+SEGMENTS_FILE = "segments.json"
+
+
+class SegmentError(Exception):
+    """A segment that cannot be exported as asked (bad definition, file exists, no data)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Which customers (tags, any/all, blocked or not) and how to write them."""
+
+    tags: tuple[str, ...]
+    match: Match = "any"
+    format: Format = "csv"
+    hash_emails: bool = False
+    include_blocked: bool = False
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tags or any(not t for t in self.tags):
+            raise SegmentError("a segment needs at least one non-empty tag")
+        if self.match not in ("any", "all"):
+            raise SegmentError(f"match must be 'any' or 'all', not {self.match!r}")
+        if self.format not in ("csv", "parquet"):
+            raise SegmentError(f"format must be 'csv' or 'parquet', not {self.format!r}")
+
+    @property
+    def file_name(self) -> str:
+        """A safe file name: `vip.csv`, `vip_and_newsletter.parquet`, ..."""
+        joiner = "_and_" if self.match == "all" else "_or_"
+        stem = self.name or joiner.join(self.tags)
+        return f"{safe_file_stem(stem)}.{self.format}"
+
+
+def safe_file_stem(name: str) -> str:
+    """`name` as a file name stem that cannot traverse or hide: letters (any script), digits,
+    `-` and `_` only. When that changed the name, a short hash of the original keeps distinct
+    names distinct (`a/b` and `a_b` do not end up in one file)."""
+    normalized = unicodedata.normalize("NFKC", name)
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in normalized)
+    safe = re.sub(r"_{2,}", "_", safe).strip("_-")[:80]
+    if safe != name or not safe:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        safe = f"{safe or 'segment'}-{digest}"
+    return safe
+
+
+def select(db_path: Path, segment: Segment) -> pa.Table:
+    """The segment's rows (sorted by id) from the warehouse file `db_path`, opened read-only."""
+    if not Path(db_path).exists():
+        raise SegmentError(f"{db_path} does not exist yet: run a sync first")
+    con = connect(db_path, read_only=True)
+    try:
+        table = con.sql(
+            sql("segment"),
+            params={
+                "tags": list(segment.tags),
+                "match": segment.match,
+                "hash_emails": segment.hash_emails,
+                "include_blocked": segment.include_blocked,
+            },
+        ).to_arrow_table()
+    finally:
+        con.close()
+    if segment.hash_emails:
+        # A new name, so a hashed file is never mistaken for (or merged with) plain emails.
+        table = table.rename_columns(
+            ["primary_email_sha256" if c == "primary_email" else c for c in table.column_names]
+        )
+    return table
+
+
+def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> Path:
+    """Write `table` to `path` atomically; an existing file is replaced only with `force`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if fmt == "parquet":
+                pq.write_table(table, f, compression="zstd")
+            else:
+                pacsv.write_csv(_csv_ready(table), f)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the name exists: no check-then-write race can clobber a file.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise SegmentError(f"{path} exists; pass --force to replace it") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """CSV has no lists: tags become a JSON array (unambiguous whatever a tag contains)."""
+    tags = [
+        None if t is None else json.dumps(t, ensure_ascii=False) for t in table["tags"].to_pylist()
+    ]
+    index = table.column_names.index("tags")
+    return table.set_column(index, "tags", pa.array(tags, pa.string()))
+
+
+def export(
+    db_path: Path,
+    segment: Segment,
+    *,
+    out: Path | None = None,
+    exports_dir: Path | None = None,
+    force: bool = False,
+) -> tuple[Path, int]:
+    """Export one segment; returns the file written and its row count.
+
+    `out` is the file (or an existing folder to write the default name into); without it the
+    file goes to `exports_dir` (default: `exports/` beside the database).
+    """
+    folder = Path(exports_dir) if exports_dir is not None else Path(db_path).parent / "exports"
+    if out is not None:
+        out = Path(out)
+        path = out / segment.file_name if out.is_dir() else out
+    else:
+        path = folder / segment.file_name
+    table = select(db_path, segment)
+    return write(table, path, segment.format, force=force), len(table)
+
+
+def configured_segments(data_dir: Path, env: Mapping[str, str] | None = None) -> list[Segment]:
+    """The segments to re-export after each sync.
+
+    `CUSTOMER_SYNC_SEGMENTS` (if set) wins: segments separated by `;`, tags joined by `+` (the
+    customer has all of them) or `,` (any of them), e.g. `vip;newsletter+vip;rock,jazz`.
+    Otherwise `<data_dir>/segments.json`, a list of objects with the fields of `Segment`:
+    `[{"tags": ["vip", "newsletter"], "match": "all", "format": "parquet", "hash_emails": true}]`.
+    """
+    env = os.environ if env is None else env
+    spec = env.get(SEGMENTS_ENV, "").strip()
+    if spec:
+        return [_parse_shorthand(part.strip()) for part in spec.split(";") if part.strip()]
+    path = Path(data_dir) / SEGMENTS_FILE
+    if not path.exists():
+        return []
+    try:
+        items = json.loads(path.read_text())
+        return [Segment(**{**item, "tags": tuple(item["tags"])}) for item in items]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SegmentError(f"{path}: not a list of segments ({exc})") from exc
+
+
+def _parse_shorthand(part: str) -> Segment:
+    if "+" in part and "," in part:
+        raise SegmentError(f"{SEGMENTS_ENV}: {part!r} mixes '+' (all) and ',' (any)")
+    match: Match = "all" if "+" in part else "any"
+    tags = tuple(t.strip() for t in re.split(r"[+,]", part))
+    return Segment(tags=tags, match=match)

@@ -1,0 +1,8 @@
+-- Upsert by id: the newest updated_at wins, so a lookback re-read or an older version arriving
+-- late never overwrites a newer row. RETURNING lists exactly the rows that changed.
+MERGE INTO {table} AS t
+USING staged AS s
+ON t.id = s.id
+WHEN MATCHED AND s.updated_at > t.updated_at THEN UPDATE
+WHEN NOT MATCHED THEN INSERT
+RETURNING merge_action AS action, t.id

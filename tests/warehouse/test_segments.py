@@ -1,0 +1,135 @@
+"""Segment exports: who is in, hashing, formats, safe file names, the CLI and the asset."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from assets.segments import segment_exports
+from pipelines.sync.lake import Lake
+from pipelines.warehouse.cli import segments
+from pipelines.warehouse.loader import analyst_path, load
+from pipelines.warehouse.resource import WarehouseResource
+from pipelines.warehouse.segments import Segment, SegmentError, configured_segments, export
+from tests.warehouse.lakefix import commit_run, customer
+
+ODD_TAGS = ["a/b", "..", "../../etc/passwd", "with space", "café ☕", "vip"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("segments")
+    commit_run(data, "customers", "20240101T000000000Z-000001", customers=[
+        customer("c1", "2024-01-01", tags=["vip", "newsletter"], primary_email="  Ann@Example.COM "),
+        customer("c2", "2024-01-01", tags=["vip"], blocked=True),
+        customer("c3", "2024-01-01", tags=["newsletter"], phone="+49 1"),
+        customer("c4", "2024-01-01", tags=ODD_TAGS),
+    ])  # fmt: skip
+    load(Lake(data), data / "warehouse.duckdb")
+    return data
+
+
+def ids(data, segment, tmp_path):
+    path, _ = export(analyst_path(data / "warehouse.duckdb"), segment, out=tmp_path / "x.parquet")
+    return pq.read_table(path)["id"].to_pylist()
+
+
+def test_any_all_and_blocked(data, tmp_path):
+    copy = analyst_path(data / "warehouse.duckdb")
+    get = lambda **kw: pq.read_table(  # noqa: E731
+        export(copy, Segment(format="parquet", **kw), out=tmp_path / "s.parquet", force=True)[0]
+    )["id"].to_pylist()
+    assert get(tags=("vip",)) == ["c1", "c4"]
+    assert get(tags=("vip",), include_blocked=True) == ["c1", "c2", "c4"]
+    assert get(tags=("vip", "newsletter")) == ["c1", "c3", "c4"]
+    assert get(tags=("vip", "newsletter"), match="all") == ["c1"]
+
+
+def test_csv_columns_and_hashed_emails(data, tmp_path):
+    path, rows = export(
+        analyst_path(data / "warehouse.duckdb"),
+        Segment(tags=("newsletter",), hash_emails=True),
+        exports_dir=tmp_path,
+    )
+    assert path == tmp_path / "newsletter.csv" and rows == 2
+    with path.open() as f:
+        got = list(csv.DictReader(f))
+    assert list(got[0]) == ["id", "primary_email_sha256", "prename", "lastname", "name", "phone",
+                            "company", "location_country", "tags"]  # fmt: skip
+    assert got[0]["primary_email_sha256"] == hashlib.sha256(b"ann@example.com").hexdigest()
+    assert json.loads(got[0]["tags"]) == ["vip", "newsletter"]
+    assert got[1]["phone"] == "+49 1"
+
+
+def test_odd_tag_names_export_safely_and_never_clobber(data, tmp_path):
+    copy = analyst_path(data / "warehouse.duckdb")
+    out = tmp_path / "exports"
+    written = set()
+    for tag in ODD_TAGS:
+        path, rows = export(copy, Segment(tags=(tag,)), exports_dir=out)
+        assert (
+            rows == (2 if tag == "vip" else 1)
+            and path.parent == out
+            and not path.name.startswith(".")
+        )
+        written.add(path.name)
+    assert len(written) == len(ODD_TAGS)
+    assert "vip.csv" in written and any(n.startswith("café") for n in written)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(written)
+    with pytest.raises(SegmentError, match="exists"):
+        export(copy, Segment(tags=("a/b",)), exports_dir=out)
+    export(copy, Segment(tags=("a/b",)), exports_dir=out, force=True)
+
+
+def test_cli_export(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(data))
+    runner = CliRunner()
+    args = ["export", "--tag", "vip", "--tag", "newsletter", "--match", "all", "--format",
+            "parquet", "--out", str(tmp_path / "seg.parquet")]  # fmt: skip
+    result = runner.invoke(segments, args)
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "seg.parquet")["id"].to_pylist() == ["c1"]
+    again = runner.invoke(segments, args)
+    assert again.exit_code == 1 and "--force" in again.output
+    assert runner.invoke(segments, [*args, "--force"]).exit_code == 0
+    default = runner.invoke(segments, ["export", "--tag", "../../etc/passwd"])
+    assert default.exit_code == 0, default.output
+    (written,) = (data / "exports").iterdir()
+    assert written.name.startswith("etc_passwd-") and written.suffix == ".csv"
+
+
+def test_configured_segments(tmp_path):
+    env = {"CUSTOMER_SYNC_SEGMENTS": "vip; newsletter+vip ;rock,jazz"}
+    assert configured_segments(tmp_path, env) == [
+        Segment(tags=("vip",)),
+        Segment(tags=("newsletter", "vip"), match="all"),
+        Segment(tags=("rock", "jazz")),
+    ]
+    assert configured_segments(tmp_path, {}) == []
+    (tmp_path / "segments.json").write_text(
+        json.dumps([{"tags": ["vip"], "format": "parquet", "hash_emails": True}])
+    )
+    assert configured_segments(tmp_path, {}) == [
+        Segment(tags=("vip",), format="parquet", hash_emails=True)
+    ]
+
+
+def test_segment_asset_reexports_configured_segments(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUSTOMER_SYNC_SEGMENTS", "vip;a/b")
+    exports = data / "exports"
+    before = set(exports.iterdir()) if exports.exists() else set()
+    result = dg.materialize(
+        [segment_exports],
+        resources={"warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb"))},
+    )
+    assert result.success
+    new = {p.name for p in set(exports.iterdir()) - before}
+    assert "vip.csv" in new and any(n.startswith("a_b-") for n in new)
+    (mat,) = result.asset_materializations_for_node("segment_exports")
+    assert mat.metadata["segments"].value == 2
