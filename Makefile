@@ -35,12 +35,15 @@ format: .venv/.synced
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
+## Sync speed and memory at 1M customers vs dlt (~30 min; results in data/bench/latest.md).
 bench: .venv/.synced
+	$(UV) sync --locked --group bench --quiet
 	.venv/bin/python -m bench.run
 
 clean:
 	rm -rf .venv .tools
 
-## The Dagster UI on this code location (http://127.0.0.1:3000).
+## The Dagster UI on this code location (http://127.0.0.1:3000); run history in data/dagster_home.
 ui: .venv/.synced
-	.venv/bin/dagster dev -m pipelines.definitions
+	mkdir -p data/dagster_home && cp pipelines/dagster.yaml data/dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/data/dagster_home .venv/bin/dagster dev -m pipelines.definitions

@@ -135,13 +135,29 @@ def _compact(lake: LakeResource, resource: str) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"}, deps=[customer_changes, deleted_records])
+# The schedule syncs every 15 minutes: an hour without a fresh snapshot means syncs are failing.
+SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=1), warn_window=timedelta(minutes=30)
+)
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    deps=[customer_changes, deleted_records],
+    freshness_policy=SNAPSHOT_FRESHNESS,
+)
 def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live customer as vivenu has it now, with its tags and transaction links."""
     return _compact(lake, "customers")
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"}, deps=[transaction_changes, deleted_records])
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    deps=[transaction_changes, deleted_records],
+    freshness_policy=SNAPSHOT_FRESHNESS,
+)
 def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live transaction as vivenu has it now."""
     return _compact(lake, "transactions")

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.ingest import customer_snapshot, transaction_snapshot
+from assets.ingest import SNAPSHOT_FRESHNESS, customer_snapshot, transaction_snapshot
 from pipelines.resources import LakeResource
 from pipelines.warehouse.resource import WarehouseResource
 
@@ -14,6 +14,7 @@ from pipelines.warehouse.resource import WarehouseResource
     kinds={"duckdb"},
     deps=[customer_snapshot, transaction_snapshot],
     pool="duckdb",
+    freshness_policy=SNAPSHOT_FRESHNESS,
 )
 def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Live `customers`, `transactions`, `customer_tags`, `customer_transactions`, their SCD2

@@ -42,6 +42,7 @@ class LazyGroup(click.Group):
         "simulator": "pipelines.vivenu.simulator.cli:simulator",
         "demo": "pipelines.demo:demo",
         "segments": "pipelines.warehouse.cli:segments",
+        "push": "pipelines.push.cli:push",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import analytics, ingest, quality, segments, warehouse
-from pipelines.jobs import reconcile_job, sync_job
+from assets import analytics, ingest, push, quality, segments, warehouse
+from pipelines.jobs import push_job, reconcile_job, sync_job
 from pipelines.resources import default_resources
+from pipelines.schedules import reconcile_schedule, sync_schedule
+from pipelines.sensors import crm_inbox_sensor
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, warehouse, analytics, segments]),
+    assets=dg.load_assets_from_modules([ingest, warehouse, analytics, segments, push]),
     asset_checks=quality.quality_checks,
-    jobs=[sync_job, reconcile_job],
+    jobs=[sync_job, reconcile_job, push_job],
+    schedules=[sync_schedule, reconcile_schedule],
+    sensors=[crm_inbox_sensor],
     resources=default_resources(),
 )

@@ -12,6 +12,7 @@ from assets.ingest import (
     transaction_changes,
     transaction_snapshot,
 )
+from assets.push import crm_push
 
 # Everything downstream of the snapshots: the warehouse load, analytics, segment files. Both jobs
 # end with it, so changes and deletions reach the tables and the segments in the same run.
@@ -27,6 +28,9 @@ WAREHOUSE_ASSETS = [
     segments.segment_exports,
 ]
 
+# Runs carrying this tag are queued one at a time (pipelines/dagster.yaml).
+WRITES = {"customer-sync/writes": "lake"}
+
 # Steps share the client's rate cap and the lake's lock; one process avoids paying Dagster's
 # per-step subprocess start-up for work that is I/O bound anyway.
 sync_job = dg.define_asset_job(
@@ -39,6 +43,7 @@ sync_job = dg.define_asset_job(
         *WAREHOUSE_ASSETS,
     ],
     executor_def=dg.in_process_executor,
+    tags=WRITES,
     description="Incremental sync: lake, quality gate, warehouse, analytics, segments.",
 )
 
@@ -46,5 +51,13 @@ reconcile_job = dg.define_asset_job(
     "reconcile_job",
     selection=[deleted_records, customer_snapshot, transaction_snapshot, *WAREHOUSE_ASSETS],
     executor_def=dg.in_process_executor,
+    tags=WRITES,
     description="Find records deleted in vivenu (each confirmed by a 404) and apply them.",
+)
+
+push_job = dg.define_asset_job(
+    "push_job",
+    selection=[crm_push],
+    executor_def=dg.in_process_executor,
+    description="Push CRM change files from the inbox to vivenu.",
 )

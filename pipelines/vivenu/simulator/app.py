@@ -496,12 +496,44 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
     async def not_found(request: Request, exc: Exception) -> Response:
         return ApiError(404, f"Cannot {request.method} {request.url.path}").response()
 
+    if faults is not None:
+        routes.append(_admin_route(faults))
     app = Starlette(routes=routes, exception_handlers={404: not_found})
     app.state.store = store
     app.state.tokens = tokens
     if faults is not None:
         app.add_middleware(FaultsMiddleware, faults=faults)
     return app
+
+
+_TUNABLE = {"latency_ms": float, "error_5xx_rate": float, "rate_429": float, "drop_rate": float}
+
+
+def _admin_route(faults: Faults) -> Route:
+    """`GET/PUT /_simulator/faults`: read or change the fault knobs of a running simulator.
+
+    Not part of vivenu's API (outside `/api`, so outside the OpenAPI-checked paths): the
+    benchmarks use it to inject latency without reseeding 1M customers. The fault middleware
+    skips it, so it is never delayed or failed. The answer also counts the API requests served.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            body = orjson.loads(await request.body() or b"{}")
+            unknown = set(body) - {*_TUNABLE, "rps_limit"}
+            if unknown:
+                return ApiError(400, f"unknown fault knobs: {sorted(unknown)}").response()
+            for key, kind in _TUNABLE.items():
+                if key in body:
+                    setattr(faults, key, kind(body[key]))
+            if "rps_limit" in body:
+                faults.rps_limit = None if body["rps_limit"] is None else float(body["rps_limit"])
+        state = {key: getattr(faults, key) for key in (*_TUNABLE, "rps_limit")}
+        return Response(
+            orjson.dumps({**state, "requests": faults.requests}), media_type="application/json"
+        )
+
+    return Route("/_simulator/faults", endpoint, methods=["GET", "PUT"])
 
 
 def _route(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:

@@ -37,6 +37,7 @@ class Faults:
     lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     recent: deque[float] = field(init=False, repr=False, default_factory=deque)
     counts: dict[str, int] = field(init=False, default_factory=dict)
+    requests: int = field(init=False, default=0)  # API requests seen (admin route excluded)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -94,6 +95,10 @@ class FaultsMiddleware:
             await self.app(scope, receive, send)
             return
         f = self.faults
+        if scope["path"].startswith("/_simulator/"):
+            await self.app(scope, receive, send)
+            return
+        f.requests += 1
         if f.latency_ms > 0:
             await asyncio.sleep(f.latency_ms / 1000)
         verdict = f.decide()

@@ -1,0 +1,1 @@
+"""Reverse ETL: CRM change files pushed back to vivenu (no Dagster imports)."""

@@ -1,0 +1,563 @@
+"""Reverse ETL of one CRM change file: validate, diff, guard, check live, PUT, verify, audit.
+
+Per customer the decision is made atom by atom (see `pipelines.push.fields`), with three
+versions of the customer at hand: the *warehouse* row (our last sync), the *desired* value from
+the file and the *live* record fetched right before the PUT.
+
+    warehouse == desired            unchanged: nothing to do, no request at all
+    live == desired (every atom)    already applied: our own earlier write, or vivenu agrees
+    live != warehouse (an atom)     conflict: vivenu changed it after our sync; held back
+                                    (`on_conflict="overwrite"` sends it anyway)
+    otherwise                       PUT the changed top-level fields, then verify the answer
+
+Comparing with the live record is what makes a push idempotent: pushing a file twice, or
+re-running a push killed mid-way, sends nothing that is already in vivenu. A PUT body holds
+whole values (tag lists and locations rebuilt from the live record), so a retried PUT sets the
+same state again rather than applying an increment twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from pipelines.push import fields
+from pipelines.push.db import PushDB, WarehouseError
+from pipelines.push.parse import ChangeRow, FileError, Reject, parse
+from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
+from pipelines.vivenu.errors import VivenuError, VivenuHTTPError, VivenuNotFound
+
+OnConflict = Literal["skip", "overwrite"]
+DEFAULT_MAX_SHARE = 0.10
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushOptions:
+    """How to push.
+
+    Args:
+        dry_run: classify and write the plan, send no write request (GETs still happen).
+        on_conflict: "skip" holds back a customer with a conflict; "overwrite" sends it anyway.
+        max_share: refuse a file that changes more than this share of the warehouse's customers.
+        force: push even when `max_share` is exceeded.
+    """
+
+    dry_run: bool = False
+    on_conflict: OnConflict = "skip"
+    max_share: float = DEFAULT_MAX_SHARE
+    force: bool = False
+
+
+class Stop(Exception):
+    """A failure after which no further PUT may be sent."""
+
+
+@dataclass
+class CustomerPlan:
+    """What the push decided and did for one customer."""
+
+    customer_id: str
+    row: int
+    atoms: list[fields.Atom]  # the atoms whose desired value differs from the warehouse
+    before: dict[str, Any]  # warehouse view
+    synced_updated_at: datetime | None
+    outcome: str = "pending"
+    live: dict[str, Any] | None = None
+    live_updated_at: str | None = None
+    conflicts: list[fields.Atom] = field(default_factory=list)
+    body: dict[str, Any] | None = None
+    http_status: int | None = None
+    error: str | None = None
+
+    def changes(self) -> list[dict[str, Any]]:
+        """field / old (warehouse) / live / new, tags shown as whole lists."""
+        out = []
+        tag_atoms = [a for a in self.atoms if a.field == "tags"]
+        if tag_atoms:
+            entry = {
+                "field": "tags",
+                "old": self.before["tags"],
+                "new": fields.apply(tag_atoms, self.before, self.before)["tags"],
+            }
+            if self.live is not None:
+                entry["live"] = self.live["tags"]
+            out.append(entry)
+        for atom in self.atoms:
+            if atom.field == "tags":
+                continue
+            entry = {"field": atom.label, "old": atom.current(self.before), "new": atom.desired()}
+            if self.live is not None:
+                entry["live"] = atom.current(self.live)
+            out.append(entry)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "row": self.row,
+            "outcome": self.outcome,
+            "changes": self.changes(),
+            "conflicts": [
+                {
+                    "field": a.label,
+                    "synced": a.current(self.before),
+                    "live": a.current(self.live) if self.live is not None else None,
+                    "new": a.desired(),
+                }
+                for a in self.conflicts
+            ],
+            "synced_updated_at": self.synced_updated_at,
+            "live_updated_at": self.live_updated_at,
+            "sent_fields": sorted(self.body) if self.body is not None else [],
+            "http_status": self.http_status,
+            "error": self.error,
+        }
+
+
+@dataclass
+class PushReport:
+    """Everything one push did; written as the report (or plan) file next to the input."""
+
+    file: str
+    sha256: str
+    push_id: str
+    options: PushOptions
+    status: str = "running"  # completed | dry_run | refused | failed
+    error: str | None = None
+    rows: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    customers: list[CustomerPlan] = field(default_factory=list)
+    warehouse_customers: int | None = None
+    share: float | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    report_path: str | None = None
+    file_moved_to: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "dry_run")
+
+    def counts(self) -> dict[str, int]:
+        """Outcome counts; `skipped` = unchanged + already applied."""
+        outcomes = Counter(p.outcome for p in self.customers)
+        return {
+            "rows": self.rows,
+            "rejected": len(self.rejects),
+            "applied": outcomes["applied"],
+            "would_apply": outcomes["would_apply"],
+            "skipped": outcomes["unchanged"] + outcomes["already_applied"],
+            "unchanged": outcomes["unchanged"],
+            "already_applied": outcomes["already_applied"],
+            "conflicts": sum(1 for p in self.customers if p.conflicts),
+            "conflicts_held": outcomes["conflict"],
+            "gone": outcomes["gone"],
+            "failed": outcomes["failed"] + outcomes["verify_failed"],
+            "not_attempted": outcomes["pending"],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "push_id": self.push_id,
+            "status": self.status,
+            "error": self.error,
+            "dry_run": self.options.dry_run,
+            "on_conflict": self.options.on_conflict,
+            "max_share": self.options.max_share,
+            "force": self.options.force,
+            "counts": self.counts(),
+            "warehouse_customers": self.warehouse_customers,
+            "share": self.share,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "report_path": self.report_path,
+            "file_moved_to": self.file_moved_to,
+            "rejects": [r.to_dict() for r in sorted(self.rejects, key=lambda r: r.row)],
+            "customers": [p.to_dict() for p in sorted(self.customers, key=lambda p: p.row)],
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), default=str, option=orjson.OPT_INDENT_2)
+
+
+# ------------------------------------------------------------------ folders
+
+
+@dataclass(frozen=True)
+class CrmDirs:
+    """`<data_dir>/crm/`: inbox (drop files here), processed, failed, plans (dry runs)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, data_dir: Path) -> CrmDirs:
+        return cls(Path(data_dir) / "crm")
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "processed"
+
+    @property
+    def failed(self) -> Path:
+        return self.root / "failed"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / "plans"
+
+    def inbox_files(self) -> list[Path]:
+        """Complete change files waiting in the inbox, oldest first.
+
+        Writers should copy to a dot-file or `*.tmp` name and rename: those are ignored.
+        """
+        if not self.inbox.is_dir():
+            return []
+        files = [
+            p
+            for p in self.inbox.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _SUFFIXES
+        ]
+        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson", ".parquet"})
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _finish_file(path: Path, report: PushReport, dirs: CrmDirs) -> None:
+    """Write the report (or the dry run's plan); move an inbox file to processed/ or failed/.
+
+    A file pushed from elsewhere stays where it is and a copy is kept beside its report, so the
+    audit trail holds exactly what was pushed.
+    """
+    stamp = report.started_at.strftime("%Y%m%dT%H%M%SZ")
+    name = f"{stamp}-{report.push_id[:8]}-{path.name}"
+    if report.options.dry_run:
+        target_dir, suffix = dirs.plans, ".plan.json"
+    else:
+        target_dir, suffix = (dirs.processed if report.ok else dirs.failed), ".report.json"
+    report_path = target_dir / f"{name}{suffix}"
+    report.report_path = str(report_path)
+    if not report.options.dry_run and path.exists():
+        report.file_moved_to = str(target_dir / name)
+    _write_atomic(report_path, report.to_json())
+    if report.file_moved_to is None:
+        return
+    if path.resolve().parent == dirs.inbox.resolve():
+        path.replace(report.file_moved_to)
+    else:
+        shutil.copy2(path, report.file_moved_to)
+
+
+# ------------------------------------------------------------------ planning
+
+
+def plan(rows: list[ChangeRow], db: PushDB) -> tuple[list[CustomerPlan], list[Reject]]:
+    """Resolve each row's customer in the warehouse and diff it; rows that cannot go are rejected."""
+    ids = sorted({r.id for r in rows if r.id})
+    emails = {r.email.lower() for r in rows if r.email}
+    emails |= {
+        str(r.changes["primaryEmail"]).lower() for r in rows if r.changes.get("primaryEmail")
+    }
+    found = db.lookup(ids, sorted(emails))
+    by_id = {c["id"]: c for c in found}
+    by_email: dict[str, list[str]] = defaultdict(list)
+    for c in found:
+        if c["primary_email"]:
+            by_email[c["primary_email"].lower()].append(c["id"])
+
+    rejects: list[Reject] = []
+    resolved: dict[str, list[ChangeRow]] = defaultdict(list)
+    for row in rows:
+        if row.id is not None:
+            if row.id not in by_id:
+                rejects.append(Reject(row.row, row.ref, f"unknown customer id {row.id!r}"))
+                continue
+            customer_id = row.id
+            email = (by_id[customer_id]["primary_email"] or "").lower()
+            if row.email is not None and row.email.lower() != email:
+                rejects.append(
+                    Reject(row.row, row.ref, f"id {row.id} does not have email {row.email!r}")
+                )
+                continue
+        else:
+            matches = by_email.get((row.email or "").lower(), [])
+            if not matches:
+                rejects.append(Reject(row.row, row.ref, f"unknown customer email {row.email!r}"))
+                continue
+            if len(matches) > 1:
+                rejects.append(
+                    Reject(
+                        row.row, row.ref, f"email {row.email!r} matches {len(matches)} customers"
+                    )
+                )
+                continue
+            customer_id = matches[0]
+        new_email = row.changes.get("primaryEmail")
+        taken = [c for c in by_email.get(str(new_email).lower(), []) if c != customer_id]
+        if new_email and taken:
+            rejects.append(
+                Reject(row.row, customer_id, f"primaryEmail {new_email!r} belongs to {taken[0]}")
+            )
+            continue
+        resolved[customer_id].append(row)
+
+    plans: list[CustomerPlan] = []
+    for customer_id, group in resolved.items():
+        if len(group) > 1:
+            numbers = ", ".join(str(r.row) for r in group)
+            rejects += [
+                Reject(
+                    r.row, customer_id, f"several rows for customer {customer_id} (rows {numbers})"
+                )
+                for r in group
+            ]
+            continue
+        row = group[0]
+        warehouse_row = by_id[customer_id]
+        before = fields.warehouse_view(warehouse_row)
+        atoms = [a for a in fields.atoms_of(row.changes) if not a.satisfied(before)]
+        plans.append(
+            CustomerPlan(
+                customer_id=customer_id,
+                row=row.row,
+                atoms=atoms,
+                before=before,
+                synced_updated_at=warehouse_row["updated_at"],
+                outcome="pending" if atoms else "unchanged",
+            )
+        )
+    return plans, rejects
+
+
+def verify(live_raw: dict[str, Any], body: dict[str, Any], answer: Any) -> list[str]:
+    """Differences between the PUT's answer and live-plus-body: empty when exactly applied."""
+    if not isinstance(answer, dict):
+        return [f"the answer is {type(answer).__name__}, not a customer"]
+    expected = fields.view({**live_raw, **body})
+    got = fields.view(answer)
+    # vivenu derives `name` from prename/lastname when those are sent without it.
+    derived = {"name"} if {"prename", "lastname"} & body.keys() and "name" not in body else set()
+    problems = []
+    for key, want in expected.items():
+        have = got[key]
+        if key == "tags":
+            want, have = sorted(set(want)), sorted(set(have))
+        if key not in derived and want != have:
+            problems.append(f"{key}: expected {want!r}, vivenu has {have!r}")
+    return problems
+
+
+# ------------------------------------------------------------------ delivery
+
+
+class _Delivery:
+    def __init__(
+        self, client: VivenuClient, db: PushDB, report: PushReport, options: PushOptions
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.report = report
+        self.options = options
+        self.stopped: str | None = None
+
+    def _log(self, p: CustomerPlan, outcome: str, **kwargs: Any) -> None:
+        self.db.log(
+            attempt_id=kwargs.pop("attempt_id", None) or uuid.uuid4().hex,
+            push_id=self.report.push_id,
+            file_name=self.report.file,
+            file_sha256=self.report.sha256,
+            row_number=p.row,
+            customer_id=p.customer_id,
+            fields=[a.label for a in p.atoms],
+            changes=p.changes(),
+            outcome=outcome,
+            **kwargs,
+        )
+
+    async def run(self, plans: list[CustomerPlan]) -> None:
+        todo = iter([p for p in plans if p.outcome == "pending"])
+
+        async def worker() -> None:
+            for p in todo:
+                if self.stopped:
+                    return
+                await self.one(p)
+
+        workers = max(1, min(self.client.settings.concurrency, len(plans)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def one(self, p: CustomerPlan) -> None:
+        try:
+            raw = await self.client.get(Resource.CUSTOMERS, p.customer_id)
+        except VivenuNotFound:
+            p.outcome, p.error = "gone", "deleted in vivenu since the last sync"
+            self._log(p, p.outcome, http_status=404, error=p.error)
+            return
+        except VivenuError as exc:
+            self._stop(p, exc)
+            return
+        p.live = fields.view(raw)
+        p.live_updated_at = raw.get("updatedAt")
+        pending = [a for a in p.atoms if not a.satisfied(p.live)]
+        if not pending:
+            p.outcome = "already_applied"
+            self._log(p, p.outcome)
+            return
+        # Changed in vivenu after our sync, and not to the value we want (that would be an echo).
+        p.conflicts = [a for a in pending if a.current(p.live) != a.current(p.before)]
+        if p.conflicts and self.options.on_conflict == "skip":
+            p.outcome = "conflict"
+            p.error = "changed in vivenu after the last sync: " + ", ".join(
+                a.label for a in p.conflicts
+            )
+            self._log(p, p.outcome, error=p.error)
+            return
+        p.body = fields.apply(pending, p.live, raw)
+        if self.options.dry_run:
+            p.outcome = "would_apply"
+            return
+        attempt_id = uuid.uuid4().hex
+        self._log(p, "sending", attempt_id=attempt_id, finished=False)
+        try:
+            answer = await self.client.update_customer(p.customer_id, p.body)
+        except VivenuNotFound as exc:
+            p.outcome, p.http_status, p.error = "gone", 404, str(exc)
+        except VivenuHTTPError as exc:
+            # vivenu refused this one body (400): report it and go on with the others.
+            p.outcome, p.http_status, p.error = "failed", exc.status, str(exc)
+            if exc.status in (401, 403):
+                self.stopped = p.error
+        except VivenuError as exc:
+            self.db.finish(attempt_id, "failed", None, str(exc))
+            self._stop(p, exc)
+            return
+        else:
+            p.http_status = 200
+            problems = verify(raw, p.body, answer)
+            if problems:
+                p.outcome, p.error = "verify_failed", "; ".join(problems)
+                self.stopped = f"customer {p.customer_id}: the PUT answer differs: {p.error}"
+            else:
+                p.outcome = "applied"
+        self.db.finish(attempt_id, p.outcome, p.http_status, p.error)
+
+    def _stop(self, p: CustomerPlan, exc: Exception) -> None:
+        p.outcome, p.error = "failed", str(exc)
+        self.stopped = f"customer {p.customer_id}: {exc}"
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def push_file(
+    path: Path,
+    *,
+    client: VivenuClient,
+    db_path: Path,
+    data_dir: Path,
+    options: PushOptions | None = None,
+) -> PushReport:
+    """Push one change file and write its report; never raises for a bad file or a refusal.
+
+    Returns the report: `status` is "completed" (or "dry_run") when every row was handled,
+    "refused" when the guardrail tripped, "failed" when the push stopped.
+    """
+    options = options or PushOptions()
+    path = Path(path)
+    report = PushReport(
+        file=path.name,
+        sha256=_sha256(path) if path.is_file() else "",
+        push_id=uuid.uuid4().hex,
+        options=options,
+    )
+    try:
+        if not path.is_file():
+            raise FileError(f"{path}: no such file")
+        rows, rejects = parse(path)
+        report.rows = len(rows) + len(rejects)
+        report.rejects = rejects
+        with PushDB(db_path, read_only=options.dry_run) as db:
+            plans, more = plan(rows, db)
+            report.rejects += more
+            report.customers = plans
+            total = db.customer_count()
+            changing = sum(1 for p in plans if p.outcome == "pending")
+            report.warehouse_customers = total
+            report.share = changing / total if total else (1.0 if changing else 0.0)
+            if report.share > options.max_share and not options.force:
+                report.status = "refused"
+                report.error = (
+                    f"the file changes {changing} of {total} customers ({report.share:.1%}), "
+                    f"more than the allowed {options.max_share:.1%}: check it, then use --force"
+                )
+            else:
+                db.mark_interrupted(report.sha256)
+                delivery = _Delivery(client, db, report, options)
+                await delivery.run(plans)
+                failed = report.counts()["failed"]
+                if delivery.stopped:
+                    report.status, report.error = "failed", delivery.stopped
+                elif failed:
+                    report.status = "failed"
+                    report.error = f"vivenu refused {failed} customer update(s): see the report"
+                else:
+                    report.status = "dry_run" if options.dry_run else "completed"
+    except (FileError, WarehouseError) as exc:
+        report.status, report.error = "failed", str(exc)
+    report.finished_at = datetime.now(UTC)
+    if path.is_file():
+        _finish_file(path, report, CrmDirs.of(data_dir))
+    return report
+
+
+def run_push(
+    path: Path,
+    *,
+    settings: ClientSettings,
+    db_path: Path,
+    data_dir: Path,
+    options: PushOptions | None = None,
+) -> PushReport:
+    """`push_file` with its own client (one rate cap per push)."""
+
+    async def go() -> PushReport:
+        async with VivenuClient(settings) as client:
+            return await push_file(
+                path, client=client, db_path=db_path, data_dir=data_dir, options=options
+            )
+
+    return asyncio.run(go())

@@ -1,0 +1,26 @@
+"""Schedules: off by default; turn them on in the UI (Automation) or with `dagster schedule start`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.jobs import reconcile_job, sync_job
+
+sync_schedule = dg.ScheduleDefinition(
+    name="sync_every_15_minutes",
+    job=sync_job,
+    cron_schedule="*/15 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Incremental sync of customers and transactions, every 15 minutes.",
+)
+
+# Nightly: reconcile lists every id, the one pass whose cost follows the table size.
+reconcile_schedule = dg.ScheduleDefinition(
+    name="reconcile_nightly",
+    job=reconcile_job,
+    cron_schedule="30 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Find and apply records deleted in vivenu, nightly at 02:30 UTC.",
+)

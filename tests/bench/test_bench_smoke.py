@@ -1,0 +1,71 @@
+"""The benchmark harness at a small N: it runs end to end, dlt included, and writes its table.
+
+No timing is asserted (the machine is shared); only that every phase ran, both tools got
+every record of a quiet API, and customer-sync matched the truth under the background writer.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench import run
+from pipelines.vivenu.simulator.server import SimulatorServer
+
+pytest.importorskip("dlt")
+
+
+def test_bench_runs_at_small_n_and_writes_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    started = time.monotonic()
+    result = run.main(
+        [
+            "--customers", "2000",
+            "--writer-customers", "2000",
+            "--push-customers", "20",
+            "--work-dir", str(tmp_path / "work"),
+            "--out", str(out),
+            "--skip", "gate", "0.1%", "latency", "whole-job", "truth-off",
+        ]
+    )  # fmt: skip
+    took = time.monotonic() - started
+
+    rows = {(r.phase, r.tool): r for r in result["rows"]}
+    assert all(r.ok for r in result["rows"]), [r.phase for r in result["rows"] if not r.ok]
+    for key in [
+        ("full sync", "customer-sync"),
+        ("full sync", "dlt"),
+        ("incremental after 1%", "customer-sync"),
+        ("incremental after 1%", "dlt"),
+        ("warehouse load (full)", "customer-sync"),
+    ]:
+        assert key in rows, key
+        assert rows[key].peak_rss_mib > 0
+        assert rows[key].requests > 0 or "load" in key[0]
+    counts = result["extra"]["counts"]
+    assert counts["customer-sync"] == counts["api"] == counts["dlt"]
+
+    writer_on = [e for e in result["truth"] if e.get("tool") == "customer-sync"]
+    assert writer_on and all(
+        e[name]["missing"] == e[name]["stale"] == 0
+        for e in writer_on
+        for name in ("customers", "transactions")
+    )
+    text = out.read_text()
+    assert "| full sync | customer-sync |" in text and "| full sync | dlt |" in text
+    assert "customer-sync / dlt" in text and "Correctness vs the simulator's truth" in text
+    assert took < 60, f"the smoke run took {took:.0f}s"
+
+
+def test_fault_knobs_change_at_runtime_and_requests_are_counted() -> None:
+    with SimulatorServer(api_key="k") as server:
+        url = f"{server.base_url}/_simulator/faults"
+        assert httpx.put(url, json={"latency_ms": 30}).json()["latency_ms"] == 30
+        started = time.monotonic()
+        httpx.get(f"{server.base_url}/api/customers/rich", headers={"Authorization": "Bearer k"})
+        assert time.monotonic() - started >= 0.03
+        assert httpx.get(url).json()["requests"] == 1
+        assert httpx.put(url, json={"nope": 1}).status_code == 400
