@@ -52,7 +52,7 @@ def markdown(
 def _materialize(
     warehouse: WarehouseResource,
     name: str,
-    summaries: dict[str, str],
+    summaries: tuple[str, ...],
     params: dict[str, Any] | None = None,
 ) -> dg.MaterializeResult:
     con = warehouse.connect()
@@ -62,8 +62,8 @@ def _materialize(
             "dagster/row_count": rows,
             "sql": dg.MetadataValue.path(str(SQL_DIR / f"{name}.sql")),
         }
-        for key, query in summaries.items():
-            metadata[key] = dg.MetadataValue.md(markdown(con, query))
+        for key in summaries:
+            metadata[key] = dg.MetadataValue.md(markdown(con, sql(f"summaries/{key}")))
     finally:
         con.close()
     return dg.MaterializeResult(metadata=metadata)
@@ -84,11 +84,7 @@ def customer_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _materialize(
         warehouse,
         "customer_spend",
-        {
-            "revenue_by_currency": "SELECT currency, count(*) AS customers, sum(revenue) AS revenue, "
-            "sum(orders) AS orders, sum(refunded) AS refunded FROM customer_spend "
-            "GROUP BY currency ORDER BY revenue DESC",
-        },
+        ("revenue_by_currency", "top_spenders"),
     )
 
 
@@ -110,11 +106,7 @@ def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.Material
     result = _materialize(
         warehouse,
         "customer_rfm",
-        {
-            "segment_sizes": "SELECT currency, segment, count(*) AS customers, "
-            "sum(monetary) AS monetary FROM customer_rfm GROUP BY ALL "
-            "ORDER BY currency, customers DESC, segment",
-        },
+        ("segment_sizes",),
         {"as_of": as_of},
     )
     return dg.MaterializeResult(metadata={**(result.metadata or {}), "as_of": str(as_of)})
@@ -126,12 +118,7 @@ def cohorts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _materialize(
         warehouse,
         "cohorts",
-        {
-            "latest_cohorts": "SELECT cohort_month, any_value(cohort_size) AS size, "
-            "max(retention) FILTER (WHERE month_number = 1) AS month_1, "
-            "max(retention) FILTER (WHERE month_number = 3) AS month_3 "
-            "FROM cohorts GROUP BY cohort_month ORDER BY cohort_month DESC LIMIT 12",
-        },
+        ("latest_cohorts",),
     )
 
 
@@ -141,11 +128,7 @@ def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _materialize(
         warehouse,
         "monthly_spend",
-        {
-            "revenue_by_month": "SELECT month, currency, revenue, orders, customers, refunded "
-            "FROM monthly_spend WHERE month >= (SELECT max(month) FROM monthly_spend) "
-            "- INTERVAL 11 MONTH ORDER BY month DESC, currency",
-        },
+        ("revenue_by_month",),
     )
 
 
@@ -155,10 +138,7 @@ def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _materialize(
         warehouse,
         "event_spend",
-        {
-            "top_events": "SELECT event_id, currency, revenue, orders, tickets FROM event_spend "
-            "ORDER BY revenue DESC, event_id LIMIT 10",
-        },
+        ("top_events",),
     )
 
 
@@ -168,10 +148,7 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _materialize(
         warehouse,
         "tag_summary",
-        {
-            "top_tags": "SELECT tag, customers, currency, paying_customers, revenue "
-            "FROM tag_summary ORDER BY customers DESC, tag, currency NULLS LAST LIMIT 15",
-        },
+        ("top_tags",),
     )
 
 

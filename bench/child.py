@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ def _sync(data_dir: Path, full: bool) -> dict[str, Any]:
     started = time.perf_counter()
     asyncio.run(go())
     out["sync_s"] = time.perf_counter() - started
+    # Peak RSS before compaction: the sync alone (the parent's wait4 figure includes compaction).
+    out["sync_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     for name in ("customers", "transactions"):
         lake.compact(name)

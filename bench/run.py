@@ -485,6 +485,13 @@ def report(
             f"customer-sync full sync split: extract+normalize+write {full.out.get('sync_s', 0):.1f}s, "
             f"snapshot compaction {full.out.get('compact_s', 0):.1f}s."
         )
+    split = [
+        f"{r.phase} {r.out['sync_peak_rss_mib']:,.0f} MiB"
+        for r in rows
+        if r.tool == "customer-sync" and "sync_peak_rss_mib" in r.out
+    ]
+    if split:
+        lines.append("customer-sync peak RSS before compaction: " + "; ".join(split) + ".")
     for r in rows:
         if r.phase.startswith("full sync, 50 ms latency"):
             conc = int(r.phase.rsplit("concurrency ", 1)[1].rstrip(")"))

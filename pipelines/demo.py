@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
 from pipelines import settings
@@ -84,11 +84,25 @@ def _check_exact(store: Store, lake: Lake) -> None:
     )
 
 
+SAMPLE_CRM_FILE = Path(__file__).resolve().parents[1] / "data" / "samples" / "crm_changes.csv"
+
+
+def _markdown(title: str, value: str) -> None:
+    out.print(f"[bold]{title}[/]")
+    out.print(Markdown(value))
+    out.print()
+
+
 @click.command()
 @click.option("--customers", default=20_000, show_default=True, help="Simulated customers.")
 @click.option("--seed", default=42, show_default=True, help="Seed of the simulated data.")
 def demo(customers: int, seed: int) -> None:
-    """Start the simulator with realistic data, run the pipeline against it, show the results."""
+    """Start the simulator with realistic data, run the whole pipeline against it, show results.
+
+    Sync (extract, normalize, quality gate, warehouse, analytics, segments) while the simulated
+    seller keeps changing; an incremental sync after 1% changed and a few deletions; reconcile;
+    a push of the sample CRM file; and a last sync that brings the pushed changes back.
+    """
     data_dir = settings.data_dir() / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
@@ -110,7 +124,7 @@ def demo(customers: int, seed: int) -> None:
         )
         out.print(f"Serving it on {sim.base_url}; a background writer changes ~100 records/s.\n")
         lake = Lake(data_dir)
-        _sync("1. First sync (full), while the seller's data keeps changing")
+        first = _sync("1. First sync (full), while the seller's data keeps changing")
 
         writer.stop()
         changed = store.live_customer_ids()[::100]
@@ -123,41 +137,49 @@ def demo(customers: int, seed: int) -> None:
             f"Changed {len(changed):,} customers (1%) and deleted {len(deleted)} in vivenu.\n"
         )
         _sync("2. Incremental sync: costs what changed, not the table size")
-        metadata = run_job("reconcile_job", {})
-        found = metadata["deleted_records"]
+        found = run_job("reconcile_job", {})["deleted_records"]
         out.print(
             f"[bold]3. Reconcile[/]: listed {found['customers_listed']:,} customers, "
             f"{found['customers_missing_from_listing']} not listed; of those "
             f"{found['customers_confirmed_deleted']} confirmed deleted by a 404 and "
             f"{found['customers_still_present']} still present (changed after the listing began).\n"
         )
+        pushed = run_job(
+            "push_job", {"ops": {"crm_push": {"config": {"file": str(SAMPLE_CRM_FILE)}}}}
+        )
+        p = pushed["crm_push"]
+        out.print(
+            f"[bold]4. Push of {SAMPLE_CRM_FILE.name}[/] to vivenu: {p['applied']} applied, "
+            f"{p['skipped']} skipped (unchanged), {p['conflicts']} conflicts, "
+            f"{p['rejected']} rejected (reasons in {p.get('report', 'the report')}).\n"
+        )
+        last = _sync("5. Sync again: our own pushed edits come back as ordinary updates")
         _check_exact(store, lake)
 
-    snap = pq.read_table(lake.snapshot_path("customers", "customers"))
-    tags = pq.read_table(lake.snapshot_path("customers", "customer_tags"))
-    top_tags = tags.group_by("tag").aggregate([("customer_id", "count")])
-    top_tags = top_tags.sort_by([("customer_id_count", "descending")]).slice(0, 5)
-    countries = snap.group_by("location_country").aggregate([("id", "count")])
-    countries = countries.sort_by([("id_count", "descending")]).slice(0, 5)
-    out.print(
-        _table(
-            "Top tags",
-            [(t, f"{n:,}") for t, n in zip(*top_tags.to_pydict().values(), strict=True)],
-            ("tag", "customers"),
-        ),
-        _table(
-            "Top countries",
-            [(str(c), f"{n:,}") for c, n in zip(*countries.to_pydict().values(), strict=True)],
-            ("country", "customers"),
-        ),
-    )
-    blocked = pc.sum(pc.cast(snap.column("blocked"), "int64")).as_py()
-    out.print(f"Blocked customers: {blocked:,}")
+    analytics = {**first, **last}
+    _markdown("Top spenders", analytics["customer_spend"]["top_spenders"])
+    _markdown("Revenue by month (latest first)", analytics["monthly_spend"]["revenue_by_month"])
+    _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
+    _markdown("Top tags", analytics["tag_summary"]["top_tags"])
+    gate = last.get("customer_snapshot", {})
     out.rule()
-    out.print(f"Done in {time.monotonic() - started:.0f}s. Files written under {data_dir}/lake:")
-    for path in sorted(Path(data_dir, "lake").glob("*/snapshot/*.parquet")):
-        out.print(f"  {path}")
+    out.print(f"Done in {time.monotonic() - started:.0f}s. Written under {data_dir}:")
+    for pattern in (
+        "warehouse.duckdb",
+        "analytics.duckdb",
+        "exports/*",
+        "quality/*.html",
+        "crm/*/*",
+    ):
+        for path in sorted(data_dir.glob(pattern)):
+            out.print(f"  {path}")
     out.print(
-        "\nNext: [bold]make ui[/] opens the Dagster UI on this project; "
-        "[bold].venv/bin/customer-sync --help[/] lists every command."
+        f"  lake/: Parquet change batches and snapshots ({gate.get('rows', '?'):,} customers)"
+    )
+    out.print(
+        "\nNext:\n"
+        f"  query it:   duckdb -readonly {data_dir / 'analytics.duckdb'}   "
+        "(or python: duckdb.connect(path, read_only=True))\n"
+        "  the UI:     make ui   (then open http://127.0.0.1:3000)\n"
+        "  commands:   .venv/bin/customer-sync --help"
     )
