@@ -12,8 +12,10 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --compile-bytecode: every CLI start and test subprocess imports dagster; without .pyc files
+# (PYTHONDONTWRITEBYTECODE is set on some machines) that costs seconds each time.
 .venv/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --locked --python $(PYTHON) --quiet
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON) --quiet
 	@touch $@
 
 ## The embedded default: simulator + pipeline + summary.
