@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import shutil
 import uuid
 from collections import Counter, defaultdict
@@ -34,6 +33,7 @@ import orjson
 from pipelines.push import fields
 from pipelines.push.db import PushDB, WarehouseError
 from pipelines.push.parse import ChangeRow, FileError, Reject, parse
+from pipelines.sync.state import atomic_write_bytes
 from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
 from pipelines.vivenu.errors import VivenuError, VivenuHTTPError, VivenuNotFound
 
@@ -239,16 +239,6 @@ class CrmDirs:
 _SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson", ".parquet"})
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
 def _finish_file(path: Path, report: PushReport, dirs: CrmDirs) -> None:
     """Write the report (or the dry run's plan); move an inbox file to processed/ or failed/.
 
@@ -265,7 +255,7 @@ def _finish_file(path: Path, report: PushReport, dirs: CrmDirs) -> None:
     report.report_path = str(report_path)
     if not report.options.dry_run and path.exists():
         report.file_moved_to = str(target_dir / name)
-    _write_atomic(report_path, report.to_json())
+    atomic_write_bytes(report_path, report.to_json())
     if report.file_moved_to is None:
         return
     if path.resolve().parent == dirs.inbox.resolve():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.sync import schemas
-from pipelines.sync.state import Part, ResourceState, fsync_dir
+from pipelines.sync.state import Part, ResourceState, atomic_write
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -54,18 +53,8 @@ def sql(name: str) -> str:
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     """Write `table` to `path` via a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f, compression="zstd")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with atomic_write(path) as f:
+        pq.write_table(table, f, compression="zstd")
 
 
 class LakeBusy(Exception):
