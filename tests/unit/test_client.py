@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import httpx
 import orjson
@@ -165,3 +166,32 @@ def test_settings_from_env_name_what_is_missing():
         ClientSettings.from_env(
             {"VIVENU_BASE_URL": "https://x", "VIVENU_API_KEY": "k", "CUSTOMER_SYNC_MAX_RPS": "fast"}
         )
+
+
+def test_rate_cap_holds_in_every_window_and_concurrency_is_bounded():
+    sent: list[float] = []
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        sent.append(time.monotonic())
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return _page([], 0)
+
+    settings = ClientSettings(
+        base_url="https://vivenu.test", api_key=KEY, max_rps=40, concurrency=3
+    )
+
+    async def go():
+        async with VivenuClient(settings, transport=httpx.MockTransport(handler)) as client:
+            await asyncio.gather(*(client.list_page(Resource.CUSTOMERS) for _ in range(60)))
+
+    run(go())
+    assert len(sent) == 60 and peak <= 3
+    # At most 40 requests (+1 for the bucket's single token) in any one-second window.
+    worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert worst <= 41
