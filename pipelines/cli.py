@@ -126,6 +126,11 @@ def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False)
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    for check in result.get_asset_check_evaluations():
+        metadata[check.check_name] = {
+            "passed": check.passed,
+            **{k: v.value for k, v in check.metadata.items()},
+        }
     return metadata
 
 
@@ -174,10 +179,14 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
             {"ops": {"customer_changes": op_config, "transaction_changes": op_config}},
             verbose=verbose,
         )
+    warehouse = metadata.get("warehouse", {})
     summary = {
         resource: {
             **{k: metadata.get(f"{resource[:-1]}_changes", {}).get(k) for k in _SYNC_KEYS},
             **{k: metadata.get(f"{resource[:-1]}_snapshot", {}).get(k) for k in _SNAPSHOT_KEYS},
+            "quality_passed": metadata.get(f"{resource[:-1]}_quality", {}).get("passed"),
+            "quality_rejected": metadata.get(f"{resource[:-1]}_quality", {}).get("rejected"),
+            **{f"warehouse_{k}": warehouse.get(f"{resource}_{k}") for k in _WAREHOUSE_KEYS},
         }
         for resource in TABLES
     }
@@ -185,7 +194,7 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     table.add_column("")
     for resource in summary:
         table.add_column(resource, justify="right")
-    for key in (*_SYNC_KEYS, *_SNAPSHOT_KEYS):
+    for key in next(iter(summary.values())):
         table.add_row(key, *(_fmt(summary[r][key]) for r in summary))
     _emit(summary, as_json=as_json, quiet=quiet, table=table)
 
@@ -200,6 +209,7 @@ _SYNC_KEYS = (
     "high_water_mark",
 )
 _SNAPSHOT_KEYS = ("new", "changed", "deleted", "rows", "in_quarantine")
+_WAREHOUSE_KEYS = ("inserted", "updated", "deleted", "rows")
 
 
 def _fmt(value: Any) -> str:
