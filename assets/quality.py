@@ -3,6 +3,8 @@
 A failed check (a table-level failure, or more bad records than CUSTOMER_SYNC_MAX_BAD_SHARE)
 stops everything downstream of the snapshot in the run; rows that merely fail a row-level
 expectation are moved to `lake/<resource>/quality/rejected.parquet` and the rest goes through.
+Validation is incremental: row-level expectations re-judge only the rows changed since the last
+validation (see `pipelines.quality.incremental`); the metadata says how many.
 """
 
 import os
@@ -29,10 +31,13 @@ def _md_cell(value: object) -> str:
 
 def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int | str]:
     failing = report.failing
-    lines = ["| expectation | on failure | unexpected | rows | observed |", "|---|---|---|---|---|"]
+    lines = [
+        "| expectation | on failure | unexpected | rows | judged | observed |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| `{e.qualified_name}` | {e.on_failure} | {e.unexpected_count:,} | "
-        f"{e.element_count:,} | {_md_cell(e.error or e.observed or '')} |"
+        f"{e.element_count:,} | {e.judged:,} | {_md_cell(e.error or e.observed or '')} |"
         for e in failing
     ]
     samples = []
@@ -59,6 +64,23 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
         "failing_expectations": dg.MetadataValue.md("\n".join(lines) if failing else "none"),
         "sample_bad_rows": dg.MetadataValue.md("\n".join(samples) or "none"),
         "rejected_path": dg.MetadataValue.path(str(report.rejected_path)),
+        "validation_mode": report.mode,
+        "validation_mode_reason": report.mode_reason,
+        "rows_revalidated": report.rows_revalidated,
+        "rows_carried_over": report.rows_carried_over,
+        "suites": dg.MetadataValue.md(
+            "\n".join(
+                [
+                    "| suite | table | rows | re-judged | carried over | seconds |",
+                    "|---|---|---|---|---|---|",
+                ]
+                + [
+                    f"| `{s.suite}` | {s.table} | {s.rows:,} | {s.judged:,} | "
+                    f"{s.carried_over:,} | {s.seconds} |"
+                    for s in report.suites
+                ]
+            )
+        ),
         "seconds": report.seconds,
     }
     if report.report_path is not None:

@@ -38,19 +38,27 @@ def _max_bad_share() -> float:
     default=None,
     help="Largest tolerated share of rejected records [default: CUSTOMER_SYNC_MAX_BAD_SHARE or 0.01].",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Re-judge every row, not only the rows changed since the last validation.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
-def validate(resource: str, max_bad_share: float | None, as_json: bool) -> None:
+def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bool) -> None:
     """Re-run the expectation suites over the current snapshot.
 
-    Updates the quality rejects (records that now pass leave them) and the HTML reports under
-    the data directory. Exits 1 when a resource fails the gate.
+    Like the asset check, row-level expectations judge only the rows changed since the last
+    validation (and the currently rejected records) unless --full is given; table-level
+    expectations always cover the whole table. Updates the quality rejects (records that now
+    pass leave them) and the HTML reports under the data directory. Exits 1 when a resource
+    fails the gate.
     """
     from pipelines.quality.gate import validate_snapshot
 
     lake = Lake(settings.data_dir())
     share = _max_bad_share() if max_bad_share is None else max_bad_share
     reports = [
-        validate_snapshot(lake, name, max_bad_share=share)
+        validate_snapshot(lake, name, max_bad_share=share, full=full)
         for name in (list(TABLES) if resource == "all" else [resource])
     ]
     if as_json:
@@ -62,6 +70,10 @@ def validate(resource: str, max_bad_share: float | None, as_json: bool) -> None:
             out.print(
                 f"[bold]{r.resource}[/]: {verdict}  {r.rows:,} records, {r.rejected:,} rejected "
                 f"({r.bad_share:.2%}, allowed {r.max_bad_share:.2%}), {r.seconds:.1f} s"
+            )
+            out.print(
+                f"  {r.mode} ({r.mode_reason}): {r.rows_revalidated:,} rows re-judged, "
+                f"{r.rows_carried_over:,} carried over"
             )
             for e in r.failing:
                 out.print(

@@ -1,10 +1,16 @@
 """The quality gate: run the suites of `expectations/` over a resource's current snapshot.
 
 GX decides every outcome. What it would do slowly is done before it sees the data: only the
-columns a suite reads are handed over, references become one boolean column (an Arrow hash
-lookup) and money is cast to float; GX's per-batch fingerprint (a hash of every value, seconds
+columns a suite reads are handed over, references become one boolean column (a DuckDB
+anti join) and money is cast to float; GX's per-batch fingerprint (a hash of every value, seconds
 at a million rows, used only to label the batch) is switched off. Great Expectations is imported
 inside `validate_snapshot` only: it takes seconds to import.
+
+Validation is incremental (`pipelines.quality.incremental`): row-level expectations judge only
+the rows that changed since the last validation (plus the currently rejected records and the
+rows a whole-table DuckDB pass flags as possibly failing: duplicated keys, unknown references);
+`mostly` and aggregate expectations see their columns of the whole table. `full=True`, a first
+validation, or an edited suite re-judges every row.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.quality import rejects
+from pipelines.quality import incremental, rejects
 from pipelines.quality.html import write_report
 from pipelines.quality.suites import RECEIVED, Suite, load_suites
-from pipelines.sync.lake import Lake
+from pipelines.sync.lake import TABLES, Lake
 
 SAMPLE_ROWS = 5
+INCREMENTAL_REASON = (
+    "rows changed since the last validation, rejected records, duplicated keys, unknown references"
+)
 
 
 @dataclass
@@ -43,6 +52,8 @@ class ExpectationOutcome:
     observed: Any = None
     samples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # Rows GX judged for this expectation (the rest kept their previous, passing, verdict).
+    judged: int = 0
 
     @property
     def qualified_name(self) -> str:
@@ -51,6 +62,21 @@ class ExpectationOutcome:
     @property
     def failed(self) -> bool:
         return not self.success or self.unexpected_count > 0
+
+
+@dataclass
+class SuiteRun:
+    """How much of one suite's table was judged again."""
+
+    suite: str
+    table: str
+    rows: int
+    judged: int
+    seconds: float
+
+    @property
+    def carried_over(self) -> int:
+        return self.rows - self.judged
 
 
 @dataclass
@@ -70,14 +96,30 @@ class QualityReport:
     rejected_path: Path
     report_path: Path | None = None
     json_path: Path | None = None
+    # "full" or "incremental", and why.
+    mode: str = "full"
+    mode_reason: str = ""
+    suites: list[SuiteRun] = field(default_factory=list)
 
     @property
     def failing(self) -> list[ExpectationOutcome]:
         return [e for e in self.expectations if e.failed]
 
+    @property
+    def rows_revalidated(self) -> int:
+        """Rows of the snapshot tables the row-level expectations judged in this validation."""
+        return sum(s.judged for s in self.suites if s.table != RECEIVED)
+
+    @property
+    def rows_carried_over(self) -> int:
+        """Rows of the snapshot tables that kept their previous (passing) verdict."""
+        return sum(s.carried_over for s in self.suites if s.table != RECEIVED)
+
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["failing"] = [e.qualified_name for e in self.failing]
+        out["rows_revalidated"] = self.rows_revalidated
+        out["rows_carried_over"] = self.rows_carried_over
         return out
 
 
@@ -97,7 +139,7 @@ class _Gx:
         self.source = self.context.data_sources.add_pandas(name="customer_sync_lake")
 
     def validate(self, suite: Suite, frame: Any, parameters: dict[str, Any]) -> Any:
-        asset = self.source.add_dataframe_asset(name=suite.name)
+        asset = self.source.add_dataframe_asset(name=suite.name)  # unique per context
         batch = asset.add_batch_definition_whole_dataframe("snapshot").get_batch(
             batch_parameters={"dataframe": frame}
         )
@@ -132,18 +174,27 @@ def _received(lake: Lake, resource: str) -> tuple[pa.Table, dict[str, Any]] | No
     return ids, {"api_records_fetched": int(expected)}
 
 
+def _read(lake: Lake, resource: str, table: str, columns: list[str]) -> pa.Table:
+    """Some columns of a snapshot table (empty before the first sync)."""
+    schema = TABLES[resource][table]
+    names = [c for c in dict.fromkeys(columns) if c in schema.names]
+    path = lake.snapshot_path(resource, table)
+    if not path.exists():
+        return schema.empty_table().select(names)
+    # Reading with `schema=` goes through the (slower) dataset scanner; cast afterwards.
+    data = pq.read_table(path, columns=names)
+    return data.cast(pa.schema([schema.field(c) for c in data.schema.names]))
+
+
 def _frame(lake: Lake, suite: Suite) -> tuple[pa.Table, dict[str, Any]] | None:
-    """The Arrow table a suite validates (only the columns it reads) and runtime parameters."""
+    """The Arrow table a suite validates (the columns it reads, `_run_id`) and runtime parameters."""
     if suite.table == RECEIVED:
         return _received(lake, suite.resource)
-    snapshot = lake.read_snapshot(suite.resource, suite.table)
-    wanted = [suite.record_id, "updated_at", *suite.columns()]
-    table = snapshot.select([c for c in dict.fromkeys(wanted) if c in snapshot.schema.names])
+    wanted = [suite.record_id, "updated_at", *suite.columns(), "_run_id"]
+    table = _read(lake, suite.resource, suite.table, wanted)
     for name, ref in suite.references.items():
-        known = pc.unique(lake.read_snapshot(ref["resource"], ref["table"]).column(ref["key"]))
-        column = table.column(ref["column"])
-        flag = pc.if_else(pc.is_null(column), None, pc.is_in(column, value_set=known))
-        table = table.append_column(name, flag)
+        keys = _read(lake, ref["resource"], ref["table"], [ref["key"]]).column(ref["key"])
+        table = table.append_column(name, incremental.known(table.column(ref["column"]), keys))
     for i, f in enumerate(table.schema):
         if pa.types.is_decimal(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
@@ -172,23 +223,43 @@ def _plain(value: Any) -> Any:
 
 
 def _run_suite(
-    gx: _Gx, suite: Suite, table: pa.Table, parameters: dict[str, Any]
-) -> tuple[list[ExpectationOutcome], dict[str, list[int]]]:
-    """Validate; returns outcomes and, per quarantining expectation, the failing row positions."""
-    frame = table.to_pandas()
-    result = gx.validate(suite, frame, parameters)
+    gx: _Gx,
+    suite: Suite,
+    table: pa.Table,
+    parameters: dict[str, Any],
+    *,
+    label: str,
+    rows: int,
+) -> tuple[list[ExpectationOutcome], dict[str, pa.Array]]:
+    """Validate `suite` (some of its expectations) on `table`, rows of a table of `rows` rows.
+
+    Returns the outcomes and, per failing quarantining expectation, the failing rows' record ids.
+    """
+    # GX sees the columns the expectations read (a column to count rows by if none).
+    read = [c for exp in suite.expectations for c in _columns_of(exp["kwargs"])]
+    frame = table.select([c for c in dict.fromkeys(read) if c in table.schema.names])
+    if not frame.num_columns:
+        frame = table.select([suite.record_id])
+    result = gx.validate(
+        Suite(name=label, path=suite.path, doc=suite.doc), frame.to_pandas(), parameters
+    )
     specs = {e["meta"]["name"]: e for e in suite.expectations}
-    outcomes, positions = [], {}
+    outcomes, failing = [], {}
     for r in result.results:
         name = r.expectation_config.meta["name"]
         spec = specs[name]
         res = r.result or {}
         error = _error(r)
-        bad = [int(i) for i in res.get("unexpected_index_list") or [] if isinstance(i, int)]
-        columns = [suite.record_id, *_columns_of(spec["kwargs"])]
-        sample = table.take(pa.array(bad[:SAMPLE_ROWS], pa.int64())).select(
-            [c for c in dict.fromkeys(columns) if c in table.schema.names]
+        bad = pa.array(
+            [int(i) for i in res.get("unexpected_index_list") or [] if isinstance(i, int)],
+            pa.int64(),
         )
+        shown = [suite.record_id, *_columns_of(spec["kwargs"])]
+        sample = table.take(bad[:SAMPLE_ROWS]).select(
+            [c for c in dict.fromkeys(shown) if c in table.schema.names]
+        )
+        # On a subset GX counts the rows it saw; the table has `rows` (the others passed).
+        element_count = int(res.get("element_count") or len(table))
         outcomes.append(
             ExpectationOutcome(
                 suite=suite.name,
@@ -197,16 +268,22 @@ def _run_suite(
                 description=spec.get("description") or "",
                 on_failure=spec["meta"]["on_failure"],
                 success=bool(r.success) and error is None,
-                element_count=int(res.get("element_count") or len(table)),
+                element_count=rows if len(table) < rows else element_count,
                 unexpected_count=int(res.get("unexpected_count") or 0),
                 observed=_plain(res.get("observed_value")),
                 samples=[{k: _plain(v) for k, v in row.items()} for row in sample.to_pylist()],
                 error=error,
+                judged=len(table),
             )
         )
-        if spec["meta"]["on_failure"] == "quarantine" and bad:
-            positions[name] = bad
-    return outcomes, positions
+        if spec["meta"]["on_failure"] == "quarantine" and len(bad):
+            failing[name] = table.column(suite.record_id).take(bad)
+    return outcomes, failing
+
+
+def _part(suite: Suite, expectations: list[dict[str, Any]]) -> Suite:
+    """The same suite with only some of its expectations (in their order)."""
+    return Suite(name=suite.name, path=suite.path, doc={**suite.doc, "expectations": expectations})
 
 
 def _table_failures(outcomes: list[ExpectationOutcome], suites: dict[str, Suite]) -> list[str]:
@@ -243,14 +320,19 @@ def validate_snapshot(
     report_dir: Path | None = None,
     suites_dir: Path | None = None,
     now: datetime | None = None,
+    full: bool = False,
 ) -> QualityReport:
     """Run every suite of `resource` over its current snapshot and record the outcome.
 
     Rows failing a "quarantine" expectation put their record in
     `lake/<resource>/quality/rejected.parquet` (replaced on every call, so a record that now
-    validates leaves it); table-level failures and a bad-record share above `max_bad_share`
-    make the report fail. An HTML and a JSON report are written to `report_dir` (default
-    `<data_dir>/quality`).
+    validates, or was deleted, leaves it); table-level failures and a bad-record share above
+    `max_bad_share` make the report fail. An HTML and a JSON report are written to `report_dir`
+    (default `<data_dir>/quality`).
+
+    Row-level expectations judge only the rows that changed since the last validation (and the
+    rows that may fail for other reasons: currently rejected records, duplicated keys, unknown
+    references); see `pipelines.quality.incremental`. The outcome is the whole table's either way.
 
     Args:
         lake: the Parquet lake.
@@ -259,41 +341,123 @@ def validate_snapshot(
         report_dir: where the HTML/JSON reports go.
         suites_dir: the suites folder (default CUSTOMER_SYNC_EXPECTATIONS_DIR or `expectations/`).
         now: the validation time (`updated_at` tolerance); defaults to the current time.
+        full: judge every row, whatever was validated before.
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
     suites = load_suites(suites_dir, resource=resource)
-    primary = lake.read_snapshot(resource, resource)
+    digest = incremental.suites_hash(suites)
+    previous = incremental.load_state(lake, resource)
+    if full:
+        reason = "full validation requested"
+    elif previous is None:
+        reason = "first validation"
+    elif previous.suites != digest:
+        reason = "the expectation suites changed"
+    elif previous.blocked:
+        reason = "the previous validation failed a blocking expectation"
+    else:
+        reason = ""
+    incremental_run = previous is not None and not reason
+    rejected_ids = (
+        pc.unique(rejects.read(lake, resource).column("record_id").combine_chunks())
+        if incremental_run
+        else pa.array([], pa.string())
+    )
     gx = _Gx()
     outcomes: list[ExpectationOutcome] = []
+    runs: list[SuiteRun] = []
+    validated: dict[str, list[str]] = {}
     bad: dict[str, set[str]] = {}
     for suite in suites:
+        suite_started = time.monotonic()
         framed = _frame(lake, suite)
         if framed is None:
             continue
         table, runtime = framed
-        suite_outcomes, positions = _run_suite(gx, suite, table, suite.parameters(now, runtime))
-        outcomes.extend(suite_outcomes)
-        for name, rows in positions.items():
-            for record_id in (
-                table.column(suite.record_id).take(pa.array(rows, pa.int64())).to_pylist()
-            ):
-                if record_id is not None:
-                    bad.setdefault(record_id, set()).add(f"{suite.name}.{name}")
+        parameters = suite.parameters(now, runtime)
+        rows = len(table)
+        if suite.table == RECEIVED:  # the last run's ids: already proportional to the changes
+            parts = [(suite.expectations, table, suite.name)]
+            judged_rows = rows
+        else:
+            validated[suite.name] = sorted(
+                r for r in pc.unique(table.column("_run_id")).to_pylist() if r is not None
+            )
+            subset = [e for e in suite.expectations if incremental.judged_on_subset(e)]
+            whole = [e for e in suite.expectations if not incremental.judged_on_subset(e)]
+            judged = table
+            if previous is not None and incremental_run and subset:
+                mask = incremental.rows_to_judge(
+                    table,
+                    suite,
+                    subset,
+                    validated_runs=set(previous.runs.get(suite.name, [])),
+                    rejected_ids=rejected_ids,
+                )
+                judged = table.filter(mask)
+            parts = [(subset, judged, suite.name), (whole, table, f"{suite.name}.whole_table")]
+            judged_rows = len(judged) if subset else 0
+        for expectations, data, label in parts:
+            if not expectations:
+                continue
+            suite_outcomes, failing = _run_suite(
+                gx, _part(suite, expectations), data, parameters, label=label, rows=rows
+            )
+            outcomes.extend(suite_outcomes)
+            for name, record_ids in failing.items():
+                for record_id in record_ids.to_pylist():
+                    if record_id is not None:
+                        bad.setdefault(record_id, set()).add(f"{suite.name}.{name}")
+        runs.append(
+            SuiteRun(
+                suite=suite.name,
+                table=suite.table,
+                rows=rows,
+                judged=judged_rows,
+                seconds=round(time.monotonic() - suite_started, 3),
+            )
+        )
+    # Order expectations as in the suite files, whichever batch judged them.
+    order = {(s.name, e["meta"]["name"]): i for s in suites for i, e in enumerate(s.expectations)}
+    outcomes.sort(
+        key=lambda o: (
+            suites.index(next(s for s in suites if s.name == o.suite)),
+            order[(o.suite, o.name)],
+        )
+    )
 
+    primary_path = lake.snapshot_path(resource, resource)
+    n_rows = pq.ParquetFile(primary_path).metadata.num_rows if primary_path.exists() else 0
+    if bad:
+        ids = sorted(bad)
+        primary = pq.read_table(
+            primary_path, schema=TABLES[resource][resource], filters=[("id", "in", ids)]
+        )
+    else:
+        primary = TABLES[resource][resource].empty_table()
     rejected = rejects.build(primary, resource, bad, validated_at=now)
     rejected_path = rejects.write(lake, resource, rejected)
     n_bad = len(set(rejected.column("record_id").to_pylist()))
-    bad_share = n_bad / len(primary) if len(primary) else 0.0
+    bad_share = n_bad / n_rows if n_rows else 0.0
     failures = _table_failures(outcomes, {s.name: s for s in suites})
     if bad_share > max_bad_share:
         failures.append(
-            f"{n_bad:,} of {len(primary):,} {resource} ({bad_share:.2%}) failed row-level "
+            f"{n_bad:,} of {n_rows:,} {resource} ({bad_share:.2%}) failed row-level "
             f"expectations, more than the allowed {max_bad_share:.2%}"
         )
+    blocked = any(o.error or (o.failed and o.on_failure == "block") for o in outcomes)
+    # After the rejects: a crash in between leaves the old state, and more rows to judge.
+    incremental.save_state(
+        lake,
+        resource,
+        incremental.ValidationState(
+            suites=digest, validated_at=now.isoformat(), blocked=blocked, runs=validated
+        ),
+    )
     report = QualityReport(
         resource=resource,
-        rows=len(primary),
+        rows=n_rows,
         rejected=n_bad,
         bad_share=bad_share,
         max_bad_share=max_bad_share,
@@ -303,6 +467,9 @@ def validate_snapshot(
         validated_at=now,
         seconds=0.0,
         rejected_path=rejected_path,
+        mode="incremental" if incremental_run else "full",
+        mode_reason=reason or INCREMENTAL_REASON,
+        suites=runs,
     )
     report.seconds = round(time.monotonic() - started, 3)
     write_report(report, Path(report_dir) if report_dir else lake.data_dir / "quality")

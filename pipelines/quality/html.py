@@ -45,9 +45,16 @@ def render(report: QualityReport) -> str:
             f"<tr><td>{status}</td><td><code>{escape(e.qualified_name)}</code><br>"
             f"{escape(e.description)}</td><td><code>{escape(e.type)}</code></td>"
             f"<td>{escape(e.on_failure)}</td><td>{e.unexpected_count:,} / {e.element_count:,}</td>"
+            f"<td>{e.judged:,}</td>"
             f"<td>{escape(str(e.observed if e.observed is not None else ''))}"
             f"{escape(e.error or '')}</td><td>{_samples(e.samples)}</td></tr>"
         )
+    suites = "".join(
+        f"<tr><td><code>{escape(s.suite)}</code></td><td><code>{escape(s.table)}</code></td>"
+        f"<td>{s.rows:,}</td><td>{s.judged:,}</td><td>{s.carried_over:,}</td>"
+        f"<td>{s.seconds:.2f} s</td></tr>"
+        for s in report.suites
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>customer-sync quality: {escape(report.resource)}</title><style>{_STYLE}</style></head><body>
 <h1>Quality gate: {escape(report.resource)}</h1>
@@ -55,10 +62,16 @@ def render(report: QualityReport) -> str:
 <p>Validated {escape(report.validated_at.isoformat())} in {report.seconds:.2f} s:
 {report.rows:,} records, {report.rejected:,} rejected ({report.bad_share:.3%};
 allowed {report.max_bad_share:.2%}). Rejects: <code>{escape(str(report.rejected_path))}</code></p>
+<p>{escape(report.mode.capitalize())} validation ({escape(report.mode_reason)}): row-level
+expectations re-judged {report.rows_revalidated:,} rows; {report.rows_carried_over:,} unchanged rows
+kept their previous, passing verdict.</p>
 {f"<h2>Table-level failures</h2><ul>{failures}</ul>" if failures else ""}
+<h2>Suites</h2>
+<table><tr><th>suite</th><th>table</th><th>rows</th><th>re-judged</th><th>carried over</th>
+<th>time</th></tr>{suites}</table>
 <h2>Expectations</h2>
 <table><tr><th></th><th>expectation</th><th>type</th><th>on failure</th>
-<th>unexpected / rows</th><th>observed</th><th>sample bad rows</th></tr>{"".join(rows)}</table>
+<th>unexpected / rows</th><th>rows judged</th><th>observed</th><th>sample bad rows</th></tr>{"".join(rows)}</table>
 </body></html>
 """
 

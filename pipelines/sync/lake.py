@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pipelines.sync import schemas
 from pipelines.sync.state import Part, ResourceState, atomic_write
 
 SQL_DIR = Path(__file__).parent / "sql"
+COMPACTION_MEMORY = "256MB"
 
 # Tables each resource writes per run; the first is the resource's own, keyed by `id`.
 TABLES: dict[str, dict[str, pa.Schema]] = {
@@ -55,6 +57,15 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     """Write `table` to `path` via a temporary file, fsync and rename."""
     with atomic_write(path) as f:
         pq.write_table(table, f, compression="zstd")
+
+
+def _rewrite(source: Path, schema: pa.Schema, target: Path) -> None:
+    """Copy a Parquet file batch by batch into `target` with the contract's exact schema (DuckDB's
+    own Parquet differs in details: list field names, nullability), atomically."""
+    reader = pq.ParquetFile(source)
+    with atomic_write(target) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+        for batch in reader.iter_batches(batch_size=64_000):
+            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
 
 
 class LakeBusy(Exception):
@@ -143,12 +154,10 @@ class Lake:
         path = self.snapshot_path(resource, table)
         return pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
 
-    def _read_runs(self, resource: str, runs: list[str], table: str) -> pa.Table:
-        schema = TABLES[resource][table]
-        files = sorted(
+    def _files(self, resource: str, runs: list[str], table: str) -> list[str]:
+        return sorted(
             str(f) for run in runs for f in self.run_dir(resource, run).glob(f"{table}-*.parquet")
         )
-        return pq.read_table(files, schema=schema) if files else schema.empty_table()
 
     def compact(self, resource: str) -> CompactionResult:
         """Merge every committed, not yet merged run into the snapshot."""
@@ -160,30 +169,55 @@ class Lake:
         runs = list(state.pending_compaction)
         tables = TABLES[resource]
         primary = next(iter(tables))
-        con = duckdb.connect()
+        outputs = [primary, "deletions", "quarantine"]
+        if resource == "customers":
+            outputs += ["customer_tags", "customer_transactions"]
+        scratch = self.root / ".compaction"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
+        # compaction's memory stays bounded however large the snapshot grows.
+        con = duckdb.connect(
+            config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
+        )
+        written: dict[str, Path] = {}
         try:
-            con.register("current_rows", self.read_snapshot(resource, primary))
-            con.register("incoming_rows", self._read_runs(resource, runs, primary))
-            con.register("current_deletions", self.read_snapshot(resource, "deletions"))
-            con.register("incoming_deletions", self._read_runs(resource, runs, "deletions"))
-            deletions = con.sql(sql("merge_deletions")).to_arrow_table()
-            con.register("deleted_ids", deletions)
+
+            def view(name: str, table: str, files: list[str]) -> None:
+                if not files:  # read_parquet needs a file: an empty one with the schema
+                    empty = scratch / f"empty-{table}.parquet"
+                    pq.write_table(tables[table].empty_table(), empty)
+                    files = [str(empty)]
+                con.read_parquet(files).create_view(name)
+
+            for table, prefix in (
+                (primary, "rows"),
+                ("deletions", "deletions"),
+                ("quarantine", "quarantine"),
+            ):
+                snapshot = self.snapshot_path(resource, table)
+                view(f"current_{prefix}", table, [str(snapshot)] if snapshot.exists() else [])
+                view(f"incoming_{prefix}", table, self._files(resource, runs, table))
+            con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
-            merged = con.sql(sql("merge_current")).to_arrow_table()
-            con.register("merged", merged)
-            outputs = {primary: merged, "deletions": deletions}
-            if resource == "customers":
-                outputs["customer_tags"] = con.sql(sql("customer_tags")).to_arrow_table()
-                outputs["customer_transactions"] = con.sql(
-                    sql("customer_transactions")
-                ).to_arrow_table()
-            con.register("current_quarantine", self.read_snapshot(resource, "quarantine"))
-            con.register("incoming_quarantine", self._read_runs(resource, runs, "quarantine"))
-            outputs["quarantine"] = con.sql(sql("merge_quarantine")).to_arrow_table()
+            con.execute(sql("merge_current"))
+            queries = {
+                primary: "SELECT * FROM merged",
+                "deletions": "SELECT * FROM deleted_ids",
+                "quarantine": sql("merge_quarantine"),
+                "customer_tags": sql("customer_tags"),
+                "customer_transactions": sql("customer_transactions"),
+            }
+            for table in outputs:
+                written[table] = scratch / f"{table}.parquet"
+                con.sql(queries[table]).write_parquet(str(written[table]), compression="zstd")
+            (rows,) = con.sql("SELECT count(*) FROM merged").fetchall()[0]
         finally:
             con.close()
-        for table, data in outputs.items():
-            write_parquet_atomic(data.cast(tables[table]), self.snapshot_path(resource, table))
+        quarantined = pq.read_metadata(written["quarantine"]).num_rows
+        for table, path in written.items():
+            _rewrite(path, tables[table], self.snapshot_path(resource, table))
+        shutil.rmtree(scratch, ignore_errors=True)
         state = self.load_state(resource)
         state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
         self.save_state(state)
@@ -193,6 +227,6 @@ class Lake:
             changed=changed,
             unchanged=unchanged,
             deleted=deleted,
-            rows=len(merged),
-            quarantined=len(outputs["quarantine"]),
+            rows=rows,
+            quarantined=quarantined,
         )

@@ -251,6 +251,13 @@ def test_blocking_check_stops_downstream(lake: Lake, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CUSTOMER_SYNC_MAX_BAD_SHARE", "0.2")
     check = check_result(LakeResource(data_dir=str(lake.data_dir)), "customers")
     assert check.passed and check.metadata["rejected"].value == 30
+    # The second validation re-judges only the rejected records (nothing else changed).
+    assert check.metadata["validation_mode"].value == "incremental"
+    assert check.metadata["rows_revalidated"].value == 30 + sum(
+        child_rows(lake, t, set(rejected(lake, "customers")))
+        for t in ("customer_tags", "customer_transactions")
+    )
+    assert "carried over" in check.metadata["suites"].value
 
 
 def test_cli_validate_and_quarantine(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -304,3 +311,187 @@ def test_code_location_does_not_import_great_expectations() -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert "great_expectations" not in out.stderr
+
+
+# Incremental validation: only rows changed since the last validation are judged again.
+
+
+def sync_run(
+    lake: Lake,
+    resource: str,
+    run_id: str,
+    changes: dict[str, dict[str, Any]] | None = None,
+    *,
+    added: Rows = (),
+    deleted: tuple[str, ...] = (),
+) -> None:
+    """Leave the snapshots as compaction would after a run that changed, added, deleted records.
+
+    Changed and added records (and a changed customer's tag and link rows) carry `run_id`.
+    """
+    changes = changes or {}
+    synced_at = datetime.now(UTC)
+    lineage = {"_run_id": run_id, "_synced_at": synced_at}
+
+    def primary(rows: Rows) -> Rows:
+        out = []
+        for row in rows:
+            if row["id"] in deleted:
+                continue
+            if row["id"] in changes:
+                row = {**row, **changes[row["id"]], **lineage}
+            out.append(row)
+        return out + [{**row, **lineage} for row in added]
+
+    def children(rows: Rows) -> Rows:
+        return [
+            {**row, **lineage} if row["customer_id"] in changes else row
+            for row in rows
+            if row["customer_id"] not in deleted
+        ]
+
+    corrupt(lake, resource, resource, primary)
+    if resource == "customers":
+        corrupt(lake, "customers", "customer_tags", children)
+        corrupt(lake, "customers", "customer_transactions", children)
+
+
+def judged(report: Any) -> dict[str, int]:
+    return {s.suite: s.judged for s in report.suites}
+
+
+def child_rows(lake: Lake, table: str, ids: set[str]) -> int:
+    return sum(
+        r in ids for r in lake.read_snapshot("customers", table).column("customer_id").to_pylist()
+    )
+
+
+def test_incremental_validation_judges_only_changed_rows(lake: Lake) -> None:
+    first = validate_snapshot(lake, "customers")
+    assert (first.mode, first.mode_reason) == ("full", "first validation")
+    assert judged(first)["customers"] == 300 and first.rows_carried_over == 0
+
+    again = validate_snapshot(lake, "customers")
+    assert again.mode == "incremental" and again.passed
+    assert again.rows_revalidated == 0 and again.rows_carried_over == first.rows_revalidated
+    assert {e.qualified_name for e in again.expectations} == {
+        e.qualified_name for e in first.expectations
+    }
+
+    ids = lake.read_snapshot("customers", "customers").column("id").to_pylist()[:3]
+    sync_run(
+        lake, "customers", "run-2", {ids[0]: {"primary_email": "broken"}, ids[1]: {}, ids[2]: {}}
+    )
+    report = validate_snapshot(lake, "customers", max_bad_share=0.5)
+    assert report.mode == "incremental"
+    assert judged(report) == {
+        "customer_tags": child_rows(lake, "customer_tags", set(ids)),
+        "customer_transactions": child_rows(lake, "customer_transactions", set(ids)),
+        "customers": 3,
+        "customers_received": judged(first)["customers_received"],
+    }
+    assert rejected(lake, "customers") == {ids[0]: ["customers.primary_email_valid"]}
+    email = next(e for e in report.expectations if e.name == "primary_email_valid")
+    assert (email.unexpected_count, email.element_count, email.judged) == (1, 300, 3)
+    assert email.samples == [{"id": ids[0], "primary_email": "broken"}]
+    html = report.report_path.read_text()
+    assert "Incremental validation" in html and f"{report.rows_revalidated:,} rows" in html
+
+
+def test_incremental_validation_keeps_and_drops_rejects(lake: Lake) -> None:
+    ids = lake.read_snapshot("customers", "customers").column("id").to_pylist()
+    fixed, removed, kept, broken = ids[:4]
+
+    def emails(rows: Rows) -> None:
+        for row in rows[:3]:
+            row["primary_email"] = "broken"
+
+    corrupt(lake, "customers", "customers", emails)
+    validate_snapshot(lake, "customers", max_bad_share=0.5)
+    assert set(rejected(lake, "customers")) == {fixed, removed, kept}
+
+    email = lake.read_snapshot("customers", "customers").column("primary_email")[5].as_py()
+    sync_run(
+        lake,
+        "customers",
+        "run-2",
+        {fixed: {"primary_email": email}, broken: {"created_at": datetime(2100, 1, 1, tzinfo=UTC)}},
+        deleted=(removed,),
+    )
+    report = validate_snapshot(lake, "customers", max_bad_share=0.5)
+    assert report.mode == "incremental"
+    # The changed records and the one still rejected; the deleted record is gone.
+    assert judged(report)["customers"] == 3
+    assert rejected(lake, "customers") == {
+        kept: ["customers.primary_email_valid"],
+        broken: ["customers.created_at_not_after_updated_at"],
+    }
+    assert report.rejected == 2 and report.bad_share == 2 / 299
+
+
+def test_references_change_verdicts_of_unchanged_rows(lake: Lake) -> None:
+    transactions = lake.read_snapshot("transactions", "transactions").to_pylist()
+    orphan = transactions[0]["id"]
+
+    def unknown_customer(rows: Rows) -> None:
+        rows[0]["customer_id"] = UNKNOWN_ID
+
+    corrupt(lake, "transactions", "transactions", unknown_customer)
+    validate_snapshot(lake, "transactions", max_bad_share=0.5)
+    assert rejected(lake, "transactions") == {orphan: ["transactions.customer_id_is_known"]}
+
+    # The customer arrives in a later customers run: the unchanged transaction leaves.
+    template = lake.read_snapshot("customers", "customers").to_pylist()[0]
+    sync_run(lake, "customers", "run-2", added=[{**template, "id": UNKNOWN_ID}])
+    report = validate_snapshot(lake, "transactions", max_bad_share=0.5)
+    assert report.mode == "incremental" and rejected(lake, "transactions") == {}
+    assert judged(report)["transactions"] == 1  # the former reject
+
+    # A customer is deleted: its unchanged transactions now reference an unknown customer.
+    owner = transactions[1]["customer_id"]
+    owned = {t["id"] for t in transactions if t["customer_id"] == owner}
+    sync_run(lake, "customers", "run-3", deleted=(owner,))
+    report = validate_snapshot(lake, "transactions", max_bad_share=0.5)
+    assert report.mode == "incremental"
+    assert set(rejected(lake, "transactions")) == owned
+    assert judged(report)["transactions"] == len(owned)
+    known = next(e for e in report.expectations if e.name == "customer_id_is_known")
+    assert (known.unexpected_count, known.element_count) == (len(owned), len(transactions))
+
+
+def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suites = tmp_path / "expectations"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    validate_snapshot(lake, "customers", suites_dir=suites)
+    assert validate_snapshot(lake, "customers", suites_dir=suites).mode == "incremental"
+
+    doc = json.loads((suites / "customer_tags.json").read_text())
+    doc["expectations"][0]["kwargs"]["max_value"] = 3
+    (suites / "customer_tags.json").write_text(json.dumps(doc))
+    report = validate_snapshot(lake, "customers", suites_dir=suites, max_bad_share=1.0)
+    assert (report.mode, report.mode_reason) == ("full", "the expectation suites changed")
+    assert report.rows_carried_over == 0 and report.rejected > 0
+    assert validate_snapshot(lake, "customers", suites_dir=suites, max_bad_share=1.0).mode == (
+        "incremental"
+    )
+
+    # A blocking failure (a duplicated id) makes the next validation a full one.
+    validate_snapshot(lake, "transactions")
+    corrupt(lake, "transactions", "transactions", lambda rows: [*rows, rows[0]])
+    blocked = validate_snapshot(lake, "transactions")
+    assert blocked.mode == "incremental" and not blocked.passed
+    assert any("transactions.id_unique" in f for f in blocked.table_failures)
+    assert judged(blocked)["transactions"] == 2  # the two rows sharing the id
+    corrupt(lake, "transactions", "transactions", lambda rows: rows[:-1])
+    after = validate_snapshot(lake, "transactions")
+    assert after.passed and after.mode == "full" and "blocking" in after.mode_reason
+
+    monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(lake.data_dir))
+    runner = CliRunner()
+    default = json.loads(runner.invoke(validate, ["--json"]).output)
+    assert [r["mode"] for r in default] == ["full", "incremental"]  # customers: default suites
+    forced = json.loads(runner.invoke(validate, ["--full", "--json"]).output)
+    assert [r["mode"] for r in forced] == ["full", "full"]
+    assert all(r["rows_carried_over"] == 0 for r in forced)

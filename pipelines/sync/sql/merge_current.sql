@@ -1,5 +1,6 @@
 -- The current version of every record: newest updated_at per id across the snapshot and the
 -- incoming change batches (lookback overlap re-reads are removed here), minus confirmed deletions.
+CREATE TEMP TABLE merged AS
 SELECT * EXCLUDE (_rank)
 FROM (
     SELECT

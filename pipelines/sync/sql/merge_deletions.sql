@@ -1,4 +1,5 @@
 -- Every confirmed deletion so far, once per id.
+CREATE TEMP TABLE deleted_ids AS
 SELECT * EXCLUDE (_rank)
 FROM (
     SELECT *, row_number() OVER (PARTITION BY id ORDER BY deleted_at) AS _rank
