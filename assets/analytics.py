@@ -33,8 +33,8 @@ def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | No
     """(Re)build the analytics table `name` in one statement; returns its row count."""
     if name not in TABLES:
         raise ValueError(f"unknown analytics table {name!r}")
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{sql(name)}", params or {})
-    return con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    statement = sql("build").format(name=name, query=sql(name))
+    return int(con.execute(statement, params or {}).fetchall()[0][0])
 
 
 def markdown(
@@ -79,8 +79,8 @@ _ASSET = {
 
 @dg.asset(**_ASSET)
 def customer_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Lifetime revenue (completed, paid, net of refunds/cancellations), orders, average order
-    value, first and last purchase per customer and currency."""
+    """What each customer has spent with us per currency: lifetime revenue net of refunds and
+    cancellations, orders, average order value, and first and last purchase."""
     return _materialize(
         warehouse,
         "customer_spend",
@@ -100,8 +100,8 @@ def as_of_date(config: RfmConfig) -> date:
 
 @dg.asset(**_ASSET)
 def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Recency/frequency/monetary scores (1-5) and named segments per customer and currency,
-    as of a day (config `as_of`, default today)."""
+    """Each customer's recency, frequency and monetary scores (1-5) per currency and the named
+    segment they put the customer in, as of a reference day (config `as_of`, default today)."""
     as_of = as_of_date(config)
     result = _materialize(
         warehouse,
@@ -167,8 +167,8 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     pool="duckdb",
 )
 def analyst_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """analytics.duckdb: a read-only copy of the warehouse with the analytics tables, swapped in
-    atomically so analysts never block a load nor see half of one."""
+    """The analysts' copy of the warehouse and its spending analytics, replaced whole after each
+    sync so analysts always query one consistent state without ever delaying a sync."""
     path = warehouse.publish()
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 

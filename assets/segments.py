@@ -2,20 +2,20 @@
 
 import dagster as dg
 
-from assets.warehouse import warehouse
+from assets.analytics import analyst_copy
 from pipelines.warehouse import segments
 from pipelines.warehouse.resource import WarehouseResource
 
 
-@dg.asset(group_name="activation", kinds={"csv", "parquet"}, deps=[warehouse])
+@dg.asset(group_name="activation", kinds={"csv", "parquet"}, deps=[analyst_copy])
 def segment_exports(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Marketing segment files in data/exports, one per configured segment
-    (CUSTOMER_SYNC_SEGMENTS or data/segments.json; see pipelines/warehouse/segments.py).
-
-    Reads the analyst copy the load just published, so it never holds the warehouse's lock.
-    """
+    """The contact lists of the configured customer segments, refreshed for marketing after
+    each sync."""
+    # Which segments: CUSTOMER_SYNC_SEGMENTS or data/segments.json (pipelines/warehouse/
+    # segments.py). Reads analytics.duckdb, published by `analyst_copy` (hence the dependency),
+    # so it never holds the warehouse's lock.
     try:
         configured = segments.configured_segments(warehouse.data_dir)
         rows = []

@@ -17,9 +17,11 @@ from pipelines.warehouse.resource import WarehouseResource
     freshness_policy=SNAPSHOT_FRESHNESS,
 )
 def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Live `customers`, `transactions`, `customer_tags`, `customer_transactions`, their SCD2
-    `*_history`, and `deletions` in warehouse.duckdb; republishes analytics.duckdb."""
-    result = warehouse.load(lake.lake())
+    """The validated current customers and transactions, with every earlier version and every
+    confirmed deletion kept for point-in-time answers."""
+    # The analyst copy is published once, by `analyst_copy`, after the analytics tables are
+    # rebuilt: publishing here too would show new customers beside stale analytics.
+    result = warehouse.load(lake.lake(), publish_copy=False)
     metadata: dict[str, object] = {"seconds": round(result.seconds, 3)}
     for name, r in result.resources.items():
         metadata[f"{name}_runs_loaded"] = len(r.runs)
@@ -30,6 +32,4 @@ def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.Materializ
         metadata[f"{name}_rejected_held"] = r.rejected_held
         metadata[f"{name}_rows"] = r.rows
     metadata["db_path"] = dg.MetadataValue.path(str(warehouse.path))
-    if result.published is not None:
-        metadata["analyst_copy"] = dg.MetadataValue.path(str(result.published))
     return dg.MaterializeResult(metadata=metadata)

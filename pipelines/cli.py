@@ -24,7 +24,7 @@ from rich.table import Table
 from pipelines import progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.sync.engine import SyncProgress
-from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.vivenu.client import ClientSettings
 from pipelines.vivenu.errors import VivenuConfigError
 
@@ -313,12 +313,16 @@ def state_reset(resource: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Reset the sync state of {', '.join(resources)} in {lake.root}?", abort=True)
     for name in resources:
-        s = lake.load_state(name)
-        if s.in_progress is not None:
-            shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
-        s.in_progress = None
-        s.high_water_mark_ms = None
-        lake.save_state(s)
+        try:
+            with lake.lock(name):
+                s = lake.load_state(name)
+                if s.in_progress is not None:
+                    shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
+                s.in_progress = None
+                s.high_water_mark_ms = None
+                lake.save_state(s)
+        except LakeBusy as exc:
+            raise click.ClickException(f"{exc}; reset it when that run has finished") from None
         console.print(f"{name}: state reset; the next sync is a full sync")
 
 

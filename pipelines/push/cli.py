@@ -69,7 +69,7 @@ def _print(report: PushReport) -> None:
 
 
 @click.command("push")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Classify and write the plan; send no write request.")
 @click.option(
     "--on-conflict",

@@ -1,13 +1,19 @@
 """The push's DuckDB side: the last synced customers (read) and the `push_log` audit (write).
 
-Both live in the warehouse file (`<data_dir>/warehouse.duckdb`). Every statement autocommits on
-its own, so each log row is durable the moment it is written and nothing is held open across a
-request. DuckDB allows one writing process per file: run pushes where warehouse loads are
-serialized with them (the Dagster asset uses pool "duckdb").
+Both live in the warehouse file (`<data_dir>/warehouse.duckdb`). DuckDB lets one process at a time
+write a file, and a process holding it open (even idle) locks every other writer out. So no
+connection is held across a request to vivenu: each read and each push_log write opens its own
+short connection and closes it, and a warehouse load in another process (a sync, the CLI with no
+pool) can run while a push waits on vivenu. Every statement autocommits, so each log row is
+durable the moment it is written. When a load holds the file at that instant, opening is retried
+for up to `LOCK_WAIT_SECONDS` (a load takes seconds) before the push gives up.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -17,6 +23,7 @@ import duckdb
 import orjson
 
 SQL_DIR = Path(__file__).parent / "sql"
+LOCK_WAIT_SECONDS = 60.0
 
 
 class WarehouseError(Exception):
@@ -34,30 +41,51 @@ def now() -> datetime:
 
 
 class PushDB:
-    """A connection to the warehouse for one push; read-only for dry runs (no log written)."""
+    """The warehouse as one push sees it; read-only for dry runs (no log written).
 
-    def __init__(self, db_path: Path, *, read_only: bool) -> None:
-        db_path = Path(db_path)
-        if not db_path.exists():
-            raise WarehouseError(f"no warehouse at {db_path}: run `customer-sync sync` first")
-        try:
-            self.con = duckdb.connect(str(db_path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WarehouseError(
-                f"cannot open {db_path} (another process writes it?): {exc}"
-            ) from None
+    Holds no connection: every method opens one for its statement and closes it.
+    """
+
+    def __init__(
+        self, db_path: Path, *, read_only: bool, lock_wait: float = LOCK_WAIT_SECONDS
+    ) -> None:
+        self.db_path = Path(db_path)
         self.read_only = read_only
-        self.con.execute("SET TimeZone = 'UTC'")
-        if self.con.execute(sql("has_customers")).fetchall()[0][0] == 0:
-            self.close()
-            raise WarehouseError(
-                f"{db_path} has no customers table: run `customer-sync sync` first"
-            )
-        if not read_only:
-            self.con.execute(sql("push_log_create"))
+        self.lock_wait = lock_wait
+        if not self.db_path.exists():
+            raise WarehouseError(f"no warehouse at {self.db_path}: run `customer-sync sync` first")
+        with self._connect() as con:
+            if con.execute(sql("has_customers")).fetchall()[0][0] == 0:
+                raise WarehouseError(
+                    f"{self.db_path} has no customers table: run `customer-sync sync` first"
+                )
+            if not read_only:
+                con.execute(sql("push_log_create"))
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short connection, waiting (up to `lock_wait`) while another process writes."""
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.db_path), read_only=self.read_only)
+                break
+            except duckdb.IOException as exc:
+                if time.monotonic() + delay > deadline:
+                    raise WarehouseError(
+                        f"cannot open {self.db_path} (another process writes it?): {exc}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
 
     def close(self) -> None:
-        self.con.close()
+        """Nothing to release (no connection is kept); kept for `with PushDB(...)`."""
 
     def __enter__(self) -> PushDB:
         return self
@@ -69,21 +97,21 @@ class PushDB:
 
     def lookup(self, ids: list[str], emails: list[str]) -> list[dict[str, Any]]:
         """Warehouse rows whose id is in `ids` or whose lower-cased email is in `emails`."""
-        cursor = self.con.execute(sql("customers_lookup"), {"ids": ids, "emails": emails})
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with self._connect() as con:
+            cursor = con.execute(sql("customers_lookup"), {"ids": ids, "emails": emails})
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def customer_count(self) -> int:
-        return int(self.con.execute(sql("customers_count")).fetchall()[0][0])
+        with self._connect() as con:
+            return int(con.execute(sql("customers_count")).fetchall()[0][0])
 
     # -- push_log -------------------------------------------------------------------------------
 
     def mark_interrupted(self, file_sha256: str) -> None:
         """Close the 'sending' rows an earlier, killed push of the same file left behind."""
         if not self.read_only:
-            self.con.execute(
-                sql("push_log_interrupted"), {"now": now(), "file_sha256": file_sha256}
-            )
+            self._execute("push_log_interrupted", {"now": now(), "file_sha256": file_sha256})
 
     def log(
         self,
@@ -105,8 +133,8 @@ class PushDB:
         if self.read_only:
             return
         started = now()
-        self.con.execute(
-            sql("push_log_insert"),
+        self._execute(
+            "push_log_insert",
             {
                 "attempt_id": attempt_id,
                 "push_id": push_id,
@@ -130,8 +158,8 @@ class PushDB:
         """Record the outcome of a 'sending' attempt."""
         if self.read_only:
             return
-        self.con.execute(
-            sql("push_log_finish"),
+        self._execute(
+            "push_log_finish",
             {
                 "attempt_id": attempt_id,
                 "outcome": outcome,
@@ -140,3 +168,7 @@ class PushDB:
                 "finished_at": now(),
             },
         )
+
+    def _execute(self, name: str, params: dict[str, Any]) -> None:
+        with self._connect() as con:
+            con.execute(sql(name), params)

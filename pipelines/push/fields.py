@@ -543,7 +543,9 @@ def apply(atoms: list[Atom], base: dict[str, Any], raw: dict[str, Any]) -> dict[
         elif atom.kind == "object_null":
             body[atom.field] = None
         else:
-            current = body.get(atom.field) or dict(raw.get(atom.field) or {})
+            # An earlier removal may have emptied the dict already: keep building on it, never
+            # restart from the live record (that would bring the removed keys back).
+            current = body[atom.field] if atom.field in body else dict(raw.get(atom.field) or {})
             if atom.value is None:
                 current.pop(atom.key, None)
             else:

@@ -19,6 +19,7 @@ same state again rather than applying an increment twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import shutil
 import uuid
@@ -56,10 +57,6 @@ class PushOptions:
     on_conflict: OnConflict = "skip"
     max_share: float = DEFAULT_MAX_SHARE
     force: bool = False
-
-
-class Stop(Exception):
-    """A failure after which no further PUT may be sent."""
 
 
 @dataclass
@@ -345,15 +342,26 @@ def plan(rows: list[ChangeRow], db: PushDB) -> tuple[list[CustomerPlan], list[Re
     return plans, rejects
 
 
-def verify(live_raw: dict[str, Any], body: dict[str, Any], answer: Any) -> list[str]:
-    """Differences between the PUT's answer and live-plus-body: empty when exactly applied."""
+def verify(
+    live_raw: dict[str, Any], body: dict[str, Any], answer: Any, atoms: list[fields.Atom]
+) -> list[str]:
+    """Differences between the PUT's answer and the intended result: empty when exactly applied.
+
+    The intended result is every atom of the change satisfied (checked against the atoms
+    themselves, so a wrong body cannot verify itself) and every other field as it was live,
+    apart from what the body sent.
+    """
     if not isinstance(answer, dict):
         return [f"the answer is {type(answer).__name__}, not a customer"]
-    expected = fields.view({**live_raw, **body})
     got = fields.view(answer)
+    problems = [
+        f"{atom.label}: expected {atom.desired()!r}, vivenu has {atom.current(got)!r}"
+        for atom in atoms
+        if not atom.satisfied(got)
+    ]
+    expected = fields.view({**live_raw, **body})
     # vivenu derives `name` from prename/lastname when those are sent without it.
     derived = {"name"} if {"prename", "lastname"} & body.keys() and "name" not in body else set()
-    problems = []
     for key, want in expected.items():
         have = got[key]
         if key == "tags":
@@ -397,7 +405,16 @@ class _Delivery:
             for p in todo:
                 if self.stopped:
                     return
-                await self.one(p)
+                try:
+                    await self.one(p)
+                except Exception as exc:
+                    # The warehouse stayed locked, or a bug: no further PUT; the other workers
+                    # finish their customer, and the report and push_log say what happened.
+                    detail = str(exc) if isinstance(exc, WarehouseError) else repr(exc)
+                    p.outcome, p.error = "failed", f"unexpected error: {detail}"
+                    self.stopped = f"customer {p.customer_id}: {p.error}"
+                    with contextlib.suppress(Exception):  # best effort: the report has it
+                        self._log(p, "failed", error=p.error)
 
         workers = max(1, min(self.client.settings.concurrency, len(plans)))
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -449,7 +466,7 @@ class _Delivery:
             return
         else:
             p.http_status = 200
-            problems = verify(raw, p.body, answer)
+            problems = verify(raw, p.body, answer, pending)
             if problems:
                 p.outcome, p.error = "verify_failed", "; ".join(problems)
                 self.stopped = f"customer {p.customer_id}: the PUT answer differs: {p.error}"
@@ -481,7 +498,8 @@ async def push_file(
     data_dir: Path,
     options: PushOptions | None = None,
 ) -> PushReport:
-    """Push one change file and write its report; never raises for a bad file or a refusal.
+    """Push one change file and write its report; never raises for a bad file, a refusal or an
+    unexpected error (an inbox file then moves to crm/failed/ with the report saying why).
 
     Returns the report: `status` is "completed" (or "dry_run") when every row was handled,
     "refused" when the guardrail tripped, "failed" when the push stopped.
@@ -528,6 +546,10 @@ async def push_file(
                     report.status = "dry_run" if options.dry_run else "completed"
     except (FileError, WarehouseError) as exc:
         report.status, report.error = "failed", str(exc)
+    except Exception as exc:
+        # Anything else is a bug; still a failed push with a report, and the file leaves the
+        # inbox (to crm/failed/), so the inbox sensor does not request it again forever.
+        report.status, report.error = "failed", f"unexpected error: {exc!r}"
     report.finished_at = datetime.now(UTC)
     if path.is_file():
         _finish_file(path, report, CrmDirs.of(data_dir))

@@ -163,7 +163,11 @@ def _received(lake: Lake, resource: str) -> tuple[pa.Table, dict[str, Any]] | No
         pq.read_table(f, columns=["record_id"]).rename_columns(["id"])
         for f in sorted(run_dir.glob("quarantine-*.parquet"))
     ]
-    ids = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
+    ids = (
+        pa.concat_tables(parts, promote_options="permissive")
+        if parts
+        else pa.table({"id": pa.array([], pa.string())})
+    )
     # A resumed run's fetch count covers only the windows fetched after the restart; the
     # checkpointed totals cover them all.
     expected = (

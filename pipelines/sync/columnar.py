@@ -11,16 +11,16 @@ quarantines exactly the bad records. Both paths produce identical tables for val
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.sync import schemas
+from pipelines.sync.redact import to_json
 
 LOCATION_KEYS = ("street", "line2", "postal", "city", "state", "country")
-_JSON = orjson.OPT_SORT_KEYS
 
 
 class NotColumnar(Exception):
@@ -84,7 +84,8 @@ _STRICT = {
         (("tickets",), (list,)),
     ),
 }
-_MONEY_RANGE = 1e14  # decimal(18, 4) holds 14 integer digits
+MONEY_STEP = Decimal("0.0001")
+MONEY_LIMIT = Decimal(10) ** 14  # decimal(18, 4) holds 14 integer digits
 
 
 def _convert(docs: list[Any], raw: pa.StructType) -> pa.StructArray:
@@ -132,11 +133,9 @@ def _python_columns(
                     raise NotColumnar(f"{key} has type {type(value).__name__}")
         for key in json_keys:
             value = doc.get(key)
-            out[key].append(None if value is None else orjson.dumps(value, option=_JSON).decode())
+            out[key].append(None if value is None else to_json(value))
         extra = doc.keys() - modeled
-        out["api_extra"].append(
-            orjson.dumps({k: doc[k] for k in extra}, option=_JSON).decode() if extra else None
-        )
+        out["api_extra"].append(to_json({k: doc[k] for k in extra}) if extra else None)
     return out
 
 
@@ -221,13 +220,27 @@ def customers(
     )
 
 
-def _money(values: pa.Array) -> pa.Array:
-    rounded = pc.round(values, 4)
-    if pc.any(pc.greater_equal(pc.abs(rounded), _MONEY_RANGE)).as_py():
-        raise NotColumnar("an amount is out of range")
+def to_money(value: int | float) -> Decimal:
+    """An API amount as decimal(18, 4): the shortest decimal the float stands for, rounded half
+    to even (rounding the binary float instead would turn 0.00015 into 0.0001).
+
+    Raises ValueError for infinities, NaN and amounts beyond 14 integer digits.
+    """
     try:
-        return pc.cast(rounded, schemas.MONEY)
-    except pa.ArrowInvalid as exc:  # inf, nan
+        amount = Decimal(repr(value)).quantize(MONEY_STEP)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a finite amount") from None
+    if abs(amount) >= MONEY_LIMIT:
+        raise ValueError(f"{value!r} is out of range")
+    return amount
+
+
+def _money(docs: list[Any], key: str) -> pa.Array:
+    try:
+        return pa.array(
+            [None if (v := d.get(key)) is None else to_money(v) for d in docs], schemas.MONEY
+        )
+    except ValueError as exc:
         raise NotColumnar(str(exc)) from None
 
 
@@ -247,8 +260,8 @@ def transactions(docs: list[Any], modeled: frozenset[str], run_id: str, synced_a
         {
             "id": _ids(raw.field("_id")),
             **text,
-            "real_price": _money(raw.field("realPrice")),
-            "regular_price": _money(raw.field("regularPrice")),
+            "real_price": _money(docs, "realPrice"),
+            "regular_price": _money(docs, "regularPrice"),
             "tax_rate": raw.field("taxRate"),
             "ticket_count": pc.cast(pc.list_value_length(raw.field("tickets")), pa.int32()),
             "api_extra": pa.array(py["api_extra"], _TEXT),

@@ -93,6 +93,7 @@ class SyncResult:
     resumed: bool
     windows: int
     splits: int
+    reverifications: int
     records: int
     written: int
     quarantined: int
@@ -109,6 +110,7 @@ class SyncResult:
             "resumed": self.resumed,
             "windows": self.windows,
             "window_splits": self.splits,
+            "window_reverifications": self.reverifications,
             "records_fetched": self.records,
             "rows_written": self.written,
             "quarantined": self.quarantined,
@@ -288,6 +290,7 @@ async def sync_resource(
             resumed=resumed,
             windows=fetcher.stats.windows_done,
             splits=fetcher.stats.splits,
+            reverifications=fetcher.stats.reverifications,
             records=fetcher.stats.records,
             written=run.records,
             quarantined=run.quarantined,
@@ -352,9 +355,12 @@ async def reconcile_resource(
                 },
                 schema=TABLES[name]["deletions"],
             )
-            lake.write_part(name, run_id, "deletions", 0, tombstones)
+            # Recorded as pending first: a crash after the write leaves a run that compaction
+            # merges, never a folder that nothing knows about.
             state = lake.load_state(name)
             state.pending_compaction.append(run_id)
+            lake.save_state(state)
+            lake.write_part(name, run_id, "deletions", 0, tombstones)
             state.runs.append(
                 {"kind": "reconcile", "run_id": run_id, "finished_at": now().isoformat(),
                  "deleted": len(deleted)}

@@ -172,7 +172,12 @@ class Lake:
         outputs = [primary, "deletions", "quarantine"]
         if resource == "customers":
             outputs += ["customer_tags", "customer_transactions"]
-        scratch = self.root / ".compaction"
+        snapshot = self.snapshot_path(resource, primary)
+        if not runs and snapshot.exists():
+            rows = pq.read_metadata(snapshot).num_rows
+            quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
+            return CompactionResult([], 0, 0, 0, 0, rows, quarantined)
+        scratch = self.folder(resource) / ".compaction"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
@@ -201,17 +206,17 @@ class Lake:
             con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             con.execute(sql("merge_current"))
-            queries = {
-                primary: "SELECT * FROM merged",
-                "deletions": "SELECT * FROM deleted_ids",
-                "quarantine": sql("merge_quarantine"),
-                "customer_tags": sql("customer_tags"),
-                "customer_transactions": sql("customer_transactions"),
+            results = {
+                primary: lambda: con.table("merged"),
+                "deletions": lambda: con.table("deleted_ids"),
+                "quarantine": lambda: con.sql(sql("merge_quarantine")),
+                "customer_tags": lambda: con.sql(sql("customer_tags")),
+                "customer_transactions": lambda: con.sql(sql("customer_transactions")),
             }
             for table in outputs:
                 written[table] = scratch / f"{table}.parquet"
-                con.sql(queries[table]).write_parquet(str(written[table]), compression="zstd")
-            (rows,) = con.sql("SELECT count(*) FROM merged").fetchall()[0]
+                results[table]().write_parquet(str(written[table]), compression="zstd")
+            rows = con.table("merged").shape[0]
         finally:
             con.close()
         quarantined = pq.read_metadata(written["quarantine"]).num_rows

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from pipelines.sync import columnar, schemas
 from pipelines.sync.columnar import LOCATION_KEYS
+from pipelines.sync.redact import to_json
 
 # Secret values vivenu returns to the seller that must never reach disk or logs.
 CUSTOMER_SECRET_ACCOUNT_KEYS = ("verificationToken", "passwordResetToken")
@@ -38,8 +38,6 @@ _TRANSACTION_MODELED = frozenset(
         "updatedAt",
     }
 )  # fmt: skip
-_MONEY_STEP = Decimal("0.0001")
-_MONEY_LIMIT = Decimal(10) ** 14  # decimal(18, 4)
 
 
 class RecordError(ValueError):
@@ -131,7 +129,7 @@ def _str_list(doc: dict[str, Any], key: str) -> list[str]:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return None if value is None else to_json(value)
 
 
 def _money(doc: dict[str, Any], key: str) -> Decimal | None:
@@ -141,12 +139,9 @@ def _money(doc: dict[str, Any], key: str) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordError(f"{key} is {type(value).__name__}, expected a number")
     try:
-        amount = Decimal(repr(value)).quantize(_MONEY_STEP)
-    except InvalidOperation:
-        raise RecordError(f"{key} {value!r} is not a finite amount") from None
-    if abs(amount) >= _MONEY_LIMIT:
-        raise RecordError(f"{key} {value!r} is out of range")
-    return amount
+        return columnar.to_money(value)
+    except ValueError as exc:
+        raise RecordError(f"{key} {exc}") from None
 
 
 def _record_id(doc: Any) -> str:
@@ -263,7 +258,7 @@ def _split(
                     "resource": resource,
                     "record_id": record_id if isinstance(record_id, str) else None,
                     "reason": str(exc),
-                    "payload": orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode(),
+                    "payload": to_json(doc),
                     "updated_at": None if ts is None else datetime.fromtimestamp(ts / 1000, UTC),
                 }
             )

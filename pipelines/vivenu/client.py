@@ -75,6 +75,8 @@ class ClientSettings:
         max_attempts: tries per request before giving up (retryable failures only).
         backoff_initial_s: first backoff; doubles per attempt, plus up to as much jitter.
         backoff_max_s: longest backoff between attempts.
+        max_retry_after_s: the longest Retry-After honoured; a longer one fails the request at
+            once (waiting an hour inside a sync helps nobody).
     """
 
     base_url: str
@@ -85,6 +87,7 @@ class ClientSettings:
     max_attempts: int = 8
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    max_retry_after_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -274,15 +277,6 @@ class VivenuClient:
             "PUT", Resource.CUSTOMERS.item_path(customer_id), json=dict(changes)
         )
 
-    async def create_customer(self, customer: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a customer (vivenu upserts by primary email)."""
-        return await self.request("POST", "/api/customers", json=dict(customer))
-
-    async def customer_tags(self) -> list[str]:
-        """Every tag in use by the seller's customers."""
-        body = await self.request("GET", "/api/customers/tags")
-        return list(body.get("tags", body)) if isinstance(body, dict) else list(body)
-
     # -- transport ------------------------------------------------------------------------
 
     async def request(
@@ -329,10 +323,15 @@ class VivenuClient:
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         self.stats.statuses[response.status_code] += 1
         if response.status_code in RETRYABLE_STATUS:
-            raise _Retryable(
-                f"HTTP {response.status_code}",
-                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.settings.max_retry_after_s:
+                raise VivenuUnavailable(
+                    method=method,
+                    path=path,
+                    attempts=1,
+                    last=f"HTTP {response.status_code} with Retry-After {retry_after:.0f}s",
+                )
+            raise _Retryable(f"HTTP {response.status_code}", retry_after_s=retry_after)
         if response.is_success:
             try:
                 return orjson.loads(response.content)

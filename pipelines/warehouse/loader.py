@@ -38,6 +38,7 @@ LINKS = {"customers": ("customer_tags", "customer_transactions")}
 REJECTED = pa.schema(
     [pa.field("record_id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)]
 )
+CURRENT = pa.schema([pa.field("id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)])
 
 
 @cache
@@ -64,6 +65,11 @@ class ResourceLoad:
     rejected_held: int = 0
     rows: int = 0
 
+    @property
+    def changed(self) -> bool:
+        """Whether the live table changed (a released held version changes it without a run)."""
+        return bool(self.inserted or self.updated or self.deleted)
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -75,7 +81,7 @@ class LoadResult:
 
     @property
     def changed(self) -> bool:
-        return any(r.inserted or r.updated or r.deleted for r in self.resources.values())
+        return any(r.changed for r in self.resources.values())
 
 
 def analyst_path(db_path: Path) -> Path:
@@ -105,13 +111,9 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     }
     for table, schema in empties.items():
         con.register("_empty", schema.empty_table())
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+        con.execute(sql("create_table", table=table))
         if table in TABLES:
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {table}_history AS "
-                "SELECT *, NULL::TIMESTAMPTZ AS valid_from, NULL::TIMESTAMPTZ AS valid_to "
-                "FROM _empty"
-            )
+            con.execute(sql("create_history", table=table))
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
     con.execute(sql("views"))
@@ -152,29 +154,34 @@ def _rejected(lake: Lake, resource: str) -> pa.Table:
     return pq.read_table(path, columns=["record_id", "updated_at"]).cast(REJECTED)
 
 
+def _current_versions(lake: Lake, resource: str, ids: list[str]) -> pa.Table:
+    """The snapshot's current (id, updated_at) of `ids`: the versions the quality gate judges."""
+    path = lake.snapshot_path(resource, resource)
+    if not ids or not path.exists():
+        return CURRENT.empty_table()
+    table = pq.read_table(path, columns=["id", "updated_at"], filters=[("id", "in", ids)])
+    return table.cast(CURRENT)
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> int:
+    return int(con.execute(sql(name), params).fetchall()[0][0])
+
+
 def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) -> ResourceLoad:
     params = {"resource": resource}
-    loaded = {
-        r for (r,) in con.execute(
-            "SELECT run_id FROM _loaded_runs WHERE resource = $resource", params
-        ).fetchall()
-    }  # fmt: skip
+    loaded = {r for (r,) in con.execute(sql("loaded_run_ids"), params).fetchall()}
     runs = pending_runs(lake, resource, loaded)
-    rejected = _rejected(lake, resource)
-    con.register("rejected", rejected)
+    held = [i for (i,) in con.execute(sql("rejected_ids"), params).fetchall()]
+    con.register("rejected", _rejected(lake, resource))
+    con.register("current_versions", _current_versions(lake, resource, held))
     # Runs holding versions skipped as rejected that the gate has since let through.
-    released = [
-        r for (r,) in con.execute(
-            "SELECT DISTINCT run_id FROM _rejected_versions AS v WHERE resource = $resource "
-            "AND NOT EXISTS (SELECT 1 FROM rejected AS q "
-            "WHERE q.record_id = v.id AND q.updated_at = v.updated_at) ORDER BY run_id",
-            params,
-        ).fetchall()
-    ]  # fmt: skip
-    if not runs and not released:
-        con.unregister("rejected")
-        (rows,) = con.execute(f"SELECT count(*) FROM {resource}").fetchall()[0]
-        return ResourceLoad(resource=resource, runs=[], rows=rows)
+    released = [r for (r,) in con.execute(sql("released_runs"), params).fetchall()]
+    if not runs and not released and not held:
+        for name in ("rejected", "current_versions"):
+            con.unregister(name)
+        return ResourceLoad(
+            resource=resource, runs=[], rows=_count(con, "row_count", table=resource)
+        )
     con.register("pending_rows", _read_runs(lake, resource, runs, resource))
     con.register("released_rows", _read_runs(lake, resource, released, resource))
     con.register("incoming_deletions", _read_runs(lake, resource, runs, "deletions"))
@@ -198,19 +205,24 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
             con.execute(sql(link))
         (versions,) = con.execute(sql("history_insert", table=resource)).fetchall()[0]
         con.execute(sql("history_close", table=resource), params)
-        con.execute(sql("rejected_forget"), params)
         con.execute(sql("rejected_hold"), params)
+        con.execute(sql("rejected_forget", table=resource), params)
         con.execute(sql("loaded_runs"), {**params, "runs": runs})
-        (skipped,) = con.execute(
-            "SELECT count(*) FROM _rejected_versions WHERE resource = $resource", params
-        ).fetchall()[0]
-        (rows,) = con.execute(f"SELECT count(*) FROM {resource}").fetchall()[0]
+        skipped = _count(con, "rejected_count", **params)
+        rows = _count(con, "row_count", table=resource)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("pending_rows", "released_rows", "incoming_deletions", "rejected", "applied"):
+        for name in (
+            "pending_rows",
+            "released_rows",
+            "incoming_deletions",
+            "rejected",
+            "current_versions",
+            "applied",
+        ):
             with contextlib.suppress(Exception):
                 con.unregister(name)
     actions = merged.column("action").to_pylist()
@@ -242,7 +254,7 @@ def load(lake: Lake, db_path: Path, *, publish_copy: bool = True) -> LoadResult:
     finally:
         con.close()
     published = None
-    loaded_any = any(r.runs for r in results.values())
+    loaded_any = any(r.runs or r.changed for r in results.values())
     if publish_copy and (loaded_any or not analyst_path(db_path).exists()):
         published = publish(db_path)
     return LoadResult(resources=results, published=published, seconds=time.monotonic() - start)
@@ -259,16 +271,13 @@ def publish(db_path: Path, target: Path | None = None) -> Path:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     Path(f"{tmp}.wal").unlink(missing_ok=True)
-    con = connect(db_path)
+    # A fresh in-memory connection attaches the warehouse read-only and the temporary target; both
+    # paths are bound values, never formatted into the SQL.
+    con = duckdb.connect()
     try:
-        (source,) = con.execute("SELECT current_database()").fetchall()[0]
-        # ATTACH takes no bound parameters: the path is ours, quoted as a string literal.
-        literal = str(tmp).replace("'", "''")
-        con.execute(f"ATTACH '{literal}' AS _analyst_copy")
-        try:
-            con.execute(f'COPY FROM DATABASE "{source}" TO _analyst_copy')
-        finally:
-            con.execute("DETACH _analyst_copy")
+        con.execute(sql("publish_source"), {"path": str(db_path)})
+        con.execute(sql("publish_target"), {"path": str(tmp)})
+        con.execute(sql("publish_copy"))
     finally:
         con.close()
     try:

@@ -38,8 +38,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return loader.connect(self.path, read_only=read_only)
 
-    def load(self, lake: Lake) -> loader.LoadResult:
-        return loader.load(lake, self.path)
+    def load(self, lake: Lake, *, publish_copy: bool = True) -> loader.LoadResult:
+        return loader.load(lake, self.path, publish_copy=publish_copy)
 
     def publish(self) -> Path:
         return loader.publish(self.path)

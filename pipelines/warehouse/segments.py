@@ -126,12 +126,34 @@ def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> P
 
 
 def _csv_ready(table: pa.Table) -> pa.Table:
-    """CSV has no lists: tags become a JSON array (unambiguous whatever a tag contains)."""
+    """CSV has no lists: tags become a JSON array (unambiguous whatever a tag contains). Text
+    cells are defused against formula injection (see `_defuse`)."""
     tags = [
         None if t is None else json.dumps(t, ensure_ascii=False) for t in table["tags"].to_pylist()
     ]
     index = table.column_names.index("tags")
-    return table.set_column(index, "tags", pa.array(tags, pa.string()))
+    table = table.set_column(index, "tags", pa.array(tags, pa.string()))
+    for i, column in enumerate(table.columns):
+        if pa.types.is_string(column.type):
+            values = [_defuse(v) for v in column.to_pylist()]
+            table = table.set_column(i, table.field(i), pa.array(values, pa.string()))
+    return table
+
+
+# CSV formula injection: names and other fields come from buyers, and Excel or LibreOffice run a
+# cell starting with = + - @ (or tab / carriage return, which some parsers skip before one) as a
+# formula: `=HYPERLINK(...)` leaks data, `=cmd|...` runs commands. Such a cell is written with a
+# leading single quote, which the spreadsheet shows as text (OWASP's advice). Cells made only of
+# digits, spaces and `+-()./` (phone numbers such as `+49 30 123`) are left as they are: without
+# letters they hold no function, cell reference or command. Parquet keeps the values unchanged.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_HARMLESS = re.compile(r"[0-9 ()./+-]+")
+
+
+def _defuse(value: str | None) -> str | None:
+    if value and value.startswith(_FORMULA_START) and not _HARMLESS.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def export(

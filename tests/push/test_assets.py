@@ -89,3 +89,9 @@ def test_cli_dry_run_json_and_exit_codes(synced: Synced, monkeypatch: pytest.Mon
     assert result.exit_code == 0
     assert json.loads(result.stdout)["counts"]["applied"] == 1
     assert synced.live(a["_id"])["notes"] == "cli"
+
+
+def test_cli_missing_file_is_bad_usage(tmp_path: Path) -> None:
+    result = CliRunner().invoke(push, [str(tmp_path / "missing.csv")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output

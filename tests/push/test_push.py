@@ -287,3 +287,115 @@ def test_jsonl_and_parquet_files(synced: Synced) -> None:
     report = synced.push(parquet)
     assert report.counts()["applied"] == 1, report.to_dict()
     assert _put_bodies(synced)[c["_id"]] == {"tags": [*c["tags"], "pq"], "blocked": True}
+
+
+def test_a_removed_object_key_stays_removed_and_verify_checks_the_intent(synced: Synced) -> None:
+    a = synced.customers()[0]
+    synced.sim.store.update_customer(a["_id"], {"extraFields": {"a": 1}})
+    synced.resync()
+    synced.sim.clear_requests()
+    path = synced.write_csv([{"id": a["_id"], "extraFields": '{"a": null, "c": 2}'}])
+    report = synced.push(path)
+    assert report.status == "completed", report.error
+    assert _put_bodies(synced)[a["_id"]] == {"extraFields": {"c": 2}}
+    assert synced.live(a["_id"])["extraFields"] == {"c": 2}
+
+
+def test_verify_compares_the_answer_with_the_atoms_not_with_the_body() -> None:
+    from pipelines.push import fields
+    from pipelines.push.runner import verify
+
+    live = {"_id": "c1", "name": "N", "tags": [], "extraFields": {"a": 1}}
+    atoms = fields.atoms_of({"extraFields": {"a": None, "c": 2}})
+    right = fields.apply(atoms, fields.view(live), live)
+    assert right == {"extraFields": {"c": 2}}
+    assert verify(live, right, {**live, **right}, atoms) == []
+    # A body that lost the removal, answered faithfully, is not "applied".
+    wrong = {"extraFields": {"a": 1, "c": 2}}
+    assert verify(live, wrong, {**live, **wrong}, atoms) == [
+        "extraFields.a: expected None, vivenu has 1"
+    ]
+
+
+WRITER = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CREATE TABLE probe (x INT)')"
+
+
+def test_another_process_can_write_the_warehouse_while_a_push_waits_on_vivenu(
+    synced: Synced,
+) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    from pipelines.push.runner import PushOptions, push_file
+    from tests.sync.truth import client_for
+
+    a, b = synced.customers()[:2]
+    path = synced.write_csv([{"id": c["_id"], "notes": "while loading"} for c in (a, b)])
+    writers: list[subprocess.CompletedProcess] = []
+
+    async def go():
+        async with client_for(synced.sim, concurrency=1) as client:
+            put = client.update_customer
+
+            async def slow_put(customer_id, body):
+                # A sync's warehouse load in another process, between the GET and the PUT.
+                probe = WRITER.replace("probe", f"probe_{len(writers)}")
+                command = [sys.executable, "-c", probe, str(synced.db_path)]
+                writers.append(subprocess.run(command, capture_output=True, text=True, timeout=60))
+                return await put(customer_id, body)
+
+            client.update_customer = slow_put
+            return await push_file(
+                path,
+                client=client,
+                db_path=synced.db_path,
+                data_dir=synced.data_dir,
+                options=PushOptions(),
+            )
+
+    report = asyncio.run(go())
+    assert report.status == "completed", report.error
+    assert [w.returncode for w in writers] == [0, 0], [w.stderr[-300:] for w in writers]
+    con = duckdb.connect(str(synced.db_path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM probe_1").fetchall() == [(0,)]
+        logged = con.execute("SELECT outcome, count(*) FROM push_log GROUP BY ALL").fetchall()
+    finally:
+        con.close()
+    assert logged == [("applied", 2)]
+
+
+def test_an_unexpected_error_fails_the_file_into_crm_failed(synced: Synced, monkeypatch) -> None:
+    from pipelines.push import runner
+
+    a, b = synced.customers()[:2]
+    inbox = synced.data_dir / "crm" / "inbox"
+    inbox.mkdir(parents=True)
+    synced.write_csv([{"id": a["_id"], "notes": "x"}], "bug1.csv").replace(inbox / "bug1.csv")
+
+    def broken_plan(*args, **kwargs):
+        raise RuntimeError("a bug while planning")
+
+    monkeypatch.setattr(runner, "plan", broken_plan)
+    report = synced.push(inbox / "bug1.csv")
+    assert report.status == "failed" and "a bug while planning" in report.error
+    assert not (inbox / "bug1.csv").exists()
+    assert Path(report.file_moved_to).parent == synced.data_dir / "crm" / "failed"
+    monkeypatch.undo()
+
+    # A bug during delivery: that customer fails, no further PUT, the file still leaves.
+    def broken_apply(*args, **kwargs):
+        raise KeyError("a bug while building the body")
+
+    monkeypatch.setattr(runner.fields, "apply", broken_apply)
+    synced.write_csv([{"id": b["_id"], "notes": "y"}], "bug2.csv").replace(inbox / "bug2.csv")
+    report = synced.push(inbox / "bug2.csv")
+    assert report.status == "failed" and "a bug while building the body" in report.error
+    assert [p.outcome for p in report.customers] == ["failed"]
+    assert not (inbox / "bug2.csv").exists() and synced.writes() == []
+    con = duckdb.connect(str(synced.db_path), read_only=True)
+    try:
+        assert con.execute("SELECT outcome FROM push_log").fetchall() == [("failed",)]
+    finally:
+        con.close()

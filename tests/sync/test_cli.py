@@ -58,6 +58,14 @@ def test_sync_json_summary_and_secrets_never_reach_disk_or_logs(tmp_path):
             v for k, v in account.items() if k in ("verificationToken", "passwordResetToken")
         )
     secrets.update(t["secret"] for t in store.transactions_truth())
+    # Secrets where vivenu's document does not put them: in an unmodeled field of a valid
+    # customer, and in a malformed customer that goes to quarantine with its payload.
+    nested, quarantined = "nestedsecret0123456789abcdef", "quarantinedsecret0123456789"
+    secrets.update({nested, quarantined})
+    ids = store.live_customer_ids()
+    store.update_customer(ids[0], {"embedded": [{"_id": "t1", "secret": nested}]})
+    store.update_customer(ids[1], {"tags": "not-a-list", "orders": {"secret": quarantined}})
+    time.sleep(2.1)  # past the sync's safety lag, so the first run already sees both edits
     assert len(secrets) > 1000  # the seed really carries secrets to leak
     data_dir = tmp_path / "data"
     dagster_home = tmp_path / "dagster_home"
@@ -69,10 +77,11 @@ def test_sync_json_summary_and_secrets_never_reach_disk_or_logs(tmp_path):
         second = _cli("sync", "--verbose", env=env)
         assert second.returncode == 0, second.stderr[-2000:]
         shown = _cli("state", "show", "--json", env=env)
-        assert mismatches(sim, data_dir) == {}
+        assert mismatches(sim, data_dir)["customers"]["missing"] == [ids[1]]  # quarantined
     summary = json.loads(first.stdout)
     assert summary["customers"]["records_fetched"] == 3000
-    assert summary["customers"]["new"] == 3000
+    assert summary["customers"]["quarantined"] == 1
+    assert summary["customers"]["new"] == 2999
     assert json.loads(shown.stdout)["customers"]["high_water_mark"]
 
     texts = [first.stdout, first.stderr, second.stdout, second.stderr, shown.stdout]

@@ -46,7 +46,7 @@ def records():
     transactions = [scrub_transaction(t) for t in store.transactions_truth()]
     for t in rng.sample(transactions, 100):
         t.pop(rng.choice(["tickets", "regularPrice", "customerId", "createdAt"]), None)
-        t["realPrice"] = rng.choice([0, 12, 0.1 + 0.2, 99999.99995])
+        t["realPrice"] = rng.choice([0, 12, 0.1 + 0.2, 99999.99995, 0.00015, 2.675, 1e-300])
     return customers, transactions
 
 

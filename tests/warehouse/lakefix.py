@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.sync.lake import TABLES, Lake
 
@@ -72,3 +73,14 @@ def commit_run(data_dir: Path, resource: str, run_id: str, **tables: list[dict])
         if table == "deletions":
             full = [{"resource": resource, "deleted_at": synced_at, **r} for r in full]
         lake.write_part(resource, run_id, table, 0, pa.Table.from_pylist(full, schema=schema))
+
+
+def write_snapshot(data_dir: Path, resource: str, rows: list[dict]) -> None:
+    """Write the resource's current snapshot (what the quality gate judges) as given."""
+    lake = Lake(data_dir)
+    schema = TABLES[resource][resource]
+    synced_at = datetime.now(UTC)
+    full = [{"_run_id": "snapshot", "_synced_at": synced_at, **r} for r in rows]
+    path = lake.snapshot_path(resource, resource)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(full, schema=schema), path)

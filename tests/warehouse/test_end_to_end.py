@@ -89,3 +89,37 @@ def test_sync_load_analytics_segments_and_a_deletion(tmp_path, monkeypatch):
         # Nothing new: a rerun changes nothing.
         meta = run(tmp_path)
         assert meta["warehouse"]["customers_runs_loaded"].value == 0
+
+
+def test_a_run_publishes_the_analyst_copy_once_with_fresh_analytics(tmp_path, monkeypatch):
+    from pipelines.warehouse import loader
+    from tests.warehouse.lakefix import commit_run, customer, txn
+
+    run_id = "20240101T000000000Z-000001"
+    commit_run(tmp_path, "customers", run_id, customers=[customer("c1", "2024-01-01")])
+    commit_run(tmp_path, "transactions", run_id, transactions=[txn("t1", "c1", "2024-01-02", "9")])
+    published = []
+    real = loader.publish
+
+    def spy(db_path, target=None):
+        published.append(db_path)
+        return real(db_path, target)
+
+    monkeypatch.setattr(loader, "publish", spy)
+    monkeypatch.setenv("CUSTOMER_SYNC_SEGMENTS", "vip")
+    meta = run(tmp_path)
+    # Once, by analyst_copy after the analytics (not also by the load, with stale analytics).
+    assert len(published) == 1
+    assert "analyst_copy" not in meta["warehouse"]
+    con = connect(analyst_path(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT customer_id, revenue FROM customer_spend").fetchall() == [
+            ("c1", 9)
+        ]
+    finally:
+        con.close()
+    # segment_exports reads analytics.duckdb, so it runs after analyst_copy.
+    assert (
+        dg.AssetKey("analyst_copy")
+        in segments.segment_exports.asset_deps[dg.AssetKey("segment_exports")]
+    )

@@ -13,7 +13,7 @@ from pipelines.sync.lake import Lake
 from pipelines.sync.state import ResourceState
 from pipelines.warehouse.loader import analyst_path, connect, load
 from pipelines.warehouse.segments import Segment, select
-from tests.warehouse.lakefix import commit_run, customer, ts
+from tests.warehouse.lakefix import commit_run, customer, ts, write_snapshot
 
 R1, R2, R3 = (f"2024010{i}T000000000Z-00000{i}" for i in (1, 2, 3))
 
@@ -140,25 +140,76 @@ def names(db):
         con.close()
 
 
+def reject(data, *versions):
+    """The gate's rejected.parquet holding exactly `versions` ((id, 'updated') pairs)."""
+    rejected = data / "lake" / "customers" / "quality" / "rejected.parquet"
+    rejected.parent.mkdir(parents=True, exist_ok=True)
+    rows = {"record_id": [i for i, _ in versions], "updated_at": [ts(u) for _, u in versions],
+            "expectations": [["x"] for _ in versions], "payload": ["{}" for _ in versions]}  # fmt: skip
+    schema = pa.schema([("record_id", pa.string()), ("updated_at", pa.timestamp("us", "UTC")),
+                        ("expectations", pa.list_(pa.string())), ("payload", pa.string())])  # fmt: skip
+    pq.write_table(pa.table(rows, schema=schema), rejected)
+
+
 def test_rejected_versions_wait_until_they_validate(tmp_path):
     commit_run(tmp_path, "customers", R1, customers=[customer("c1", "2024-01-01", name="ok")])
     commit_run(tmp_path, "customers", R2, customers=[
         customer("c1", "2024-02-01", name="bad"), customer("c2", "2024-02-01", name="bad too"),
     ])  # fmt: skip
-    rejected = tmp_path / "lake" / "customers" / "quality" / "rejected.parquet"
-    rejected.parent.mkdir(parents=True)
-    rows = {"record_id": ["c1", "c2"], "updated_at": [ts("2024-02-01"), ts("2024-02-01")],
-            "expectations": [["x"], ["x"]], "payload": ["{}", "{}"]}  # fmt: skip
-    pq.write_table(pa.table(rows), rejected)
+    write_snapshot(tmp_path, "customers", [
+        customer("c1", "2024-02-01", name="bad"), customer("c2", "2024-02-01", name="bad too"),
+    ])  # fmt: skip
+    reject(tmp_path, ("c1", "2024-02-01"), ("c2", "2024-02-01"))
     db = tmp_path / "warehouse.duckdb"
     result = load(Lake(tmp_path), db).resources["customers"]
     assert result.rejected_held == 2
     assert names(db) == [("c1", "ok")]
     # The gate no longer rejects c2 (e.g. the suite was fixed): the next load merges it.
-    pq.write_table(pa.table({k: v[:1] for k, v in rows.items()}), rejected)
+    reject(tmp_path, ("c1", "2024-02-01"))
     result = load(Lake(tmp_path), db).resources["customers"]
     assert (result.runs, result.inserted, result.rejected_held) == ([], 1, 1)
     assert names(db) == [("c1", "ok"), ("c2", "bad too")]
+
+
+def test_a_superseded_rejected_version_is_dropped_never_loaded(tmp_path):
+    # New customer x: version 1 rejected and held.
+    commit_run(tmp_path, "customers", R1, customers=[customer("x", "2024-01-01", name="v1")])
+    write_snapshot(tmp_path, "customers", [customer("x", "2024-01-01", name="v1")])
+    reject(tmp_path, ("x", "2024-01-01"))
+    db = tmp_path / "warehouse.duckdb"
+    assert load(Lake(tmp_path), db).resources["customers"].rejected_held == 1
+    # Version 2 is rejected too: the gate judged only version 2 (the snapshot's current one), so
+    # version 1 leaving rejected.parquet does not mean it validates.
+    commit_run(tmp_path, "customers", R2, customers=[customer("x", "2024-02-01", name="v2")])
+    write_snapshot(tmp_path, "customers", [customer("x", "2024-02-01", name="v2")])
+    reject(tmp_path, ("x", "2024-02-01"))
+    result = load(Lake(tmp_path), db).resources["customers"]
+    assert (result.inserted, result.versions, result.rejected_held) == (0, 0, 1)
+    assert names(db) == []
+    assert dump(db, "customers_history")["customers_history"] == []
+    # Version 2 validates (fixed suite): it alone is loaded; version 1 never is.
+    reject(tmp_path)
+    result = load(Lake(tmp_path), db).resources["customers"]
+    assert (result.inserted, result.versions, result.rejected_held) == (1, 1, 0)
+    assert names(db) == [("x", "v2")]
+    history = dump(db, "customers_history")["customers_history"]
+    assert [r[0] for r in history] == ["x"] and ts("2024-02-01") in history[0]
+
+
+def test_held_versions_of_a_deleted_record_are_forgotten(tmp_path):
+    commit_run(tmp_path, "customers", R1, customers=[customer("c1", "2024-01-01", name="bad")])
+    write_snapshot(tmp_path, "customers", [customer("c1", "2024-01-01", name="bad")])
+    reject(tmp_path, ("c1", "2024-01-01"))
+    db = tmp_path / "warehouse.duckdb"
+    assert load(Lake(tmp_path), db).resources["customers"].rejected_held == 1
+    # Reconcile confirms c1 deleted: the snapshot and the gate's rejects no longer list it.
+    commit_run(tmp_path, "customers", R2, deletions=[{"id": "c1"}])
+    write_snapshot(tmp_path, "customers", [])
+    reject(tmp_path)
+    result = load(Lake(tmp_path), db).resources["customers"]
+    assert (result.rejected_held, result.inserted) == (0, 0)
+    assert load(Lake(tmp_path), db).resources["customers"].rejected_held == 0
+    assert names(db) == []
 
 
 def test_runs_not_yet_compacted_or_in_progress_wait(tmp_path):

@@ -218,3 +218,24 @@ def test_rfm_segment_rules(r, f, m, segment):
         params={"r": r, "f": f, "m": m},
     ).fetchall()
     assert got == [(segment,)]
+
+
+def test_top_spenders_and_events_are_ranked_per_currency(con):
+    from assets.analytics import sql
+
+    build(con, "customer_spend")
+    build(con, "event_spend")
+    spenders = con.execute(sql("summaries/top_spenders")).fetchall()
+    assert [(r[0], r[1], r[3]) for r in spenders] == [
+        ("EUR", "c1@example.com", D("150.00")),
+        ("EUR", "c3@example.com", D("60.00")),
+        ("EUR", "c2@example.com", D("40.00")),
+        ("USD", "c2@example.com", D("60.00")),
+    ]
+    events = con.execute(sql("summaries/top_events")).fetchall()
+    assert [r[:2] for r in events] == [
+        ("EUR", "ev1"),
+        ("EUR", "ev2"),
+        ("EUR", "ev3"),
+        ("USD", "ev2"),
+    ]

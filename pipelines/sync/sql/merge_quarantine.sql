@@ -11,8 +11,9 @@ WHERE NOT EXISTS (
         WHERE m.id = q.record_id AND m.updated_at >= coalesce(q.updated_at, '-infinity'::TIMESTAMPTZ)
     )
   AND NOT EXISTS (SELECT 1 FROM deleted_ids AS d WHERE d.id = q.record_id)
-QUALIFY q.record_id IS NULL
-     OR row_number() OVER (
-            PARTITION BY q.record_id ORDER BY q.updated_at DESC NULLS LAST, q._synced_at DESC
-        ) = 1
+-- Records without an id are told apart by their payload, so a re-read adds no copy.
+QUALIFY row_number() OVER (
+        PARTITION BY coalesce(q.record_id, md5(q.payload))
+        ORDER BY q.updated_at DESC NULLS LAST, q._synced_at DESC
+    ) = 1
 ORDER BY q.record_id NULLS LAST, q._synced_at

@@ -1,0 +1,2 @@
+-- Versions of a resource still held back by the quality gate.
+SELECT count(*) FROM _rejected_versions WHERE resource = $resource
