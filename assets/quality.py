@@ -7,22 +7,16 @@ Validation is incremental: row-level expectations re-judge only the rows changed
 validation (see `pipelines.quality.incremental`); the metadata says how many.
 """
 
-import os
 from collections.abc import Iterator
 
 import dagster as dg
 
 from assets.ingest import customer_snapshot, transaction_snapshot
+from pipelines import settings
 from pipelines.quality import QualityReport, validate_snapshot
 from pipelines.resources import LakeResource
 
-DEFAULT_MAX_BAD_SHARE = 0.01
 MAX_SAMPLE_ROWS = 5
-
-
-def max_bad_share() -> float:
-    """CUSTOMER_SYNC_MAX_BAD_SHARE (0.01 = more than 1% bad records fails the check)."""
-    return float(os.environ.get("CUSTOMER_SYNC_MAX_BAD_SHARE") or DEFAULT_MAX_BAD_SHARE)
 
 
 def _md_cell(value: object) -> str:
@@ -91,7 +85,7 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
 
 def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
     """Validate one resource's snapshot and report it as the check's result."""
-    report = validate_snapshot(lake.lake(), resource, max_bad_share=max_bad_share())
+    report = validate_snapshot(lake.lake(), resource, max_bad_share=settings.max_bad_share())
     return dg.AssetCheckResult(
         asset_key=_ASSETS[resource].key,
         check_name=CHECK_NAMES[resource],

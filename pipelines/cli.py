@@ -1,7 +1,7 @@
 """`customer-sync`: the command line. It runs the same Dagster jobs as the UI, in-process.
 
-Exit codes: 0 success; 1 the run failed (the message says why; nothing half-written was
-committed); 2 bad usage; 3 missing or invalid configuration (VIVENU_BASE_URL, VIVENU_API_KEY).
+Exit codes: 0 success; 1 the run failed (one line names the stage and why; nothing
+half-written was committed); 2 bad usage; 3 missing or invalid configuration.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -28,7 +28,9 @@ from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.vivenu.client import ClientSettings
 from pipelines.vivenu.errors import VivenuConfigError
 
-EXIT_FAILED = 1
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
+
 EXIT_CONFIG = 3
 
 console = Console(stderr=True)
@@ -134,13 +136,23 @@ def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False)
     return metadata
 
 
-def _failure_reason(result: Any) -> str:
+def _failure_reason(result: ExecuteInProcessResult) -> str:
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            table_failures = check.metadata.get("table_failures")
+            why = check.description or (table_failures.value if table_failures else "failed")
+            return (
+                f"quality gate {check.check_name} failed: {why}; the warehouse was not touched "
+                "(details: customer-sync quarantine list, data/quality/*.html)"
+            )
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
             if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description
-            return data.error.message.strip().splitlines()[-1] if data.error else "step failed"
+                why = data.user_failure_data.description
+            else:
+                why = data.error.message.strip().splitlines()[-1] if data.error else "failed"
+            return f"{event.step_key}: {why}"
     return "the run failed"
 
 

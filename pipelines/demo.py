@@ -67,21 +67,25 @@ def _sync(label: str) -> dict[str, Any]:
 
 
 def _check_exact(store: Store, lake: Lake) -> None:
-    snap = pq.read_table(lake.snapshot_path("customers", "customers"), columns=["id", "updated_at"])
-    ours = dict(
-        zip(
-            snap.column("id").to_pylist(),
-            (int(ts.timestamp() * 1000) for ts in snap.column("updated_at").to_pylist()),
-            strict=True,
+    for resource, truth in (
+        ("customers", store.customers_truth()),
+        ("transactions", store.transactions_truth()),
+    ):
+        snap = pq.read_table(lake.snapshot_path(resource, resource), columns=["id", "updated_at"])
+        ours = {
+            i: int(ts.timestamp() * 1000)
+            for i, ts in zip(
+                snap.column("id").to_pylist(), snap.column("updated_at").to_pylist(), strict=True
+            )
+        }
+        expected = {r["_id"]: updated_at_ms(r) for r in truth}
+        same = sum(1 for i, ms in expected.items() if ours.get(i) == ms)
+        verdict = "[green]exact[/]" if same == len(expected) == len(ours) else "[red]DIFFERENT[/]"
+        out.print(
+            f"  lake vs simulator truth: {same:,} of {len(expected):,} {resource} identical "
+            f"(id and updatedAt), {len(ours):,} in the lake: {verdict}"
         )
-    )
-    truth = {c["_id"]: updated_at_ms(c) for c in store.customers_truth()}
-    same = sum(1 for i, ms in truth.items() if ours.get(i) == ms)
-    verdict = "[green]exact[/]" if same == len(truth) == len(ours) else "[red]DIFFERENT[/]"
-    out.print(
-        f"  lake vs simulator truth: {same:,} of {len(truth):,} customers identical "
-        f"(id and updatedAt), {len(ours):,} in the lake: {verdict}\n"
-    )
+    out.print()
 
 
 SAMPLE_CRM_FILE = Path(__file__).resolve().parents[1] / "data" / "samples" / "crm_changes.csv"

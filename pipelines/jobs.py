@@ -31,8 +31,8 @@ WAREHOUSE_ASSETS = [
 # Runs carrying this tag are queued one at a time (pipelines/dagster.yaml).
 WRITES = {"customer-sync/writes": "lake"}
 
-# Steps share the client's rate cap and the lake's lock; one process avoids paying Dagster's
-# per-step subprocess start-up for work that is I/O bound anyway.
+# One process for all steps: Dagster's per-step subprocess start-up would cost more than most
+# steps of an incremental run, and the steps run one after another anyway (lake lock, pool).
 sync_job = dg.define_asset_job(
     "sync_job",
     selection=[

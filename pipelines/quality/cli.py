@@ -6,7 +6,6 @@ The lead attaches these to the `customer-sync` group (`main.add_command(...)`).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -20,10 +19,6 @@ from pipelines.sync.lake import TABLES, Lake
 EXIT_FAILED = 1
 
 
-def _max_bad_share() -> float:
-    return float(os.environ.get("CUSTOMER_SYNC_MAX_BAD_SHARE") or 0.01)
-
-
 @click.command()
 @click.option(
     "--resource",
@@ -34,7 +29,7 @@ def _max_bad_share() -> float:
 )
 @click.option(
     "--max-bad-share",
-    type=float,
+    type=click.FloatRange(0, 1),
     default=None,
     help="Largest tolerated share of rejected records [default: CUSTOMER_SYNC_MAX_BAD_SHARE or 0.01].",
 )
@@ -56,7 +51,11 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     from pipelines.quality.gate import validate_snapshot
 
     lake = Lake(settings.data_dir())
-    share = _max_bad_share() if max_bad_share is None else max_bad_share
+    try:
+        share = settings.max_bad_share() if max_bad_share is None else max_bad_share
+    except settings.SettingsError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        sys.exit(3)
     reports = [
         validate_snapshot(lake, name, max_bad_share=share, full=full)
         for name in (list(TABLES) if resource == "all" else [resource])
@@ -96,7 +95,11 @@ def _entries(resource: str) -> list[dict]:
 
 
 _RESOURCE = click.option(
-    "--resource", type=click.Choice([*TABLES, "all"]), default="all", show_default=True
+    "--resource",
+    type=click.Choice([*TABLES, "all"]),
+    default="all",
+    show_default=True,
+    help="Whose quarantine to list.",
 )
 
 

@@ -26,7 +26,12 @@ def segments() -> None:
     help="Customers with any of the tags, or with all of them.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="File format of the segment.",
 )
 @click.option(
     "--hash-emails",

@@ -13,11 +13,13 @@ from pipelines.vivenu.simulator.writer import BackgroundWriter
 
 
 @click.command("simulator")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8787, show_default=True, type=int)
-@click.option("--customers", default=10_000, show_default=True, type=int)
-@click.option("--seed", default=42, show_default=True, type=int)
-@click.option("--api-key", default="sim-key", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8787, show_default=True, type=int, help="TCP port.")
+@click.option("--customers", default=10_000, show_default=True, type=int, help="Customers to seed.")
+@click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same data.")
+@click.option(
+    "--api-key", default="sim-key", show_default=True, help="The Bearer key clients must send."
+)
 @click.option("--latency-ms", default=0.0, type=float, help="Added latency per request.")
 @click.option("--error-rate", default=0.0, type=float, help="Share of 502/503 answers.")
 @click.option("--rate-429", default=0.0, type=float, help="Share of 429 answers.")
