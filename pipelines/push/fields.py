@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from pipelines.sync.schemas import LOCATION_KEYS
+
 SCALARS = (
     "company",
     "name",
@@ -32,7 +34,6 @@ SCALARS = (
     "blocked",
 )
 BOOLEANS = frozenset({"verified", "blocked"})
-LOCATION_KEYS = ("street", "line2", "postal", "city", "state", "country")
 OBJECTS = ("extraFields", "meta")
 # The document marks these non-nullable: a row cannot clear them.
 NOT_NULLABLE = frozenset({"name", "primaryEmail", "verified", "blocked", "tags", "meta"})

@@ -19,8 +19,7 @@ import pyarrow.compute as pc
 
 from pipelines.sync import schemas
 from pipelines.sync.redact import to_json
-
-LOCATION_KEYS = ("street", "line2", "postal", "city", "state", "country")
+from pipelines.sync.schemas import LOCATION_KEYS
 
 
 class NotColumnar(Exception):

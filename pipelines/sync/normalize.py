@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.sync import columnar, schemas
-from pipelines.sync.columnar import LOCATION_KEYS
 from pipelines.sync.redact import to_json
+from pipelines.sync.schemas import LOCATION_KEYS
 
 # Secret values vivenu returns to the seller that must never reach disk or logs.
 CUSTOMER_SECRET_ACCOUNT_KEYS = ("verificationToken", "passwordResetToken")

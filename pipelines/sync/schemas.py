@@ -9,6 +9,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+# vivenu's customer `location` object, flattened into `location_<key>` columns.
+LOCATION_KEYS = ("street", "line2", "postal", "city", "state", "country")
 MONEY = pa.decimal128(18, 4)
 JSON = pa.string()
 
