@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.sync import schemas
-from pipelines.sync.state import Part, ResourceState, atomic_write
+from pipelines.sync.state import Part, ResourceState, atomic_write, fsync_dir
 
 SQL_DIR = Path(__file__).parent / "sql"
 COMPACTION_MEMORY = "256MB"
@@ -59,13 +59,15 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
         pq.write_table(table, f, compression="zstd")
 
 
-def _rewrite(source: Path, schema: pa.Schema, target: Path) -> None:
-    """Copy a Parquet file batch by batch into `target` with the contract's exact schema (DuckDB's
-    own Parquet differs in details: list field names, nullability), atomically."""
-    reader = pq.ParquetFile(source)
-    with atomic_write(target) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
-        for batch in reader.iter_batches(batch_size=64_000):
-            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+def _stream(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: Path) -> None:
+    """Write a DuckDB result to Parquet batch by batch (bounded memory) with the contract's exact
+    schema (DuckDB's own Parquet differs in details: list field names, nullability), durably."""
+    with open(path, "wb") as f:
+        with pq.ParquetWriter(f, schema, compression="zstd") as writer:
+            for batch in relation.to_arrow_reader(64_000):
+                writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class LakeBusy(Exception):
@@ -173,10 +175,15 @@ class Lake:
         if resource == "customers":
             outputs += ["customer_tags", "customer_transactions"]
         snapshot = self.snapshot_path(resource, primary)
-        if not runs and snapshot.exists():
+        nothing_new = not any(self._files(resource, runs, table) for table in tables)
+        if nothing_new and snapshot.exists():
+            # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
+            if runs:
+                state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
+                self.save_state(state)
             rows = pq.read_metadata(snapshot).num_rows
             quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
-            return CompactionResult([], 0, 0, 0, 0, rows, quarantined)
+            return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
         scratch = self.folder(resource) / ".compaction"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
@@ -185,7 +192,6 @@ class Lake:
         con = duckdb.connect(
             config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
         )
-        written: dict[str, Path] = {}
         try:
 
             def view(name: str, table: str, files: list[str]) -> None:
@@ -213,15 +219,21 @@ class Lake:
                 "customer_tags": lambda: con.sql(sql("customer_tags")),
                 "customer_transactions": lambda: con.sql(sql("customer_transactions")),
             }
+            staged: dict[str, Path] = {}
             for table in outputs:
-                written[table] = scratch / f"{table}.parquet"
-                results[table]().write_parquet(str(written[table]), compression="zstd")
+                staged[table] = scratch / f"{table}.parquet"
+                _stream(results[table](), tables[table], staged[table])
             rows = con.table("merged").shape[0]
         finally:
             con.close()
-        quarantined = pq.read_metadata(written["quarantine"]).num_rows
-        for table, path in written.items():
-            _rewrite(path, tables[table], self.snapshot_path(resource, table))
+        quarantined = pq.read_metadata(staged["quarantine"]).num_rows
+        # All tables staged first, then swapped in one after the other: readers see each file
+        # old or new, never half-written.
+        for table, path in staged.items():
+            target = self.snapshot_path(resource, table)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        fsync_dir(self.snapshot_path(resource, primary).parent)
         shutil.rmtree(scratch, ignore_errors=True)
         state = self.load_state(resource)
         state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
