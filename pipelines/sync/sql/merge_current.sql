@@ -17,3 +17,5 @@ SELECT *
 FROM incoming AS i
 WHERE NOT EXISTS (SELECT 1 FROM current_rows AS c WHERE c.id = i.id AND c.updated_at > i.updated_at)
   AND NOT EXISTS (SELECT 1 FROM deleted_ids AS d WHERE d.id = i.id)
+-- Sorted by id: Parquet row-group statistics then let readers look records up by id cheaply.
+ORDER BY id
