@@ -28,7 +28,7 @@ from pipelines.sync import schemas
 from pipelines.sync.state import Part, ResourceState, atomic_write, fsync_dir
 
 SQL_DIR = Path(__file__).parent / "sql"
-COMPACTION_MEMORY = "256MB"
+COMPACTION_MEMORY = "1GB"
 
 # Tables each resource writes per run; the first is the resource's own, keyed by `id`.
 TABLES: dict[str, dict[str, pa.Schema]] = {
