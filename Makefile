@@ -37,7 +37,7 @@ format: .venv/.synced
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-## Sync speed and memory at 1M customers vs dlt (~30 min; results in data/bench/latest.md).
+## Sync speed and memory at 1M customers vs dlt (~45 min; report in data/bench/latest.md, summary in BENCHMARKS.md).
 bench: .venv/.synced
 	$(UV) sync --locked --group bench --quiet
 	.venv/bin/python -m bench.run
