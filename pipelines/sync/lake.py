@@ -156,7 +156,8 @@ class Lake:
         path = self.snapshot_path(resource, table)
         return pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
 
-    def _files(self, resource: str, runs: list[str], table: str) -> list[str]:
+    def run_files(self, resource: str, runs: list[str], table: str) -> list[str]:
+        """The Parquet files of `table` written by `runs`, in run order."""
         return sorted(
             str(f) for run in runs for f in self.run_dir(resource, run).glob(f"{table}-*.parquet")
         )
@@ -175,7 +176,7 @@ class Lake:
         if resource == "customers":
             outputs += ["customer_tags", "customer_transactions"]
         snapshot = self.snapshot_path(resource, primary)
-        nothing_new = not any(self._files(resource, runs, table) for table in tables)
+        nothing_new = not any(self.run_files(resource, runs, table) for table in tables)
         if nothing_new and snapshot.exists():
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
             if runs:
@@ -208,7 +209,7 @@ class Lake:
             ):
                 snapshot = self.snapshot_path(resource, table)
                 view(f"current_{prefix}", table, [str(snapshot)] if snapshot.exists() else [])
-                view(f"incoming_{prefix}", table, self._files(resource, runs, table))
+                view(f"incoming_{prefix}", table, self.run_files(resource, runs, table))
             con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             con.execute(sql("merge_current"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,7 @@ from pipelines.sync.state import fsync_dir
 
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
+MEMORY_LIMIT = "1GB"
 
 # Links derived from a customer's current version, rebuilt for the customers a load changes.
 LINKS = {"customers": ("customer_tags", "customer_transactions")}
@@ -94,7 +96,9 @@ def connect(db_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     db_path = Path(db_path)
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path), read_only=read_only)
+    # A bounded buffer pool (DuckDB spills beyond it): left to its default of 80% of RAM, a full
+    # load of a million customers took 5+ GiB.
+    con = duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -138,12 +142,19 @@ def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
     return sorted(r for r in runs if r not in loaded and r not in waiting)
 
 
-def _read_runs(lake: Lake, resource: str, runs: list[str], table: str) -> pa.Table:
-    schema = TABLES[resource][table]
-    files = sorted(
-        str(f) for run in runs for f in lake.run_dir(resource, run).glob(f"{table}-*.parquet")
-    )
-    return pq.read_table(files, schema=schema) if files else schema.empty_table()
+def _register_runs(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    lake: Lake,
+    resource: str,
+    runs: list[str],
+    table: str,
+) -> None:
+    """Expose the runs' change files of `table` to SQL as `name`, read by DuckDB as it scans them
+    (a full load of a million records must not be materialized in Python memory first)."""
+    files = lake.run_files(resource, runs, table)
+    # A temporary view either way: nothing is written into the warehouse file.
+    con.register(name, con.read_parquet(files) if files else TABLES[resource][table].empty_table())
 
 
 def _rejected(lake: Lake, resource: str) -> pa.Table:
@@ -182,22 +193,16 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         return ResourceLoad(
             resource=resource, runs=[], rows=_count(con, "row_count", table=resource)
         )
-    con.register("pending_rows", _read_runs(lake, resource, runs, resource))
-    con.register("released_rows", _read_runs(lake, resource, released, resource))
-    con.register("incoming_deletions", _read_runs(lake, resource, runs, "deletions"))
+    _register_runs(con, "pending_rows", lake, resource, runs, resource)
+    _register_runs(con, "released_rows", lake, resource, released, resource)
+    _register_runs(con, "incoming_deletions", lake, resource, runs, "deletions")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(sql("incoming"), params)
         con.execute(sql("deletions"), params)
         con.execute(sql("versions"), params)
         con.execute(sql("staged"))
-        merged = pa.Table.from_pylist(
-            [
-                {"action": a, "id": i}
-                for a, i in con.execute(sql("upsert", table=resource)).fetchall()
-            ],
-            schema=pa.schema([("action", pa.string()), ("id", pa.string())]),
-        )
+        merged = con.sql(sql("upsert", table=resource)).to_arrow_table()
         con.register("applied", merged)
         deleted = len(con.execute(sql("delete_current", table=resource)).fetchall())
         for link in LINKS.get(resource, ()):
@@ -225,12 +230,12 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         ):
             with contextlib.suppress(Exception):
                 con.unregister(name)
-    actions = merged.column("action").to_pylist()
+    actions = Counter(merged.column(0).to_pylist())
     return ResourceLoad(
         resource=resource,
         runs=runs,
-        inserted=actions.count("INSERT"),
-        updated=actions.count("UPDATE"),
+        inserted=actions["INSERT"],
+        updated=actions["UPDATE"],
         deleted=deleted,
         versions=versions,
         rejected_held=skipped,
