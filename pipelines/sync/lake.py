@@ -176,6 +176,8 @@ class Lake:
         if resource == "customers":
             outputs += ["customer_tags", "customer_transactions"]
         snapshot = self.snapshot_path(resource, primary)
+        scratch = self.folder(resource) / ".compaction"
+        shutil.rmtree(scratch, ignore_errors=True)  # what a killed compaction left
         nothing_new = not any(self.run_files(resource, runs, table) for table in tables)
         if nothing_new and snapshot.exists():
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
@@ -185,8 +187,6 @@ class Lake:
             rows = pq.read_metadata(snapshot).num_rows
             quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
             return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
-        scratch = self.folder(resource) / ".compaction"
-        shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
         # compaction's memory stays bounded however large the snapshot grows.

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines.sync import schemas
 from pipelines.sync.lake import TABLES, Lake
-from pipelines.sync.state import fsync_dir
+from pipelines.sync.state import fsync_dir, temp_file
 
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
@@ -273,9 +273,10 @@ def publish(db_path: Path, target: Path | None = None) -> Path:
     """
     db_path = Path(db_path)
     target = Path(target) if target is not None else analyst_path(db_path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    Path(f"{tmp}.wal").unlink(missing_ok=True)
+    fd, name = temp_file(target)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()  # DuckDB creates the database file itself
     # A fresh in-memory connection attaches the warehouse read-only and the temporary target; both
     # paths are bound values, never formatted into the SQL.
     con = duckdb.connect()

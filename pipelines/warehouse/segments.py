@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines.sync.state import temp_file
 from pipelines.warehouse.loader import connect, sql
 
 Match = Literal["any", "all"]
@@ -103,7 +103,7 @@ def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> P
     """Write `table` to `path` atomically; an existing file is replaced only with `force`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             if fmt == "parquet":

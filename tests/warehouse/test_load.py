@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import ResourceState
-from pipelines.warehouse.loader import analyst_path, connect, load
+from pipelines.warehouse.loader import analyst_path, connect, load, publish
 from pipelines.warehouse.segments import Segment, select
 from tests.warehouse.lakefix import commit_run, customer, ts, write_snapshot
 
@@ -255,3 +255,19 @@ def test_an_open_analyst_connection_neither_blocks_nor_sees_half_a_load(tmp_path
         reader.stdin.close()
         reader.wait(timeout=10)
     assert dump(analyst_path(db), "customers")["customers"][1][0] == "c2"
+
+
+def test_publish_removes_copies_left_by_a_killed_publish(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    connect(db).close()
+    dead = _dead_pid()
+    stale = tmp_path / f".analytics.duckdb.{dead}.tmp"
+    stale.write_bytes(b"half a copy")
+    publish(db)
+    assert not stale.exists() and (tmp_path / "analytics.duckdb").exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
