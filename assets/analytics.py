@@ -1,7 +1,7 @@
 """Analytics: spending tables built by the SQL files in `sql/`, with bound parameters only."""
 
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +9,8 @@ import dagster as dg
 import duckdb
 
 from assets.warehouse import warehouse
+from pipelines.markdown import cell
+from pipelines.sqlfiles import read_sql
 from pipelines.warehouse.resource import WarehouseResource
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -24,9 +26,7 @@ TABLES = (
 )
 
 
-@cache
-def sql(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text()
+sql = partial(read_sql, SQL_DIR)
 
 
 def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> int:
@@ -45,7 +45,7 @@ def markdown(
     columns = [d[0] for d in cur.description]
     rows = cur.fetchall()
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -171,7 +171,3 @@ def analyst_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
     sync so analysts always query one consistent state without ever delaying a sync."""
     path = warehouse.publish()
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")

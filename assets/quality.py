@@ -13,14 +13,11 @@ import dagster as dg
 
 from assets.ingest import customer_snapshot, transaction_snapshot
 from pipelines import settings
+from pipelines.markdown import cell
 from pipelines.quality import QualityReport, validate_snapshot
 from pipelines.resources import LakeResource
 
 MAX_SAMPLE_ROWS = 5
-
-
-def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")[:120]
 
 
 def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int | str]:
@@ -31,7 +28,7 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
     ]
     lines += [
         f"| `{e.qualified_name}` | {e.on_failure} | {e.unexpected_count:,} | "
-        f"{e.element_count:,} | {e.judged:,} | {_md_cell(e.error or e.observed or '')} |"
+        f"{e.element_count:,} | {e.judged:,} | {cell(e.error or e.observed or '')} |"
         for e in failing
     ]
     samples = []
@@ -41,7 +38,7 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
             samples += [f"**{e.qualified_name}**", "", "| " + " | ".join(cols) + " |"]
             samples.append("|" + "---|" * len(cols))
             samples += [
-                "| " + " | ".join(_md_cell(row.get(c)) for c in cols) + " |"
+                "| " + " | ".join(cell(row.get(c)) for c in cols) + " |"
                 for row in e.samples[:MAX_SAMPLE_ROWS]
             ]
             samples.append("")

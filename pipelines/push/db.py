@@ -15,12 +15,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
+
+from pipelines.sqlfiles import read_sql
+from pipelines.warehouse.loader import connect
 
 SQL_DIR = Path(__file__).parent / "sql"
 LOCK_WAIT_SECONDS = 60.0
@@ -30,10 +33,8 @@ class WarehouseError(Exception):
     """The warehouse file is missing, locked or has no `customers` table."""
 
 
-@cache
-def sql(name: str) -> str:
-    """The text of `sql/<name>.sql` (values are always bound, never formatted in)."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+# Values are always bound, never formatted in.
+sql = partial(read_sql, SQL_DIR)
 
 
 def now() -> datetime:
@@ -69,7 +70,7 @@ class PushDB:
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.db_path), read_only=self.read_only)
+                con = connect(self.db_path, read_only=self.read_only)
                 break
             except duckdb.IOException as exc:
                 if time.monotonic() + delay > deadline:
@@ -79,19 +80,9 @@ class PushDB:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         try:
-            con.execute("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()
-
-    def close(self) -> None:
-        """Nothing to release (no connection is kept); kept for `with PushDB(...)`."""
-
-    def __enter__(self) -> PushDB:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the last synced state ----------------------------------------------------------------
 

@@ -518,32 +518,32 @@ async def push_file(
         rows, rejects = parse(path)
         report.rows = len(rows) + len(rejects)
         report.rejects = rejects
-        with PushDB(db_path, read_only=options.dry_run) as db:
-            plans, more = plan(rows, db)
-            report.rejects += more
-            report.customers = plans
-            total = db.customer_count()
-            changing = sum(1 for p in plans if p.outcome == "pending")
-            report.warehouse_customers = total
-            report.share = changing / total if total else (1.0 if changing else 0.0)
-            if report.share > options.max_share and not options.force:
-                report.status = "refused"
-                report.error = (
-                    f"the file changes {changing} of {total} customers ({report.share:.1%}), "
-                    f"more than the allowed {options.max_share:.1%}: check it, then use --force"
-                )
+        db = PushDB(db_path, read_only=options.dry_run)
+        plans, more = plan(rows, db)
+        report.rejects += more
+        report.customers = plans
+        total = db.customer_count()
+        changing = sum(1 for p in plans if p.outcome == "pending")
+        report.warehouse_customers = total
+        report.share = changing / total if total else (1.0 if changing else 0.0)
+        if report.share > options.max_share and not options.force:
+            report.status = "refused"
+            report.error = (
+                f"the file changes {changing} of {total} customers ({report.share:.1%}), "
+                f"more than the allowed {options.max_share:.1%}: check it, then use --force"
+            )
+        else:
+            db.mark_interrupted(report.sha256)
+            delivery = _Delivery(client, db, report, options)
+            await delivery.run(plans)
+            failed = report.counts()["failed"]
+            if delivery.stopped:
+                report.status, report.error = "failed", delivery.stopped
+            elif failed:
+                report.status = "failed"
+                report.error = f"vivenu refused {failed} customer update(s): see the report"
             else:
-                db.mark_interrupted(report.sha256)
-                delivery = _Delivery(client, db, report, options)
-                await delivery.run(plans)
-                failed = report.counts()["failed"]
-                if delivery.stopped:
-                    report.status, report.error = "failed", delivery.stopped
-                elif failed:
-                    report.status = "failed"
-                    report.error = f"vivenu refused {failed} customer update(s): see the report"
-                else:
-                    report.status = "dry_run" if options.dry_run else "completed"
+                report.status = "dry_run" if options.dry_run else "completed"
     except (FileError, WarehouseError) as exc:
         report.status, report.error = "failed", str(exc)
     except Exception as exc:

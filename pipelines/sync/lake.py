@@ -17,13 +17,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
 from pipelines.sync.state import Part, ResourceState, atomic_write, fsync_dir
 
@@ -47,10 +48,7 @@ TABLES: dict[str, dict[str, pa.Schema]] = {
 }
 
 
-@cache
-def sql(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+sql = partial(read_sql, SQL_DIR)
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:

@@ -19,13 +19,13 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
@@ -43,13 +43,12 @@ REJECTED = pa.schema(
 CURRENT = pa.schema([pa.field("id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)])
 
 
-@cache
 def sql(name: str, **identifiers: str) -> str:
     """The text of `sql/<name>.sql`; `identifiers` fill `{table}`-style placeholders.
 
     Only table names chosen in this module are formatted in; values are always bound.
     """
-    text = (SQL_DIR / f"{name}.sql").read_text()
+    text = read_sql(SQL_DIR, name)
     return text.format(**identifiers) if identifiers else text
 
 
