@@ -1,8 +1,13 @@
-"""Shared fixtures: the vivenu simulator served on 127.0.0.1."""
+"""Shared fixtures: the vivenu simulator served on 127.0.0.1, the hostile API in front of it,
+and a small full-able disk."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +15,9 @@ import pytest
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from tests.adversarial.hostile import HostileAPI
+
+pytest_plugins = ["tests.adversarial.plugin"]
 
 
 @pytest.fixture
@@ -43,3 +51,31 @@ def make_simulator() -> Iterator[Callable[..., SimulatorServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def hostile(simulator: SimulatorServer) -> Iterator[HostileAPI]:
+    """The hostile API in front of the `simulator` fixture; add rules to `hostile.rules`."""
+    with HostileAPI(simulator.base_url) as api:
+        yield api
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A 4 MiB tmpfs: writes past it fail with ENOSPC, as on a full disk (needs root to mount)."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    mountpoint = Path(tempfile.mkdtemp(prefix="cs-small-disk-"))
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        mountpoint.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+        mountpoint.rmdir()

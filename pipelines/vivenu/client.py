@@ -136,6 +136,9 @@ class ClientStats:
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: int = 0
     started: float = field(default_factory=time.monotonic)
+    # The API's own clock (its latest `Date` header): run bounds are checked against it, so a
+    # host clock running fast cannot move a high-water mark past changes not yet fetched.
+    server_date: datetime | None = None
 
     def requests_per_second(self) -> float:
         elapsed = time.monotonic() - self.started
@@ -322,6 +325,7 @@ class VivenuClient:
                 self.stats.transport_errors += 1
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         self.stats.statuses[response.status_code] += 1
+        self._note_server_date(response.headers.get("Date"))
         if response.status_code in RETRYABLE_STATUS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None and retry_after > self.settings.max_retry_after_s:
@@ -341,6 +345,16 @@ class VivenuClient:
                 ) from None
         raise _http_error(response.status_code, method, path, response.content)
 
+    def _note_server_date(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if when.tzinfo is not None:
+            self.stats.server_date = when.astimezone(UTC)
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after_s:
@@ -354,16 +368,27 @@ class VivenuClient:
             self.stats.backoff_s += state.next_action.sleep
 
 
-def _http_error(status: int, method: str, path: str, content: bytes) -> VivenuHTTPError:
+def _http_error(
+    status: int, method: str, path: str, content: bytes
+) -> VivenuHTTPError | VivenuProtocolError:
     try:
         body = orjson.loads(content)
+        from_api = isinstance(body, dict) and ("message" in body or "statusCode" in body)
         message = str(body.get("message", "")) if isinstance(body, dict) else ""
     except orjson.JSONDecodeError:
+        from_api = False
         message = content[:200].decode("utf-8", "replace")
     kind: type[VivenuHTTPError] = VivenuHTTPError
     if status in (401, 403):
         kind = VivenuAuthError
     elif status == 404:
+        if not from_api:
+            # A 404 is proof of a deletion only when vivenu itself says so (its JSON error
+            # body); a proxy's or load balancer's page says nothing about the record.
+            return VivenuProtocolError(
+                f"{method} {path} -> HTTP 404 without vivenu's JSON error body: not an answer "
+                "from the vivenu API (a proxy in between, or VIVENU_BASE_URL points elsewhere)"
+            )
         kind = VivenuNotFound
     elif status in (400, 422):
         kind = VivenuBadRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -195,3 +196,30 @@ def test_rate_cap_holds_in_every_window_and_concurrency_is_bounded():
     # At most 40 requests (+1 for the bucket's single token) in any one-second window.
     worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert worst <= 41
+
+
+@pytest.mark.attack("11.1 a proxy's HTML 404 taken as vivenu's proof of deletion")
+def test_a_404_without_vivenus_json_body_is_not_not_found():
+    def handler(request):
+        return httpx.Response(404, text="<html><h1>404 Not Found</h1>nginx</html>")
+
+    async def go():
+        async with _client(handler, []) as client:
+            await client.get(Resource.CUSTOMERS, "abc")
+
+    with pytest.raises(VivenuProtocolError, match="without vivenu's JSON error body"):
+        run(go())
+
+
+def test_the_api_clock_is_read_from_the_date_header():
+    def handler(request):
+        return httpx.Response(
+            200, json={"docs": [], "total": 0}, headers={"Date": "Wed, 02 Dec 2026 07:00:00 GMT"}
+        )
+
+    async def go():
+        async with _client(handler, []) as client:
+            await client.list_page(Resource.CUSTOMERS, top=1)
+            return client.stats.server_date
+
+    assert run(go()) == datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
