@@ -1,7 +1,8 @@
 """The benchmark harness at a small N: it runs end to end, dlt included, and writes its table.
 
-No timing is asserted (the machine is shared); only that every phase ran, both tools got
-every record of a quiet API, and customer-sync matched the truth under the background writer.
+No speed is asserted (the machine is shared); only that every phase ran, both tools got every
+record of a quiet API, and customer-sync matched the truth under the background writer. The one
+clock reading is a lower bound the simulator's injected latency guarantees.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ pytest.importorskip("dlt")
 
 def test_bench_runs_at_small_n_and_writes_the_table(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
-    started = time.monotonic()
     result = run.main(
         [
             "--customers", "2000",
@@ -31,7 +31,6 @@ def test_bench_runs_at_small_n_and_writes_the_table(tmp_path: Path) -> None:
             "--skip", "gate", "0.1%", "latency", "whole-job", "truth-off",
         ]
     )  # fmt: skip
-    took = time.monotonic() - started
 
     rows = {(r.phase, r.tool): r for r in result["rows"]}
     assert all(r.ok for r in result["rows"]), [r.phase for r in result["rows"] if not r.ok]
@@ -57,7 +56,6 @@ def test_bench_runs_at_small_n_and_writes_the_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| full sync | customer-sync |" in text and "| full sync | dlt |" in text
     assert "customer-sync / dlt" in text and "Correctness vs the simulator's truth" in text
-    assert took < 60, f"the smoke run took {took:.0f}s"
 
 
 def test_fault_knobs_change_at_runtime_and_requests_are_counted() -> None:

@@ -41,15 +41,15 @@ def test_more_than_a_page_sharing_one_millisecond(tmp_path):
 def test_more_than_a_page_in_one_millisecond_while_it_changes(tmp_path):
     store = Store.seeded(8000, 12)
     ms = store.now_ms() - 60_000
-    ids = store.bulk_import(2500, updated_at_ms=ms)
+    store.bulk_import(2500, updated_at_ms=ms)
     # ~1 in 4 updates lands in the bulk-imported millisecond while it is paged.
     writer = BackgroundWriter(store, rate=150, seed=12, mix={"update_customer": 1.0})
     with SimulatorServer(store, writer=writer, faults=Faults(latency_ms=5)) as sim:
         sync(sim, tmp_path)
+        assert writer.counts["update_customer"] > 0
         writer.stop()
         sync(sim, tmp_path)
         assert mismatches(sim, tmp_path) == {}
-        assert len(ids) == 2500
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,50 @@
+"""The exactness tests catch the naive way of paging.
+
+The README claims that plain `skip` paging (read pages until a short one, trust what came back)
+loses records while vivenu changes, and that the mutation tests notice. Here the engine's window
+fetcher is swapped for exactly that, and the mutation tests themselves must fail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipelines.sync import engine
+from pipelines.sync.windows import Window, WindowFetcher
+from tests.sync import test_exactness
+
+
+class PlainSkipFetcher(WindowFetcher):
+    """Pages a window with skip += top until a short page, with no verification at all."""
+
+    async def fetch(self, window: Window) -> list[Any]:
+        docs: list[Any] = []
+        skip = 0
+        while True:
+            page, _ = await self._page(window, skip)
+            docs += page
+            if len(page) < self.policy.top:
+                return docs
+            skip += self.policy.top
+
+
+# The mutation tests' mismatch report with a non-empty list of missing ids.
+RECORDS_MISSING = r"'missing': \['"
+
+
+@pytest.fixture(autouse=True)
+def plain_paging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "WindowFetcher", PlainSkipFetcher)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_writer_test_catches_plain_paging(tmp_path, seed):
+    with pytest.raises(AssertionError, match=RECORDS_MISSING):
+        test_exactness.test_writer_mutating_while_the_sync_pages(tmp_path, seed)
+
+
+def test_the_crowded_millisecond_test_catches_plain_paging(tmp_path):
+    with pytest.raises(AssertionError, match=RECORDS_MISSING):
+        test_exactness.test_more_than_a_page_in_one_millisecond_while_it_changes(tmp_path)
