@@ -3,9 +3,6 @@ and a small full-able disk."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import pytest
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from tests.adversarial.disk import mount_tmpfs, unmount
 from tests.adversarial.hostile import HostileAPI
 
 pytest_plugins = ["tests.adversarial.plugin"]
@@ -62,20 +60,12 @@ def hostile(simulator: SimulatorServer) -> Iterator[HostileAPI]:
 
 @pytest.fixture
 def small_disk() -> Iterator[Path]:
-    """A 4 MiB tmpfs: writes past it fail with ENOSPC, as on a full disk (needs root to mount)."""
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    mountpoint = Path(tempfile.mkdtemp(prefix="cs-small-disk-"))
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        mountpoint.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    """A 4 MiB tmpfs: writes past it fail with ENOSPC, as on a full disk (needs root to mount);
+    `tests.adversarial.disk.resize` grows it back."""
+    mounted = mount_tmpfs("4m")
+    if isinstance(mounted, str):
+        pytest.skip(mounted)
     try:
-        yield mountpoint
+        yield mounted
     finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
-        mountpoint.rmdir()
+        unmount(mounted)
