@@ -336,11 +336,14 @@ async def reconcile_resource(
         async def confirm(record_id: str) -> bool:
             try:
                 await client.get(resource, record_id)
-            except VivenuNotFound:
+            except VivenuNotFound:  # vivenu's own 404 (its JSON error body), nothing else
                 return True
             return False
 
-        gone = await asyncio.gather(*(confirm(i) for i in candidates))
+        try:
+            gone = await asyncio.gather(*(confirm(i) for i in candidates))
+        except VivenuError as exc:
+            raise SyncFailed(f"{name} reconcile stopped, nothing marked deleted: {exc}") from exc
         deleted = [i for i, g in zip(candidates, gone, strict=True) if g]
         run_id = new_run_id(start)
         lineage = Lineage(run_id=run_id, synced_at=now())

@@ -136,7 +136,9 @@ class WindowFetcher:
         """The window's records when verified, or the narrower windows to fetch instead."""
         top = self.policy.top
         docs, total = await self._page(window, 0)
-        if total <= top and len(docs) == total:
+        # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
+        distinct = len({_record_key(d, i) for i, d in enumerate(docs)})
+        if total <= top and distinct == len(docs) == total:
             return docs  # one atomic answer
         sample = [ms for d in docs if (ms := updated_at_ms(d)) is not None]
         pages = math.ceil(total / top)

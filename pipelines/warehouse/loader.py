@@ -198,8 +198,10 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(sql("incoming"), params)
+        con.execute(sql("deletions_superseded"), params)
         con.execute(sql("deletions"), params)
         con.execute(sql("versions"), params)
+        con.execute(sql("deletions_lifted"), params)
         con.execute(sql("staged"))
         merged = con.sql(sql("upsert", table=resource)).to_arrow_table()
         con.register("applied", merged)

@@ -17,9 +17,12 @@ from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
 from pipelines.vivenu.simulator.server import SimulatorServer
 
 
-def client_for(sim: SimulatorServer, **overrides: Any) -> VivenuClient:
+def client_for(sim: SimulatorServer, *, via: str | None = None, **overrides: Any) -> VivenuClient:
+    """A fast client for `sim`, or for a proxy in front of it at base URL `via`."""
     settings = {"max_rps": 2000, "concurrency": 4, "backoff_initial_s": 0.02, **overrides}
-    return VivenuClient(ClientSettings(base_url=sim.base_url, api_key=sim.api_key, **settings))
+    return VivenuClient(
+        ClientSettings(base_url=via or sim.base_url, api_key=sim.api_key, **settings)
+    )
 
 
 def sync(
@@ -28,14 +31,16 @@ def sync(
     *,
     full: bool = False,
     reconcile: bool = False,
+    via: str | None = None,
     **client_overrides: Any,
 ) -> dict[str, SyncResult]:
-    """One sync of both resources, optionally a reconcile, then compaction."""
+    """One sync of both resources, optionally a reconcile, then compaction (through the proxy
+    at `via` when given)."""
     lake = Lake(data_dir)
     options = SyncOptions(full=full, safety_lag=timedelta(0))
 
     async def go() -> dict[str, SyncResult]:
-        async with client_for(sim, **client_overrides) as client:
+        async with client_for(sim, via=via, **client_overrides) as client:
             results = {
                 r.name.lower(): await sync_resource(client, lake, r, options)
                 for r in (Resource.CUSTOMERS, Resource.TRANSACTIONS)

@@ -1,7 +1,8 @@
 -- The current version of every record: the newest `updated_at` per id across the snapshot and the
 -- incoming change batches (lookback re-reads collapse here; on a tie the incoming row wins, for
--- its newer lineage), minus confirmed deletions. Hash anti-joins rather than a window over the
--- whole table: the snapshot streams through, and only the incoming ids are held in memory.
+-- its newer lineage), minus the deletions in force (merge_deletions.sql). Hash anti-joins rather
+-- than a window over the whole table: the snapshot streams through, and only the incoming ids are
+-- held in memory.
 CREATE TEMP TABLE merged AS
 WITH incoming AS (
     SELECT *

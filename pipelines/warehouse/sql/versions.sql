@@ -1,6 +1,7 @@
 -- Every validated version in the pending change batches, once per (id, updated_at): versions the
--- quality gate rejected are skipped, and ids confirmed deleted never come back (vivenu does not
--- reuse ids; a lookback re-read of a record deleted since must not resurrect it).
+-- quality gate rejected are skipped, and so are versions fetched before a tombstone of their id
+-- (a record deleted since must not come back); one fetched after it is vivenu listing the record
+-- again, and brings it back (deletions_lifted.sql).
 CREATE OR REPLACE TEMP TABLE versions AS
 SELECT * EXCLUDE (_rank)
 FROM (
@@ -11,6 +12,9 @@ FROM (
     WHERE NOT EXISTS (
             SELECT 1 FROM rejected AS r WHERE r.record_id = i.id AND r.updated_at = i.updated_at
         )
-      AND NOT EXISTS (SELECT 1 FROM deletions AS d WHERE d.resource = $resource AND d.id = i.id)
+      AND NOT EXISTS (
+            SELECT 1 FROM deletions AS d
+            WHERE d.resource = $resource AND d.id = i.id AND i._synced_at <= d.deleted_at
+        )
 )
 WHERE _rank = 1
