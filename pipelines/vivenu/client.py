@@ -7,12 +7,18 @@ against https://vivenu.com, https://vivenu.dev and the bundled simulator.
 Retries: 429, 5xx and transport errors are retried with exponential backoff and jitter; a
 `Retry-After` of N > 0 seconds is honoured, while `Retry-After: 0` or no header means the same
 backoff (never a hot loop). Other 4xx are raised at once (see `pipelines.vivenu.errors`).
+
+Secrecy: the API key is replaced by `REDACTED` in every answer body as it arrives (however the
+server spells it) and in every transport error, so no message, exception or record built from
+what vivenu sends can carry it; a logging filter does the same for httpx's and httpcore's logs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import logging
 import os
 import random
 import time
@@ -46,6 +52,14 @@ from pipelines.vivenu.errors import (
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_TOP = 1000
+REDACTED = "[redacted]"
+# A key shorter than this (a test key like "k") is only redacted from messages: replacing it in
+# records would corrupt ordinary text, and no real vivenu key is that short.
+MIN_KEY_REDACTED_IN_RECORDS = 16
+_HTTP_LOGGERS = (
+    "httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+    "httpcore.socks",
+)  # fmt: skip
 
 
 class Resource(Enum):
@@ -194,6 +208,36 @@ def format_timestamp(value: datetime) -> str:
     )
 
 
+class _KeyRedactor(logging.Filter):
+    """Replaces the API key in text, in answer bodies and in log records."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self._key_json = orjson.dumps(key)[1:-1]  # the key as it appears in a JSON string
+        self._in_records = len(key) >= MIN_KEY_REDACTED_IN_RECORDS
+
+    def text(self, value: str) -> str:
+        return value.replace(self.key, REDACTED)
+
+    def body(self, content: bytes, *, records: bool) -> bytes:
+        """`content` without the key; `records` marks a success body (records, not a message)."""
+        if records and not self._in_records:
+            return content
+        if b"\\u" in content or b"\\/" in content:
+            # A JSON escape can spell the key: compare in orjson's canonical form, which writes
+            # every printable character as itself.
+            with contextlib.suppress(orjson.JSONDecodeError):
+                content = orjson.dumps(orjson.loads(content))
+        return content.replace(self._key_json, REDACTED.encode())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.key in message:
+            record.msg, record.args = self.text(message), None
+        return True
+
+
 class VivenuClient:
     """Async vivenu API client with a rate cap, bounded concurrency and retries.
 
@@ -211,6 +255,9 @@ class VivenuClient:
         self.settings = settings
         self.stats = ClientStats()
         self._sleep = sleep
+        self._redactor = _KeyRedactor(settings.api_key)
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(self._redactor)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={
@@ -243,6 +290,8 @@ class VivenuClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).removeFilter(self._redactor)
 
     # -- typed operations ---------------------------------------------------------------
 
@@ -323,7 +372,7 @@ class VivenuClient:
                 )
             except httpx.TransportError as exc:
                 self.stats.transport_errors += 1
-                raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+                raise _Retryable(self._redactor.text(f"{type(exc).__name__}: {exc}")) from None
         self.stats.statuses[response.status_code] += 1
         self._note_server_date(response.headers.get("Date"))
         if response.status_code in RETRYABLE_STATUS:
@@ -336,14 +385,15 @@ class VivenuClient:
                     last=f"HTTP {response.status_code} with Retry-After {retry_after:.0f}s",
                 )
             raise _Retryable(f"HTTP {response.status_code}", retry_after_s=retry_after)
+        content = self._redactor.body(response.content, records=response.is_success)
         if response.is_success:
             try:
-                return orjson.loads(response.content)
+                return orjson.loads(content)
             except orjson.JSONDecodeError:
                 raise VivenuProtocolError(
                     f"{method} {path} -> HTTP {response.status_code} with a body that is not JSON"
                 ) from None
-        raise _http_error(response.status_code, method, path, response.content)
+        raise _http_error(response.status_code, method, path, content)
 
     def _note_server_date(self, value: str | None) -> None:
         if not value:

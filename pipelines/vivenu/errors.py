@@ -10,7 +10,8 @@
     └── VivenuProtocolError      a 2xx answer that is not what the API documents
 
 Messages say what failed and what to do. None of them carries the API key: requests are
-described by method and path only, never by headers.
+described by method and path only, never by headers, and the client removes the key from what the
+server sends before any message is built from it.
 """
 
 from __future__ import annotations

@@ -223,3 +223,39 @@ def test_the_api_clock_is_read_from_the_date_header():
             return client.stats.server_date
 
     assert run(go()) == datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.attack("11.9 the API key echoed back by vivenu (401, 5xx, text bodies, headers)")
+def test_an_echoed_key_is_redacted_from_errors_records_and_http_logs(caplog):
+    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY).encode()
+
+    def handler(request):
+        if request.url.path.endswith("/rich"):
+            body = b'{"docs":[{"_id":"a","note":"%s","raw":"Bearer %s"}],"total":1}'
+            return httpx.Response(200, content=body % (escaped, KEY.encode()))
+        if request.url.path.endswith("/text"):
+            return httpx.Response(418, text=f"teapot saw {KEY}")
+        return httpx.Response(
+            401,
+            content=b'{"statusCode":401,"message":"key %s refused"}' % escaped,
+            headers={"X-Echo": KEY},
+            extensions={"reason_phrase": KEY.encode()},
+        )
+
+    async def go():
+        async with _client(handler, []) as client:
+            page = await client.list_page(Resource.CUSTOMERS)
+            errors = []
+            for path in ("/api/customers/abc", "/api/text"):
+                try:
+                    await client.request("GET", path)
+                except Exception as exc:
+                    errors.append(exc)
+            return page, errors
+
+    caplog.set_level(logging.DEBUG)
+    page, (auth, teapot) = run(go())
+    assert page.docs == [{"_id": "a", "note": "[redacted]", "raw": "Bearer [redacted]"}]
+    assert isinstance(auth, VivenuAuthError) and "key [redacted] refused" in str(auth)
+    assert "teapot saw [redacted]" in str(teapot)
+    assert "HTTP Request" in caplog.text and KEY not in caplog.text

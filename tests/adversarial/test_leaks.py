@@ -1,0 +1,100 @@
+"""Leaks: what a hostile API sends back never reaches stdout, stderr, the lake, the warehouse or
+Dagster's storage (the API key echoed in errors; record secrets in shapes vivenu does not document).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pipelines.vivenu.simulator.server import SimulatorServer
+from pipelines.vivenu.simulator.store import Store
+from tests.adversarial.hostile import Forward, HostileAPI, as_response
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "sk_live_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+
+
+def _sync(base_url: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`customer-sync sync` in a subprocess recording its run in a DAGSTER_HOME of its own."""
+    data_dir, dagster_home = tmp_path / "data", tmp_path / "dagster_home"
+    dagster_home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
+    env.update(
+        VIVENU_BASE_URL=base_url,
+        VIVENU_API_KEY=API_KEY,
+        CUSTOMER_SYNC_DATA_DIR=str(data_dir),
+        CUSTOMER_SYNC_MAX_RPS="1000",
+        DAGSTER_HOME=str(dagster_home),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "sync", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return done, tmp_path
+
+
+def _everything_written(done: subprocess.CompletedProcess, root: Path) -> str:
+    """stdout, stderr and every file under `root` (Parquet decoded, everything else as bytes)."""
+    texts = [done.stdout, done.stderr]
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            texts.append(str(pq.read_table(path).to_pylist()))
+        else:
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+@pytest.mark.attack("11.9 the API key echoed back by vivenu (401, 5xx, text bodies, headers)")
+def test_an_echoed_api_key_reaches_no_output_log_or_file(tmp_path):
+    async def echo_key(request: Request, body: bytes, forward: Forward) -> Response | None:
+        key = _bearer(request)
+        headers = {"X-Echo": key, "WWW-Authenticate": f'Bearer realm="{key}"'}
+        if request.url.path == "/api/customers/rich":
+            # Records echo it too, in every odd place: an unmodeled field, a JSON escape.
+            upstream = await forward()
+            page = orjson.loads(upstream.content)
+            page["docs"][0]["debug"] = {"authorization": f"Bearer {key}"}
+            escaped = "".join(f"\\u{ord(c):04x}" for c in key)
+            content = orjson.dumps(page).replace(
+                b'"docs":[{', b'"docs":[{"note":"%s",' % escaped.encode(), 1
+            )
+            return as_response(upstream, content=content)
+        if request.url.path == "/api/transactions" and request.method == "GET":
+            if request.query_params.get("skip") == "0" and not echo_key.failed:
+                echo_key.failed = True
+                return Response(f"upstream error, key {key}", 500, headers=headers)
+            message = orjson.dumps({"statusCode": 401, "message": f"API key {key} is invalid"})
+            return Response(message, 401, headers=headers, media_type="application/json")
+        return None
+
+    echo_key.failed = False
+    with (
+        SimulatorServer(Store.seeded(40, 3), api_key=API_KEY) as sim,
+        HostileAPI(sim.base_url) as hostile,
+    ):
+        hostile.rules.append(echo_key)
+        done, root = _sync(hostile.base_url, tmp_path, "--verbose")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "VIVENU_API_KEY" in done.stderr  # the 401 is still reported as a key problem
+    written = _everything_written(done, root)
+    # The customers (echoing records) were written, and Dagster recorded the failed run.
+    assert list((root / "data/lake/customers").rglob("customers-*.parquet"))
+    assert list((root / "dagster_home").rglob("*.db"))
+    assert API_KEY not in written
