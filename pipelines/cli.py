@@ -23,6 +23,7 @@ from rich.table import Table
 
 from pipelines import progress, settings
 from pipelines.quality.cli import quarantine, validate
+from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.vivenu.client import ClientSettings
@@ -72,6 +73,15 @@ def _check_api_env() -> None:
         ClientSettings.from_env()
     except VivenuConfigError as exc:
         console.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_CONFIG)
+
+
+def _check_suites() -> None:
+    """Before any work: a quality gate without suites would pass everything."""
+    try:
+        require_suites()
+    except SuiteError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(EXIT_CONFIG)
 
 
@@ -184,6 +194,7 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     one-line reason and the high-water mark stays where it was (a rerun resumes).
     """
     _check_api_env()
+    _check_suites()
     op_config = {"config": {"full": full, "batch_rows": batch_rows}}
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
@@ -238,6 +249,7 @@ def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
     Lists every id, and marks a record deleted only after GET answers 404 for it.
     """
     _check_api_env()
+    _check_suites()
     metadata = run_job("reconcile_job", {}, verbose=verbose)
     found = metadata.get("deleted_records", {})
     table = Table(title="customer-sync: reconcile finished")

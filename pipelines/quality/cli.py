@@ -14,9 +14,11 @@ from rich.table import Table
 
 from pipelines import settings
 from pipelines.quality import rejects
+from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.lake import TABLES, Lake
 
 EXIT_FAILED = 1
+EXIT_CONFIG = 3
 
 
 @click.command()
@@ -53,9 +55,10 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     lake = Lake(settings.data_dir())
     try:
         share = settings.max_bad_share() if max_bad_share is None else max_bad_share
-    except settings.SettingsError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        sys.exit(3)
+        require_suites()
+    except (settings.SettingsError, SuiteError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(EXIT_CONFIG)
     reports = [
         validate_snapshot(lake, name, max_bad_share=share, full=full)
         for name in (list(TABLES) if resource == "all" else [resource])

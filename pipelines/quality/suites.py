@@ -24,16 +24,27 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipelines.sync.lake import TABLES
+
+# The source of truth is the checkout's top-level `expectations/`; the wheel ships a copy of it
+# inside this package (pyproject.toml, hatch force-include), read when installed.
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+PACKAGED_DIR = "expectations"
+EXPECTATIONS_ENV = "CUSTOMER_SYNC_EXPECTATIONS_DIR"
 RECEIVED = "_received"
 ON_FAILURE = ("quarantine", "block")
 
 
 class SuiteError(ValueError):
     """A suite file that cannot be used as written."""
+
+
+class NoSuites(SuiteError):
+    """No suite to validate with: the gate would check nothing (a configuration error)."""
 
 
 @dataclass(frozen=True)
@@ -131,13 +142,37 @@ def _check(doc: Any, path: Path) -> None:
 
 
 def suites_dir() -> Path:
-    """CUSTOMER_SYNC_EXPECTATIONS_DIR, default the project's `expectations/`."""
-    return Path(os.environ.get("CUSTOMER_SYNC_EXPECTATIONS_DIR") or EXPECTATIONS_DIR)
+    """CUSTOMER_SYNC_EXPECTATIONS_DIR, else the suites shipped in the installed package, else
+    the source checkout's `expectations/`."""
+    configured = os.environ.get(EXPECTATIONS_ENV)
+    if configured:
+        return Path(configured)
+    packaged = resources.files("pipelines.quality").joinpath(PACKAGED_DIR)
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return EXPECTATIONS_DIR
+
+
+def _origin(directory: Path) -> str:
+    configured = os.environ.get(EXPECTATIONS_ENV)
+    if configured and Path(configured) == directory:
+        return f"{EXPECTATIONS_ENV}={configured}"
+    return str(directory)
 
 
 def load_suites(directory: Path | None = None, *, resource: str | None = None) -> list[Suite]:
-    """Every suite in `directory` (sorted by file name), optionally only one resource's."""
+    """Every suite in `directory` (sorted by file name), optionally only one resource's.
+
+    Raises NoSuites when there is none (a missing folder, or none for `resource`): a gate
+    without suites would pass everything.
+    """
     directory = Path(directory) if directory is not None else suites_dir()
+    if not directory.is_dir():
+        raise NoSuites(
+            f"no expectation suites: {_origin(directory)} is not a folder; point "
+            f"{EXPECTATIONS_ENV} at the folder holding the *.json suites, or unset it to use "
+            "the suites shipped with customer-sync"
+        )
     found = []
     for path in sorted(directory.glob("*.json")):
         doc = json.loads(path.read_text())
@@ -145,4 +180,17 @@ def load_suites(directory: Path | None = None, *, resource: str | None = None) -
         suite = Suite(name=doc["name"], path=path, doc=doc)
         if resource is None or suite.resource == resource:
             found.append(suite)
+    if not found:
+        whose = f" for {resource}" if resource else ""
+        raise NoSuites(
+            f"no expectation suites{whose} in {_origin(directory)}: the quality gate would "
+            f"check nothing; point {EXPECTATIONS_ENV} at the folder holding the *.json suites, "
+            "or unset it to use the suites shipped with customer-sync"
+        )
     return found
+
+
+def require_suites() -> None:
+    """Fail early (NoSuites) unless every resource has a suite in the configured folder."""
+    for resource in TABLES:
+        load_suites(resource=resource)

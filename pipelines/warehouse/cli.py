@@ -44,9 +44,13 @@ def segments() -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="File to write, or an existing folder. Default: <data dir>/exports/<tags>.<format>.",
+    help="File to write, or an existing folder. Default: <data dir>/exports/<tags>.plain.<format> (<tags>.hashed.<format> with --hash-emails).",
 )
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the file if it exists (a hashed-email file is never replaced by plain emails).",
+)
 def export_command(
     tags: tuple[str, ...],
     match: str,

@@ -28,6 +28,8 @@ Format = Literal["csv", "parquet"]
 
 SEGMENTS_ENV = "CUSTOMER_SYNC_SEGMENTS"
 SEGMENTS_FILE = "segments.json"
+HASHED, PLAIN = "hashed", "plain"
+HASHED_EMAIL = "primary_email_sha256"
 
 
 class SegmentError(Exception):
@@ -55,10 +57,13 @@ class Segment:
 
     @property
     def file_name(self) -> str:
-        """A safe file name: `vip.csv`, `vip_and_newsletter.parquet`, ..."""
+        """A safe file name saying whether emails are hashed: `vip.plain.csv`,
+        `vip_and_newsletter.hashed.parquet`, ... (a plain export of a segment never lands on the
+        file of its hashed export)."""
         joiner = "_and_" if self.match == "all" else "_or_"
         stem = self.name or joiner.join(self.tags)
-        return f"{safe_file_stem(stem)}.{self.format}"
+        kind = HASHED if self.hash_emails else PLAIN
+        return f"{safe_file_stem(stem)}.{kind}.{self.format}"
 
 
 def safe_file_stem(name: str) -> str:
@@ -94,14 +99,35 @@ def select(db_path: Path, segment: Segment) -> pa.Table:
     if segment.hash_emails:
         # A new name, so a hashed file is never mistaken for (or merged with) plain emails.
         table = table.rename_columns(
-            ["primary_email_sha256" if c == "primary_email" else c for c in table.column_names]
+            [HASHED_EMAIL if c == "primary_email" else c for c in table.column_names]
         )
     return table
 
 
-def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> Path:
-    """Write `table` to `path` atomically; an existing file is replaced only with `force`."""
+def holds_hashed_emails(path: Path) -> bool:
+    """Whether the file at `path` is a hashed-email export (by its name or its header)."""
     path = Path(path)
+    if f".{HASHED}." in path.name:
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(64 * 1024)
+        if head.startswith(b"PAR1"):
+            return HASHED_EMAIL in pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        return False
+    return HASHED_EMAIL in head.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+
+def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> Path:
+    """Write `table` to `path` atomically; an existing file is replaced only with `force`, and a
+    hashed-email export never by plain emails (not even with `force`)."""
+    path = Path(path)
+    if HASHED_EMAIL not in table.column_names and path.exists() and holds_hashed_emails(path):
+        raise SegmentError(
+            f"{path} holds hashed emails; a plain export never replaces it: choose another "
+            "--out, or add --hash-emails"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_file(path)
     try:

@@ -57,7 +57,7 @@ def test_csv_columns_and_hashed_emails(data, tmp_path):
         Segment(tags=("newsletter",), hash_emails=True),
         exports_dir=tmp_path,
     )
-    assert path == tmp_path / "newsletter.csv" and rows == 2
+    assert path == tmp_path / "newsletter.hashed.csv" and rows == 2
     with path.open() as f:
         got = list(csv.DictReader(f))
     assert list(got[0]) == ["id", "primary_email_sha256", "prename", "lastname", "name", "phone",
@@ -80,7 +80,7 @@ def test_odd_tag_names_export_safely_and_never_clobber(data, tmp_path):
         )
         written.add(path.name)
     assert len(written) == len(ODD_TAGS)
-    assert "vip.csv" in written and any(n.startswith("café") for n in written)
+    assert "vip.plain.csv" in written and any(n.startswith("café") for n in written)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(written)
     with pytest.raises(SegmentError, match="exists"):
         export(copy, Segment(tags=("a/b",)), exports_dir=out)
@@ -101,7 +101,7 @@ def test_cli_export(data, tmp_path, monkeypatch):
     default = runner.invoke(segments, ["export", "--tag", "../../etc/passwd"])
     assert default.exit_code == 0, default.output
     (written,) = (data / "exports").iterdir()
-    assert written.name.startswith("etc_passwd-") and written.suffix == ".csv"
+    assert written.name.startswith("etc_passwd-") and written.name.endswith(".plain.csv")
 
 
 def test_configured_segments(tmp_path):
@@ -130,7 +130,7 @@ def test_segment_asset_reexports_configured_segments(data, tmp_path, monkeypatch
     )
     assert result.success
     new = {p.name for p in set(exports.iterdir()) - before}
-    assert "vip.csv" in new and any(n.startswith("a_b-") for n in new)
+    assert "vip.plain.csv" in new and any(n.startswith("a_b-") for n in new)
     (mat,) = result.asset_materializations_for_node("segment_exports")
     assert mat.metadata["segments"].value == 2
 
@@ -160,3 +160,44 @@ def test_csv_cells_cannot_run_as_formulas(tmp_path):
     assert dict(zip(*pq.read_table(path, columns=["id", "name"]).to_pydict().values(), strict=True)) == {
         **evil, "c7": "Ann = Bob"
     }  # fmt: skip
+
+
+@pytest.mark.attack("11.7 a plain export replaces the hashed export of the same segment")
+def test_plain_export_never_replaces_a_hashed_one(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(data))
+    monkeypatch.setenv("CUSTOMER_SYNC_SEGMENTS", "")
+    (data / "segments.json").write_text(json.dumps([{"tags": ["vip"], "hash_emails": True}]))
+    try:
+        result = dg.materialize(
+            [segment_exports],
+            resources={"warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb"))},
+        )
+    finally:
+        (data / "segments.json").unlink()
+    assert result.success
+    hashed = data / "exports" / "vip.hashed.csv"
+    before = hashed.read_bytes()
+    assert b"primary_email_sha256" in before and b"@example.com" not in before
+
+    # What an analyst typed: a plain export of the same segment, forced.
+    runner = CliRunner()
+    plain = runner.invoke(segments, ["export", "--tag", "vip", "--force"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout.strip() == str(data / "exports" / "vip.plain.csv")
+    assert b"c4@example.com" in (data / "exports" / "vip.plain.csv").read_bytes()
+    assert hashed.read_bytes() == before
+
+    # Aimed at the hashed file itself, or at a hashed file under any name: refused, kept.
+    renamed = tmp_path / "vip.csv"
+    renamed.write_bytes(before)
+    for target in (hashed, renamed):
+        refused = runner.invoke(
+            segments, ["export", "--tag", "vip", "--out", str(target), "--force"]
+        )
+        assert refused.exit_code == 1 and "holds hashed emails" in refused.output
+        assert target.read_bytes() == before
+    parquet = tmp_path / "vip.parquet"
+    args = ["export", "--tag", "vip", "--format", "parquet", "--out", str(parquet)]
+    assert runner.invoke(segments, [*args, "--hash-emails"]).exit_code == 0
+    assert runner.invoke(segments, [*args, "--force"]).exit_code == 1
+    assert "primary_email_sha256" in pq.read_schema(parquet).names
