@@ -71,6 +71,8 @@ READ_ONLY = frozenset(
 )
 
 TAG_SEPARATOR = "|"
+# The one way to clear a field, in every format. `NULL`/`null` are refused instead (parse.py).
+CLEAR = "<clear>"
 NULL_TOKENS = frozenset({"null", "NULL"})
 # Deliberately simple (vivenu documents only `format: email`): one @, a dot in the domain.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -387,6 +389,11 @@ def _object(field: str, value: Any) -> dict[str, Any]:
 def valid_email(value: str) -> bool:
     """Whether `value` looks like an email address vivenu accepts."""
     return bool(EMAIL_RE.match(value))
+
+
+def cleared(value: Any) -> Any:
+    """None (clear the field) for the cell `<clear>`, any letter case; else the value itself."""
+    return None if isinstance(value, str) and value.lower() == CLEAR else value
 
 
 def coerce(field: str, value: Any) -> Any:

@@ -1,22 +1,27 @@
 """Read a CRM change file (CSV, JSON Lines, Parquet) into validated change rows and rejects.
 
-Cell semantics: in CSV and Parquet an empty cell (or null) leaves the field unchanged and the
-text `NULL` clears it; in JSON Lines a missing key leaves it unchanged and JSON `null` clears it.
-Only checks that need no warehouse happen here (columns, types, emails, countries); unknown
+Cell semantics, the same in every format: a missing key, a null (Parquet), an empty or
+whitespace-only cell leaves the field unchanged; the cell `<clear>` clears it. `NULL` and JSON
+`null` are rejected: exports write them for "no value" as often as people mean "clear", and a
+guess either way changes vivenu. CSV files may be separated by `,` `;` tab or `|` (sniffed from
+the header). A repeated column or JSON key is refused, never resolved by keeping the last.
+Only checks that need no warehouse happen here (columns, types, ids, emails, countries); unknown
 customers and duplicate rows are found by the planner.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow.parquet as pq
 
 from pipelines.push import fields
+from pipelines.vivenu.ids import ID_RULE, is_vivenu_id
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -61,48 +66,126 @@ def file_format(path: Path) -> str:
         ) from None
 
 
-def _read(path: Path) -> list[dict[str, Any] | str]:
-    """Raw rows (column -> cell, absent cells removed); a string is an unreadable row."""
-    kind = file_format(path)
-    rows: list[dict[str, Any] | str] = []
-    try:
-        if kind == "csv":
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                for record in csv.DictReader(f):
-                    if None in record:
-                        rows.append("more cells than header columns")
-                        continue
-                    rows.append(
-                        {k.strip(): _cell(v) for k, v in record.items() if v not in ("", None)}
-                    )
-        elif kind == "jsonl":
-            with path.open("rb") as f:
-                for line in f:
-                    if not line.strip():
-                        continue
-                    try:
-                        record = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        rows.append("not valid JSON")
-                        continue
-                    rows.append(record if isinstance(record, dict) else "not a JSON object")
-        else:
-            for record in pq.read_table(path).to_pylist():
-                rows.append({k: _cell(v) for k, v in record.items() if v is not None and v != ""})
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
-        raise FileError(f"{path.name}: cannot read as {kind}: {exc}") from None
-    return rows
+class _Ambiguous(str):
+    """A `NULL` cell or a JSON null: rejected with the row, never taken as "clear" or "keep"."""
 
 
-def _cell(value: Any) -> Any:
-    """CSV/Parquet cell: `NULL` means clear (JSON null)."""
-    if isinstance(value, str) and value.strip() in fields.NULL_TOKENS:
-        return None
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_ABSENT = object()
+
+
+def _cell(value: Any, null: Any) -> Any:
+    """A cell trimmed: `_ABSENT` for no value, `_Ambiguous` for the text `NULL`/`null`."""
+    if value is None:
+        return null
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return _ABSENT
+        if value in fields.NULL_TOKENS:
+            return _Ambiguous(repr(value))
     return value
 
 
+def _cells(record: dict[str, Any], *, null: Any = _ABSENT) -> dict[str, Any]:
+    """A record's present cells; `null` is what a null value means in this format."""
+    cells = ((k, _cell(v, null)) for k, v in record.items())
+    return {k: v for k, v in cells if v is not _ABSENT}
+
+
+def _delimiter(header: str) -> str:
+    """The header's separator among `,` `;` tab `|`: column names never contain one."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","  # a single column
+
+
+def _read_csv(path: Path) -> list[dict[str, Any] | str]:
+    rows: list[dict[str, Any] | str] = []
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = f.readline()
+        # Only the separator is taken from the sniffer: its guess of quoting rules from a
+        # header without quotes would break `""` inside quoted cells.
+        reader = csv.reader(itertools.chain([header], f), delimiter=_delimiter(header))
+        names = [n.strip() for n in next(reader, [])]
+        repeated = sorted({n for n in names if n and names.count(n) > 1})
+        if repeated:
+            raise FileError(
+                f"{path.name}: column {repeated[0]!r} appears more than once in the header: "
+                "keep one"
+            )
+        for record in reader:
+            if not record:
+                continue
+            if len(record) > len(names):
+                rows.append("more cells than header columns")
+                continue
+            rows.append(_cells(dict(zip(names, record, strict=False))))
+    return rows
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any] | str]:
+    rows: list[dict[str, Any] | str] = []
+    with path.open("rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                # json, not orjson: only json reports a key given twice (orjson keeps the last).
+                record = json.loads(
+                    line, object_pairs_hook=_unique_keys, parse_constant=_no_constant
+                )
+            except _DuplicateKey as exc:
+                rows.append(f"key {exc.args[0]!r} appears more than once: keep one")
+                continue
+            except ValueError:
+                rows.append("not valid JSON")
+                continue
+            if not isinstance(record, dict):
+                rows.append("not a JSON object")
+                continue
+            rows.append(_cells(record, null=_Ambiguous("null")))
+    return rows
+
+
+def _read(path: Path) -> list[dict[str, Any] | str]:
+    """Raw rows (column -> trimmed cell, absent cells removed); a string is an unreadable row."""
+    kind = file_format(path)
+    try:
+        if kind == "csv":
+            return _read_csv(path)
+        if kind == "jsonl":
+            return _read_jsonl(path)
+        return [_cells(record) for record in pq.read_table(path).to_pylist()]
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise FileError(f"{path.name}: cannot read as {kind}: {exc}") from None
+
+
 def _row(number: int, raw: dict[str, Any]) -> ChangeRow | Reject:
-    reasons: list[str] = []
+    reasons = [
+        f"{column}: {value} is ambiguous: leave the cell empty (or omit the key) to keep "
+        f"the field, write {fields.CLEAR} to clear it"
+        for column, value in raw.items()
+        if isinstance(value, _Ambiguous)
+    ]
+    raw = {k: v for k, v in raw.items() if not isinstance(v, _Ambiguous)}
     row_id = raw.get("id")
     email = raw.get("email")
     who = str(row_id) if row_id is not None else (str(email) if email is not None else None)
@@ -111,9 +194,10 @@ def _row(number: int, raw: dict[str, Any]) -> ChangeRow | Reject:
             reasons.append(f"read-only field {column!r}")
         elif column not in fields.COLUMNS and column not in fields.IDENTIFIERS:
             reasons.append(f"unknown column {column!r}")
-    if row_id is not None and (not isinstance(row_id, str) or not row_id.strip()):
-        reasons.append("id must be a non-empty text")
-    if email is not None and (not isinstance(email, str) or not fields.valid_email(email.strip())):
+    # The id goes into the URL path of the GET and the PUT.
+    if row_id is not None and not (isinstance(row_id, str) and is_vivenu_id(row_id)):
+        reasons.append(f"id {row_id!r} is not a vivenu id ({ID_RULE})")
+    if email is not None and (not isinstance(email, str) or not fields.valid_email(email)):
         reasons.append(f"invalid email {email!r} in email")
     if row_id is None and email is None:
         reasons.append("no customer: give an id or an email")
@@ -126,19 +210,14 @@ def _row(number: int, raw: dict[str, Any]) -> ChangeRow | Reject:
             reasons.append(f"{canonical} given twice (columns {column!r} and an alias)")
             continue
         try:
-            changes[canonical] = fields.coerce(canonical, value)
+            changes[canonical] = fields.coerce(canonical, fields.cleared(value))
         except fields.RowError as exc:
             reasons.append(str(exc))
     if not changes and not reasons:
         reasons.append("no field to change")
     if reasons:
         return Reject(number, who, "; ".join(reasons))
-    return ChangeRow(
-        number,
-        row_id.strip() if isinstance(row_id, str) else None,
-        email.strip() if isinstance(email, str) else None,
-        changes,
-    )
+    return ChangeRow(number, row_id, email, changes)
 
 
 def parse(path: Path) -> tuple[list[ChangeRow], list[Reject]]:

@@ -37,6 +37,7 @@ from pipelines.push.parse import ChangeRow, FileError, Reject, parse
 from pipelines.sync.state import atomic_write_bytes
 from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
 from pipelines.vivenu.errors import VivenuError, VivenuHTTPError, VivenuNotFound
+from pipelines.vivenu.ids import ID_RULE, is_vivenu_id
 
 OnConflict = Literal["skip", "overwrite"]
 DEFAULT_MAX_SHARE = 0.10
@@ -305,6 +306,10 @@ def plan(rows: list[ChangeRow], db: PushDB) -> tuple[list[CustomerPlan], list[Re
                 )
                 continue
             customer_id = matches[0]
+            if not is_vivenu_id(customer_id):
+                reason = f"the warehouse id {customer_id!r} is not a vivenu id ({ID_RULE})"
+                rejects.append(Reject(row.row, row.ref, reason))
+                continue
         new_email = row.changes.get("primaryEmail")
         taken = [c for c in by_email.get(str(new_email).lower(), []) if c != customer_id]
         if new_email and taken:

@@ -60,7 +60,7 @@ def rows(customers: int = 20000, seed: int = 42) -> list[dict[str, Any]]:
         {"id": pick[6]["_id"], "prename": "Alexandra", "lastname": pick[6]["lastname"]},
         {"id": pick[7]["_id"], "blocked": "true", "notes": "CRM: chargeback 2024-11"},
         {"id": pick[8]["_id"], "primaryEmail": f"crm.{pick[8]['number']}@example.org"},
-        {"id": pick[9]["_id"], "company": pick[9]["company"] or "NULL"},  # no change: skipped
+        {"id": pick[9]["_id"], "company": pick[9]["company"] or "<clear>"},  # no change: skipped
         # Deliberately invalid rows.
         {"id": "0123456789abcdef01234567", "company": "Unknown Customer AG"},
         {"id": pick[10]["_id"], "location.country": "Deutschland"},

@@ -36,7 +36,7 @@ def test_asset_pushes_the_inbox_and_reports_counts(
         [
             {"id": a["_id"], "company": "Asset Co"},
             {"id": b["_id"], "company": "Ours"},
-            {"id": c["_id"], "company": c["company"] or "NULL"},
+            {"id": c["_id"], "company": c["company"] or "<clear>"},
             {"id": "nope", "company": "x"},
         ],
         "asset.csv",

@@ -208,7 +208,7 @@ def test_each_kind_of_invalid_row_is_rejected_with_its_reason(synced: Synced) ->
             {"id": c["_id"], "notes": "first"},
             {"id": c["_id"], "notes": "second"},
             {"id": d["_id"], "verified": "maybe"},
-            {"id": d["_id"], "name": "NULL"},
+            {"id": d["_id"], "name": "<clear>"},
         ]
     )
     report = synced.push(path)
@@ -268,7 +268,9 @@ def test_jsonl_and_parquet_files(synced: Synced) -> None:
     jsonl = synced.data_dir / "incoming" / "changes.jsonl"
     jsonl.parent.mkdir(parents=True, exist_ok=True)
     jsonl.write_text(
-        json.dumps({"id": a["_id"], "phone": None, "tags": ["x", "y"], "extraFields": None})
+        json.dumps(
+            {"id": a["_id"], "phone": "<clear>", "tags": ["x", "y"], "extraFields": "<CLEAR>"}
+        )
         + "\n"
         + json.dumps({"id": b["_id"], "location": {"city": "nested objects are not columns"}})
         + "\n"

@@ -1,0 +1,105 @@
+"""Attacks on the push (issue 11): hostile cells, odd files, unsafe ids, racing writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.vivenu.ids import ID_RULE
+from tests.push.conftest import Synced
+
+
+def _with(env: Synced, *keys: str) -> list[dict]:
+    """Customers whose `keys` (dotted for location) all hold a non-empty value."""
+
+    def value(c: dict, key: str) -> object:
+        head, _, tail = key.partition(".")
+        return (c.get(head) or {}).get(tail) if tail else c.get(head)
+
+    return [c for c in env.customers() if all(value(c, k) for k in keys)]
+
+
+def _write(env: Synced, name: str, text: str) -> Path:
+    path = env.data_dir / "incoming" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.attack("11.3 whitespace-only CRM cells wipe fields in vivenu")
+def test_whitespace_cells_change_nothing_and_clear_is_explicit(synced: Synced) -> None:
+    a, b, c = _with(synced, "company", "phone", "location.city")[:3]
+    path = synced.write_csv(
+        [
+            {
+                "id": a["_id"],
+                "company": " ",
+                "phone": "\t",
+                "location.city": "  \t ",
+                "notes": "whitespace row",
+            },
+            {"id": b["_id"], "company": "<clear>", "phone": " \t"},
+            {"id": c["_id"], "company": "NULL"},
+        ]
+    )
+    report = synced.push(path)
+    assert report.status == "completed", report.error
+    live_a, live_b = synced.live(a["_id"]), synced.live(b["_id"])
+    assert (live_a["company"], live_a["phone"], live_a["location"]["city"]) == (
+        a["company"],
+        a["phone"],
+        a["location"]["city"],
+    )
+    assert live_a["notes"] == "whitespace row"
+    assert live_b.get("company") is None and live_b["phone"] == b["phone"]
+    # `NULL` is what SQL exports write for "no value": refused, never taken as "clear".
+    [reject] = report.rejects
+    assert reject.row == 3 and "'NULL' is ambiguous" in reject.reason and "<clear>" in reject.reason
+    assert synced.live(c["_id"])["company"] == c["company"]
+
+    # JSON Lines: blank strings keep, null is refused as ambiguous, "<clear>" clears.
+    d, e = _with(synced, "company", "phone")[3:5]
+    lines = [
+        {"id": d["_id"], "company": "  ", "phone": "<clear>"},
+        {"id": e["_id"], "company": None},
+    ]
+    report = synced.push(_write(synced, "c.jsonl", "".join(json.dumps(x) + "\n" for x in lines)))
+    live_d = synced.live(d["_id"])
+    assert live_d["company"] == d["company"] and live_d.get("phone") is None
+    assert [r.row for r in report.rejects] == [2] and "null is ambiguous" in report.rejects[
+        0
+    ].reason
+    assert synced.live(e["_id"])["company"] == e["company"]
+
+
+@pytest.mark.attack("11.19 ids from CRM files go into URL paths")
+def test_ids_that_are_not_vivenu_ids_are_rejected_before_any_request(synced: Synced) -> None:
+    a, b = synced.customers()[:2]
+    path = synced.write_csv(
+        [
+            {"id": "../transactions/x", "company": "path traversal"},
+            {"id": "a b?c=1#f", "company": "query and fragment"},
+            {"id": a["_id"], "company": "Valid Co"},
+        ]
+    )
+    report = synced.push(path)
+    assert report.status == "completed", report.error
+    reasons = {r.row: r.reason for r in report.rejects}
+    assert reasons == {
+        1: f"id '../transactions/x' is not a vivenu id ({ID_RULE})",
+        2: f"id 'a b?c=1#f' is not a vivenu id ({ID_RULE})",
+    }
+    assert {r.path for r in synced.requests()} == {f"/api/customers/{a['_id']}"}
+
+    # An id resolved by email comes from the warehouse: checked there too.
+    con = duckdb.connect(str(synced.db_path))
+    con.execute("UPDATE customers SET id = '../transactions/x' WHERE id = ?", [b["_id"]])
+    con.close()
+    synced.sim.clear_requests()
+    report = synced.push(synced.write_csv([{"email": b["primaryEmail"], "notes": "by email"}]))
+    [reject] = report.rejects
+    assert reject.reason == f"the warehouse id '../transactions/x' is not a vivenu id ({ID_RULE})"
+    assert synced.requests() == []
