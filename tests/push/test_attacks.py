@@ -103,3 +103,84 @@ def test_ids_that_are_not_vivenu_ids_are_rejected_before_any_request(synced: Syn
     [reject] = report.rejects
     assert reject.reason == f"the warehouse id '../transactions/x' is not a vivenu id ({ID_RULE})"
     assert synced.requests() == []
+
+
+# ------------------------------------------------------------------ 11.18 odd input files
+
+
+@pytest.mark.attack("11.18 push input: semicolon, tab and pipe separated CSV")
+def test_csv_separator_is_sniffed(synced: Synced) -> None:
+    a, b, c = synced.customers()[:3]
+    files = [
+        _write(synced, "semi.csv", f'id;company;notes\n{a["_id"]};Semi Co;"say ""hi"";ok"\n'),
+        _write(synced, "tab.csv", f"id\tcompany\n{b['_id']}\tTab Co\n"),
+        _write(synced, "pipe.csv", f'id|tags.add\n{c["_id"]}|"x|y"\n'),
+    ]
+    for path in files:
+        report = synced.push(path)
+        assert (report.status, report.rejects, report.counts()["applied"]) == ("completed", [], 1)
+    assert synced.live(a["_id"])["company"] == "Semi Co"
+    assert synced.live(a["_id"])["notes"] == 'say "hi";ok'
+    assert synced.live(b["_id"])["company"] == "Tab Co"
+    assert synced.live(c["_id"])["tags"][-2:] == ["x", "y"]
+
+
+@pytest.mark.attack("11.18 push input: a repeated column or JSON key keeps the last")
+def test_repeated_columns_and_keys_are_refused(synced: Synced) -> None:
+    a, b = synced.customers()[:2]
+    path = _write(synced, "dup.csv", f"id,phone,phone\n{a['_id']},+49 1,+49 2\n")
+    report = synced.push(path)
+    assert report.status == "failed"
+    assert report.error == "dup.csv: column 'phone' appears more than once in the header: keep one"
+    assert synced.requests() == []
+
+    text = (
+        f'{{"id": "{a["_id"]}", "phone": "+49 1", "phone": "+49 2"}}\n'
+        f'{{"id": "{b["_id"]}", "extraFields": {{"k": 1, "k": 2}}}}\n'
+        f'{{"id": "{b["_id"]}", "notes": NaN}}\n'
+    )
+    report = synced.push(_write(synced, "dup.jsonl", text))
+    assert [(r.row, r.reason) for r in report.rejects] == [
+        (1, "key 'phone' appears more than once: keep one"),
+        (2, "key 'k' appears more than once: keep one"),
+        (3, "not valid JSON"),
+    ]
+    assert synced.writes() == []
+
+
+@pytest.mark.attack("11.18 push input: an empty file exits 0 silently")
+def test_a_file_without_rows_says_nothing_to_push(synced: Synced) -> None:
+    from click.testing import CliRunner
+
+    from pipelines.push.cli import push
+
+    for name, text in (("empty.csv", ""), ("header.csv", "id,company\n"), ("blank.jsonl", "\n\n")):
+        report = synced.push(_write(synced, name, text))
+        assert (report.status, report.note) == (
+            "completed",
+            f"nothing to push: {name} holds no rows",
+        )
+    assert synced.requests() == []
+    env = {
+        "VIVENU_BASE_URL": synced.sim.base_url,
+        "VIVENU_API_KEY": synced.sim.api_key,
+        "CUSTOMER_SYNC_DATA_DIR": str(synced.data_dir),
+    }
+    done = CliRunner().invoke(push, [str(synced.data_dir / "incoming" / "empty.csv")], env=env)
+    assert done.exit_code == 0 and "nothing to push: empty.csv holds no rows" in done.output
+
+
+@pytest.mark.attack("11.18 push input: a refused big file leaves a copy and a bigger report")
+def test_a_refused_file_is_not_copied_and_its_report_is_bounded(synced: Synced) -> None:
+    rows = [{"id": c["_id"], "notes": "bulk"} for c in synced.customers()[:31]]
+    rows += [{"id": f"{i:024x}", "notes": "unknown"} for i in range(1500)]
+    report = synced.push(synced.write_csv(rows, "big.csv"))
+    assert report.status == "refused" and report.counts()["rejected"] == 1500
+    assert report.file_moved_to is None
+    assert [p.name for p in (synced.data_dir / "crm" / "failed").iterdir()] == [
+        Path(report.report_path).name
+    ]
+    saved = json.loads(Path(report.report_path).read_text())
+    assert len(saved["rejects"]) == 1000 and saved["rejects_not_listed"] == 500
+    assert saved["counts"]["rejected"] == 1500
+    assert synced.requests() == []
