@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
+from pipelines.push.runner import PushOptions, PushReport, push_file
+from pipelines.vivenu.client import ClientSettings, VivenuClient
 from pipelines.vivenu.ids import ID_RULE
+from tests.adversarial.hostile import Forward, HostileAPI, as_response
 from tests.push.conftest import Synced
 
 
@@ -184,3 +193,95 @@ def test_a_refused_file_is_not_copied_and_its_report_is_bounded(synced: Synced) 
     assert len(saved["rejects"]) == 1000 and saved["rejects_not_listed"] == 500
     assert saved["counts"]["rejected"] == 1500
     assert synced.requests() == []
+
+
+# ------------------------------------------------------------------ 11.6 racing writers
+
+Edit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def _other_client_edits(env: Synced, customer_id: str, edit: Edit) -> None:
+    """Another vivenu client (straight to the simulator's API): GET, change, PUT."""
+    headers = {"Authorization": f"Bearer {env.sim.api_key}"}
+    async with httpx.AsyncClient(base_url=env.sim.base_url, headers=headers) as other:
+        doc = (await other.get(f"/api/customers/{customer_id}")).raise_for_status().json()
+        (await other.put(f"/api/customers/{customer_id}", json=edit(doc))).raise_for_status()
+
+
+def _push_through(api: HostileAPI, env: Synced, path: Path) -> PushReport:
+    settings = ClientSettings(
+        base_url=api.base_url, api_key=env.sim.api_key, max_rps=2000, backoff_initial_s=0.02
+    )
+
+    async def go() -> PushReport:
+        async with VivenuClient(settings) as client:
+            return await push_file(
+                path,
+                client=client,
+                db_path=env.db_path,
+                data_dir=env.data_dir,
+                options=PushOptions(),
+            )
+
+    return asyncio.run(go())
+
+
+@pytest.mark.attack("11.6 a concurrent edit during a PUT's retry backoff is overwritten")
+def test_a_retried_put_is_rebuilt_from_a_fresh_get(synced: Synced) -> None:
+    a, b = synced.customers()[:2]
+    # While our first PUT is answered 429, another client adds a tag to a and edits b's company.
+    edits: dict[str, Edit] = {
+        a["_id"]: lambda doc: {"tags": [*doc.get("tags", []), "theirs"]},
+        b["_id"]: lambda doc: {"company": "Theirs"},
+    }
+
+    async def busy_once(request: Request, body: bytes, forward: Forward) -> Response | None:
+        customer_id = request.url.path.rsplit("/", 1)[1]
+        if request.method != "PUT" or customer_id not in edits:
+            return None
+        await _other_client_edits(synced, customer_id, edits.pop(customer_id))
+        return Response(
+            b'{"statusCode": 429, "message": "Too Many Requests"}',
+            status_code=429,
+            headers={"Retry-After": "0", "Content-Type": "application/json"},
+        )
+
+    path = synced.write_csv(
+        [{"id": a["_id"], "tags.add": "ours"}, {"id": b["_id"], "company": "Ours"}]
+    )
+    with HostileAPI(synced.sim.base_url) as api:
+        api.rules.append(busy_once)
+        report = _push_through(api, synced, path)
+    by_id = {p.customer_id: p for p in report.customers}
+    assert by_id[a["_id"]].outcome == "applied"
+    assert synced.live(a["_id"])["tags"] == [*a["tags"], "theirs", "ours"]
+    # b's company changed in vivenu during the backoff: a conflict, held back, theirs kept.
+    assert by_id[b["_id"]].outcome == "conflict"
+    assert synced.live(b["_id"])["company"] == "Theirs"
+    assert report.status == "completed", report.error
+
+
+@pytest.mark.attack("11.6 a concurrent edit between GET and PUT is reported applied")
+def test_an_edit_between_get_and_put_is_a_race_not_applied(synced: Synced) -> None:
+    a = synced.customers()[0]
+
+    async def edit_first(request: Request, body: bytes, forward: Forward) -> Response | None:
+        if request.method == "PUT" and request.url.path.endswith(a["_id"]):
+            await _other_client_edits(synced, a["_id"], lambda doc: {"notes": "theirs"})
+            return as_response(await forward())
+        return None
+
+    path = synced.write_csv([{"id": a["_id"], "company": "Ours"}])
+    with HostileAPI(synced.sim.base_url) as api:
+        api.rules.append(edit_first)
+        report = _push_through(api, synced, path)
+    [plan] = report.customers
+    assert plan.outcome == "race" and "notes" in (plan.error or "")
+    assert report.status == "failed" and report.counts()["races"] == 1
+    live = synced.live(a["_id"])
+    assert (live["company"], live["notes"]) == ("Ours", "theirs")
+    con = duckdb.connect(str(synced.db_path), read_only=True)
+    try:
+        assert con.execute("SELECT outcome FROM push_log").fetchall() == [("race",)]
+    finally:
+        con.close()
