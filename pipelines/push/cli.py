@@ -113,7 +113,8 @@ def push(
     Only fields that differ from the last sync are sent; a field changed in vivenu since then is
     a conflict and is not overwritten (unless --on-conflict overwrite). Files in
     <data_dir>/crm/inbox are moved to crm/processed or crm/failed with their report; other files
-    stay where they are and a copy is kept with the report.
+    stay where they are, copied beside the report when the push sent a write. An empty cell
+    keeps a field, the cell <clear> clears it; NULL and JSON null are rejected as ambiguous.
     """
     try:
         client_settings = ClientSettings.from_env()
