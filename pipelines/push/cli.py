@@ -1,7 +1,8 @@
 """`customer-sync push FILE`: push a CRM change file back to vivenu (or plan it with --dry-run).
 
 Exit codes: 0 every row handled (rejects and held conflicts are listed in the report, not
-errors); 1 refused by the guardrail or stopped (the report says why); 3 missing configuration.
+errors; a file without rows says "nothing to push"); 1 refused by the guardrail, unreadable, or
+stopped (the report says why); 3 missing configuration.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pipelines.vivenu.client import ClientSettings
 from pipelines.vivenu.errors import VivenuConfigError
 
 console = Console(stderr=True)
+# Rows of each table printed; the report file lists more, push_log has every attempt.
+SHOWN = 50
 
 
 def _short(value: Any, width: int = 40) -> str:
@@ -33,7 +36,16 @@ def _print(report: PushReport) -> None:
         " (dry run)" if report.options.dry_run else ""
     )
     summary = Table(title=title, show_header=False)
-    for key in ("rows", "rejected", "applied", "would_apply", "skipped", "conflicts", "failed"):
+    for key in (
+        "rows",
+        "rejected",
+        "applied",
+        "would_apply",
+        "skipped",
+        "conflicts",
+        "races",
+        "failed",
+    ):
         summary.add_row(key, str(counts[key]))
     if report.share is not None:
         summary.add_row("share of customers", f"{report.share:.2%}")
@@ -41,9 +53,8 @@ def _print(report: PushReport) -> None:
     changes = Table(title="changes", show_lines=False)
     for column in ("row", "customer", "outcome", "field", "old", "new"):
         changes.add_column(column)
-    for p in sorted(report.customers, key=lambda p: p.row):
-        if p.outcome == "unchanged":
-            continue
+    shown = [p for p in report.listed_customers(SHOWN) if p.outcome != "unchanged"]
+    for p in shown:
         for i, change in enumerate(p.changes()):
             first = i == 0
             changes.add_row(
@@ -56,13 +67,20 @@ def _print(report: PushReport) -> None:
             )
     if changes.row_count:
         console.print(changes)
+    hidden = sum(p.outcome != "unchanged" for p in report.customers) - len(shown)
+    if hidden:
+        console.print(f"... and {hidden} more customers in the report")
     if report.rejects:
         rejects = Table(title="rejected rows")
         for column in ("row", "customer", "reason"):
             rejects.add_column(column)
-        for r in sorted(report.rejects, key=lambda r: r.row):
+        for r in report.listed_rejects(SHOWN):
             rejects.add_row(str(r.row), r.customer or "", r.reason)
         console.print(rejects)
+        if len(report.rejects) > SHOWN:
+            console.print(f"... and {len(report.rejects) - SHOWN} more rejected rows in the report")
+    if report.note:
+        console.print(report.note)
     if report.error:
         console.print(f"[red]{report.error}[/]")
     console.print(f"report: {report.report_path}")
@@ -95,7 +113,8 @@ def push(
     Only fields that differ from the last sync are sent; a field changed in vivenu since then is
     a conflict and is not overwritten (unless --on-conflict overwrite). Files in
     <data_dir>/crm/inbox are moved to crm/processed or crm/failed with their report; other files
-    stay where they are and a copy is kept with the report.
+    stay where they are, copied beside the report when the push sent a write. An empty cell
+    keeps a field, the cell <clear> clears it; NULL and JSON null are rejected as ambiguous.
     """
     try:
         client_settings = ClientSettings.from_env()

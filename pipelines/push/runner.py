@@ -14,6 +14,13 @@ Comparing with the live record is what makes a push idempotent: pushing a file t
 re-running a push killed mid-way, sends nothing that is already in vivenu. A PUT body holds
 whole values (tag lists and locations rebuilt from the live record), so a retried PUT sets the
 same state again rather than applying an increment twice.
+
+vivenu has no ETag or conditional PUT, so another writer can change a customer between our GET
+and our PUT. Every PUT attempt, retries included, is built from a GET made right before it and
+goes through the conflict check again: the window is one round trip (plus a rate-limit slot),
+never a backoff. The PUT's answer is then compared with that GET: a field we did not send that
+changed, or a field we sent that does not hold our value, is a `race` (another writer was
+active in the window), never reported as applied.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from pipelines.vivenu.ids import ID_RULE, is_vivenu_id
 
 OnConflict = Literal["skip", "overwrite"]
 DEFAULT_MAX_SHARE = 0.10
+# Rejects and customers listed in a report file; the rest are counted (push_log has every attempt).
+REPORT_LIST_LIMIT = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +85,7 @@ class CustomerPlan:
     body: dict[str, Any] | None = None
     http_status: int | None = None
     error: str | None = None
+    attempt_id: str | None = None  # the push_log row of the write attempt, once logged
 
     def changes(self) -> list[dict[str, Any]]:
         """field / old (warehouse) / live / new, tags shown as whole lists."""
@@ -141,6 +151,8 @@ class PushReport:
     finished_at: datetime | None = None
     report_path: str | None = None
     file_moved_to: str | None = None
+    note: str | None = None
+    put_attempts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -160,7 +172,8 @@ class PushReport:
             "conflicts": sum(1 for p in self.customers if p.conflicts),
             "conflicts_held": outcomes["conflict"],
             "gone": outcomes["gone"],
-            "failed": outcomes["failed"] + outcomes["verify_failed"],
+            "races": outcomes["race"],
+            "failed": outcomes["failed"],
             "not_attempted": outcomes["pending"],
         }
 
@@ -182,9 +195,21 @@ class PushReport:
             "finished_at": self.finished_at,
             "report_path": self.report_path,
             "file_moved_to": self.file_moved_to,
-            "rejects": [r.to_dict() for r in sorted(self.rejects, key=lambda r: r.row)],
-            "customers": [p.to_dict() for p in sorted(self.customers, key=lambda p: p.row)],
+            "note": self.note,
+            "put_attempts": self.put_attempts,
+            "rejects": [r.to_dict() for r in self.listed_rejects()],
+            "rejects_not_listed": len(self.rejects) - len(self.listed_rejects()),
+            "customers": [p.to_dict() for p in self.listed_customers()],
+            "customers_not_listed": len(self.customers) - len(self.listed_customers()),
         }
+
+    def listed_rejects(self, limit: int = REPORT_LIST_LIMIT) -> list[Reject]:
+        """The first `limit` rejects by row: a huge bad file must not make a huger report."""
+        return sorted(self.rejects, key=lambda r: r.row)[:limit]
+
+    def listed_customers(self, limit: int = REPORT_LIST_LIMIT) -> list[CustomerPlan]:
+        """The first `limit` customers by row, unchanged ones last (nothing was done for them)."""
+        return sorted(self.customers, key=lambda p: (p.outcome == "unchanged", p.row))[:limit]
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), default=str, option=orjson.OPT_INDENT_2)
@@ -240,8 +265,10 @@ _SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson", ".parquet"})
 def _finish_file(path: Path, report: PushReport, dirs: CrmDirs) -> None:
     """Write the report (or the dry run's plan); move an inbox file to processed/ or failed/.
 
-    A file pushed from elsewhere stays where it is and a copy is kept beside its report, so the
-    audit trail holds exactly what was pushed.
+    A file pushed from elsewhere stays where it is; when the push tried to write to vivenu a copy
+    is kept beside its report, so the audit trail holds exactly what was pushed. A file that
+    sent nothing (refused, unreadable, nothing to change) is not copied: its report and sha256
+    say what it was.
     """
     stamp = report.started_at.strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{report.push_id[:8]}-{path.name}"
@@ -251,12 +278,13 @@ def _finish_file(path: Path, report: PushReport, dirs: CrmDirs) -> None:
         target_dir, suffix = (dirs.processed if report.ok else dirs.failed), ".report.json"
     report_path = target_dir / f"{name}{suffix}"
     report.report_path = str(report_path)
-    if not report.options.dry_run and path.exists():
+    in_inbox = path.resolve().parent == dirs.inbox.resolve()
+    if not report.options.dry_run and path.exists() and (in_inbox or report.put_attempts):
         report.file_moved_to = str(target_dir / name)
     atomic_write_bytes(report_path, report.to_json())
     if report.file_moved_to is None:
         return
-    if path.resolve().parent == dirs.inbox.resolve():
+    if in_inbox:
         path.replace(report.file_moved_to)
     else:
         shutil.copy2(path, report.file_moved_to)
@@ -379,6 +407,10 @@ def verify(
 # ------------------------------------------------------------------ delivery
 
 
+class _Settled(Exception):
+    """The GET before a PUT attempt decided the customer (`CustomerPlan.outcome`): no PUT."""
+
+
 class _Delivery:
     def __init__(
         self, client: VivenuClient, db: PushDB, report: PushReport, options: PushOptions
@@ -419,28 +451,29 @@ class _Delivery:
                     p.outcome, p.error = "failed", f"unexpected error: {detail}"
                     self.stopped = f"customer {p.customer_id}: {p.error}"
                     with contextlib.suppress(Exception):  # best effort: the report has it
-                        self._log(p, "failed", error=p.error)
+                        if p.attempt_id is None:
+                            self._log(p, "failed", error=p.error)
+                        else:
+                            self.db.finish(p.attempt_id, "failed", None, p.error)
 
         workers = max(1, min(self.client.settings.concurrency, len(plans)))
         await asyncio.gather(*(worker() for _ in range(workers)))
 
-    async def one(self, p: CustomerPlan) -> None:
+    async def _check(self, p: CustomerPlan) -> tuple[dict[str, Any], list[fields.Atom]]:
+        """GET the live record and classify: (live record, atoms to send) with `p.body` built,
+        or `_Settled` raised with `p.outcome` set (gone, already applied, conflict held back)."""
         try:
             raw = await self.client.get(Resource.CUSTOMERS, p.customer_id)
         except VivenuNotFound:
-            p.outcome, p.error = "gone", "deleted in vivenu since the last sync"
-            self._log(p, p.outcome, http_status=404, error=p.error)
-            return
-        except VivenuError as exc:
-            self._stop(p, exc)
-            return
+            p.outcome, p.http_status = "gone", 404
+            p.error = "deleted in vivenu since the last sync"
+            raise _Settled from None
         p.live = fields.view(raw)
         p.live_updated_at = raw.get("updatedAt")
         pending = [a for a in p.atoms if not a.satisfied(p.live)]
         if not pending:
-            p.outcome = "already_applied"
-            self._log(p, p.outcome)
-            return
+            p.outcome, p.conflicts, p.error = "already_applied", [], None
+            raise _Settled
         # Changed in vivenu after our sync, and not to the value we want (that would be an echo).
         p.conflicts = [a for a in pending if a.current(p.live) != a.current(p.before)]
         if p.conflicts and self.options.on_conflict == "skip":
@@ -448,16 +481,37 @@ class _Delivery:
             p.error = "changed in vivenu after the last sync: " + ", ".join(
                 a.label for a in p.conflicts
             )
-            self._log(p, p.outcome, error=p.error)
-            return
+            raise _Settled
         p.body = fields.apply(pending, p.live, raw)
+        return raw, pending
+
+    async def one(self, p: CustomerPlan) -> None:
         if self.options.dry_run:
+            try:
+                await self._check(p)
+            except _Settled:
+                return
+            except VivenuError as exc:
+                self._stop(p, exc)
+                return
             p.outcome = "would_apply"
             return
-        attempt_id = uuid.uuid4().hex
+        # Logged before the first GET, so no database write sits between a GET and its PUT.
+        attempt_id = p.attempt_id = uuid.uuid4().hex
         self._log(p, "sending", attempt_id=attempt_id, finished=False)
+        checked: list[tuple[dict[str, Any], list[fields.Atom]]] = []
+
+        async def fresh_body() -> dict[str, Any]:
+            # Called by the client before every PUT attempt: a retry after a 429 or a dropped
+            # connection is rebuilt from a new GET, never sent on a state read a backoff ago.
+            checked.append(await self._check(p))
+            self.report.put_attempts += 1
+            return p.body or {}
+
         try:
-            answer = await self.client.update_customer(p.customer_id, p.body)
+            answer = await self.client.update_customer(p.customer_id, fresh_body)
+        except _Settled:
+            pass
         except VivenuNotFound as exc:
             p.outcome, p.http_status, p.error = "gone", 404, str(exc)
         except VivenuHTTPError as exc:
@@ -466,15 +520,22 @@ class _Delivery:
             if exc.status in (401, 403):
                 self.stopped = p.error
         except VivenuError as exc:
-            self.db.finish(attempt_id, "failed", None, str(exc))
             self._stop(p, exc)
-            return
         else:
             p.http_status = 200
-            problems = verify(raw, p.body, answer, pending)
+            raw, pending = checked[-1]
+            problems = verify(raw, p.body or {}, answer, pending)
             if problems:
-                p.outcome, p.error = "verify_failed", "; ".join(problems)
-                self.stopped = f"customer {p.customer_id}: the PUT answer differs: {p.error}"
+                p.outcome = "race"
+                p.error = (
+                    "the PUT answer differs from the record read just before it (another writer "
+                    "changed the customer in between, or vivenu applied it differently): "
+                    + "; ".join(problems)
+                )
+                self.stopped = (
+                    f"customer {p.customer_id}: {p.error}; check the customer in vivenu, "
+                    "then push the file again"
+                )
             else:
                 p.outcome = "applied"
         self.db.finish(attempt_id, p.outcome, p.http_status, p.error)
@@ -523,32 +584,12 @@ async def push_file(
         rows, rejects = parse(path)
         report.rows = len(rows) + len(rejects)
         report.rejects = rejects
-        db = PushDB(db_path, read_only=options.dry_run)
-        plans, more = plan(rows, db)
-        report.rejects += more
-        report.customers = plans
-        total = db.customer_count()
-        changing = sum(1 for p in plans if p.outcome == "pending")
-        report.warehouse_customers = total
-        report.share = changing / total if total else (1.0 if changing else 0.0)
-        if report.share > options.max_share and not options.force:
-            report.status = "refused"
-            report.error = (
-                f"the file changes {changing} of {total} customers ({report.share:.1%}), "
-                f"more than the allowed {options.max_share:.1%}: check it, then use --force"
-            )
+        if not report.rows:
+            # An export that came out empty is no error, but it must not look like a push.
+            report.note = f"nothing to push: {path.name} holds no rows"
+            report.status = "dry_run" if options.dry_run else "completed"
         else:
-            db.mark_interrupted(report.sha256)
-            delivery = _Delivery(client, db, report, options)
-            await delivery.run(plans)
-            failed = report.counts()["failed"]
-            if delivery.stopped:
-                report.status, report.error = "failed", delivery.stopped
-            elif failed:
-                report.status = "failed"
-                report.error = f"vivenu refused {failed} customer update(s): see the report"
-            else:
-                report.status = "dry_run" if options.dry_run else "completed"
+            await _push_rows(rows, report, client, db_path, options)
     except (FileError, WarehouseError) as exc:
         report.status, report.error = "failed", str(exc)
     except Exception as exc:
@@ -559,6 +600,42 @@ async def push_file(
     if path.is_file():
         _finish_file(path, report, CrmDirs.of(data_dir))
     return report
+
+
+async def _push_rows(
+    rows: list[ChangeRow],
+    report: PushReport,
+    client: VivenuClient,
+    db_path: Path,
+    options: PushOptions,
+) -> None:
+    """Plan the parsed rows, apply the guardrail, deliver; the outcome goes into `report`."""
+    db = PushDB(db_path, read_only=options.dry_run)
+    plans, more = plan(rows, db)
+    report.rejects += more
+    report.customers = plans
+    total = db.customer_count()
+    changing = sum(1 for p in plans if p.outcome == "pending")
+    report.warehouse_customers = total
+    report.share = changing / total if total else (1.0 if changing else 0.0)
+    if report.share > options.max_share and not options.force:
+        report.status = "refused"
+        report.error = (
+            f"the file changes {changing} of {total} customers ({report.share:.1%}), "
+            f"more than the allowed {options.max_share:.1%}: check it, then use --force"
+        )
+        return
+    db.mark_interrupted(report.sha256)
+    delivery = _Delivery(client, db, report, options)
+    await delivery.run(plans)
+    failed = report.counts()["failed"]
+    if delivery.stopped:
+        report.status, report.error = "failed", delivery.stopped
+    elif failed:
+        report.status = "failed"
+        report.error = f"vivenu refused {failed} customer update(s): see the report"
+    else:
+        report.status = "dry_run" if options.dry_run else "completed"
 
 
 def run_push(

@@ -323,11 +323,21 @@ class VivenuClient:
         """One record by id; raises VivenuNotFound when it does not exist."""
         return await self.request("GET", resource.item_path(record_id))
 
-    async def update_customer(self, customer_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT a top-level partial update; each field sent replaces the stored value wholesale."""
-        return await self.request(
-            "PUT", Resource.CUSTOMERS.item_path(customer_id), json=dict(changes)
-        )
+    async def update_customer(
+        self,
+        customer_id: str,
+        changes: Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]],
+    ) -> dict[str, Any]:
+        """PUT a top-level partial update; each field sent replaces the stored value wholesale.
+
+        `changes` may be an async callable, awaited before every attempt (retries included): a
+        retried write is then rebuilt from fresh state instead of replaying a stale body.
+        """
+
+        async def body() -> dict[str, Any]:
+            return dict(await changes() if callable(changes) else changes)
+
+        return await self.request("PUT", Resource.CUSTOMERS.item_path(customer_id), json=body)
 
     # -- transport ------------------------------------------------------------------------
 
@@ -339,7 +349,10 @@ class VivenuClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> Any:
-        """Send one request with the rate cap, concurrency bound and retry policy applied."""
+        """Send one request with the rate cap, concurrency bound and retry policy applied.
+
+        `json` may be an async callable returning the body, awaited before every attempt.
+        """
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_attempts),
             wait=self._wait,
@@ -351,7 +364,8 @@ class VivenuClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(method, path, params=params, json=json)
+                    payload = await json() if callable(json) else json
+                    return await self._send_once(method, path, params=params, json=payload)
         except _Retryable as exc:
             raise VivenuUnavailable(
                 method=method, path=path, attempts=self.settings.max_attempts, last=str(exc)
