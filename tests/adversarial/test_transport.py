@@ -70,7 +70,7 @@ def test_a_dripping_body_hits_the_per_request_deadline(hostile):
 
     async def go() -> VivenuClient:
         async with _client(hostile.base_url, timeout_s=1, deadline_s=1.5) as client:
-            with pytest.raises(VivenuUnavailable, match="1.5 s deadline") as info:
+            with pytest.raises(VivenuUnavailable, match=r"1\.5 s deadline") as info:
                 await client.list_page(Resource.CUSTOMERS)
             assert "too slowly" in str(info.value) and "rate limiting" not in str(info.value)
             return client
