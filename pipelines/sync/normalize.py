@@ -16,12 +16,11 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.sync import columnar, schemas
-from pipelines.sync.redact import to_json
+from pipelines.sync.redact import is_secret_key, to_json
 from pipelines.sync.schemas import LOCATION_KEYS
 
-# Secret values vivenu returns to the seller that must never reach disk or logs.
-CUSTOMER_SECRET_ACCOUNT_KEYS = ("verificationToken", "passwordResetToken")
-TRANSACTION_SECRET_KEYS = ("secret",)
+# What stands in for an `_account` that is not an object: its contents cannot be told apart.
+UNREADABLE_ACCOUNT = "[dropped: not an object]"
 
 _CUSTOMER_MODELED = frozenset(
     {
@@ -44,21 +43,32 @@ class RecordError(ValueError):
     """A record whose shape breaks the schema; the message is the quarantine reason."""
 
 
+def _drop_secret_keys(doc: dict[str, Any]) -> None:
+    for key in [k for k in doc if is_secret_key(k)]:
+        del doc[key]
+
+
 def scrub_customer(doc: Any) -> Any:
-    """The customer without `_account.verificationToken` / `passwordResetToken` (in place: the
-    records are the client's freshly parsed objects, and copying them cost a tenth of a sync)."""
-    account = doc.get("_account") if isinstance(doc, dict) else None
+    """The customer without its secret fields (`Secret`, `_account.verificationToken`, ... by
+    `is_secret_key`), and without an `_account` that is not an object (a JSON string, say); in
+    place: the records are the client's freshly parsed objects, and copying them cost a tenth of
+    a sync. Nested secrets elsewhere are dropped when the blobs are written (`to_json`)."""
+    if not isinstance(doc, dict):
+        return doc
+    _drop_secret_keys(doc)
+    account = doc.get("_account")
     if isinstance(account, dict):
-        for key in CUSTOMER_SECRET_ACCOUNT_KEYS:
-            account.pop(key, None)
+        _drop_secret_keys(account)
+    elif account is not None:
+        doc["_account"] = UNREADABLE_ACCOUNT
     return doc
 
 
 def scrub_transaction(doc: Any) -> Any:
-    """The transaction without its `secret` (in place, as `scrub_customer`)."""
+    """The transaction without its secret fields (`secret`, `Secret`, `Barcode`, ... by
+    `is_secret_key`; in place, as `scrub_customer`)."""
     if isinstance(doc, dict):
-        for key in TRANSACTION_SECRET_KEYS:
-            doc.pop(key, None)
+        _drop_secret_keys(doc)
     return doc
 
 

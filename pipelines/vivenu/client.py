@@ -7,6 +7,11 @@ against https://vivenu.com, https://vivenu.dev and the bundled simulator.
 Retries: 429, 5xx and transport errors are retried with exponential backoff and jitter; a
 `Retry-After` of N > 0 seconds is honoured, while `Retry-After: 0` or no header means the same
 backoff (never a hot loop). Other 4xx are raised at once (see `pipelines.vivenu.errors`).
+Every attempt has a deadline for the whole answer, body included (a server dripping bytes never
+trips the per-read timeout), and timeouts get fewer tries than other failures, so a stalled
+server fails a request within minutes. A host that cannot be reached (connection refused, DNS,
+TLS) before vivenu ever answered is a wrong VIVENU_BASE_URL, not an outage: it fails after
+`connect_attempts` quick tries.
 
 Secrecy: the API key is replaced by `REDACTED` in every answer body as it arrives (however the
 server spells it) and in every transport error, so no message, exception or record built from
@@ -22,6 +27,7 @@ import logging
 import os
 import random
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,12 +51,16 @@ from pipelines.vivenu.errors import (
     VivenuBadRequest,
     VivenuConfigError,
     VivenuHTTPError,
+    VivenuInvalidId,
     VivenuNotFound,
     VivenuProtocolError,
     VivenuUnavailable,
+    VivenuUnreachable,
 )
+from pipelines.vivenu.ids import ID_RULE, is_vivenu_id
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_TIMEOUT_HINT = "vivenu answered too slowly or not at all; retry later"
 MAX_TOP = 1000
 REDACTED = "[redacted]"
 # A key shorter than this (a test key like "k") is only redacted from messages: replacing it in
@@ -73,7 +83,12 @@ class Resource(Enum):
         return self.value[0]
 
     def item_path(self, record_id: str) -> str:
-        return self.value[1].format(id=record_id)
+        """The record's path; an id that cannot be a vivenu id is refused, before any request."""
+        if not isinstance(record_id, str) or not is_vivenu_id(record_id):
+            raise VivenuInvalidId(
+                f"{record_id!r} is not a vivenu id ({ID_RULE}): refused before any request"
+            )
+        return self.value[1].format(id=urllib.parse.quote(record_id, safe=""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +98,13 @@ class ClientSettings:
     Args:
         base_url: scheme and host, e.g. ``https://vivenu.com``; paths start with ``/api``.
         api_key: the seller's API key, sent as a Bearer token; never printed.
-        timeout_s: per-request timeout.
+        timeout_s: longest wait for connecting, and for each read or write.
+        deadline_s: longest time for one attempt's whole answer, body included.
         max_rps: requests-per-second cap across all concurrent requests.
         concurrency: requests in flight at once.
         max_attempts: tries per request before giving up (retryable failures only).
+        timeout_attempts: tries per request when attempts time out (at most max_attempts).
+        connect_attempts: tries when the host cannot be reached and vivenu never answered yet.
         backoff_initial_s: first backoff; doubles per attempt, plus up to as much jitter.
         backoff_max_s: longest backoff between attempts.
         max_retry_after_s: the longest Retry-After honoured; a longer one fails the request at
@@ -96,9 +114,12 @@ class ClientSettings:
     base_url: str
     api_key: str = field(repr=False)
     timeout_s: float = 30.0
+    deadline_s: float = 60.0
     max_rps: float = 10.0
     concurrency: int = 4
     max_attempts: int = 8
+    timeout_attempts: int = 3
+    connect_attempts: int = 2
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 300.0
@@ -108,10 +129,19 @@ class ClientSettings:
             raise VivenuConfigError(
                 f"VIVENU_BASE_URL must start with http:// or https://, got {self.base_url!r}"
             )
+        if urllib.parse.urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
+            raise VivenuConfigError(
+                f"VIVENU_BASE_URL={self.base_url!r} ends in /api: set only the scheme and host "
+                "(e.g. https://vivenu.com); the client adds /api/... to every path itself"
+            )
         if not self.api_key:
             raise VivenuConfigError("VIVENU_API_KEY is empty: set it to the seller's API key")
         if self.max_rps <= 0 or self.concurrency < 1 or self.max_attempts < 1:
             raise VivenuConfigError("max_rps must be > 0, concurrency and max_attempts >= 1")
+        if self.timeout_s <= 0 or self.deadline_s <= 0:
+            raise VivenuConfigError("timeout_s and deadline_s must be > 0")
+        if self.timeout_attempts < 1 or self.connect_attempts < 1:
+            raise VivenuConfigError("timeout_attempts and connect_attempts must be >= 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
@@ -167,10 +197,25 @@ class Page:
     total: int
 
 
+class _Failure(Enum):
+    """What kind of retryable failure an attempt met; timeouts and unreachable hosts get fewer
+    tries than rate limiting and server errors."""
+
+    ANSWER = "answer"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+
+
 class _Retryable(Exception):
-    def __init__(self, description: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        retry_after_s: float | None = None,
+        kind: _Failure = _Failure.ANSWER,
+    ) -> None:
         super().__init__(description)
         self.retry_after_s = retry_after_s
+        self.kind = kind
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -353,8 +398,23 @@ class VivenuClient:
 
         `json` may be an async callable returning the body, awaited before every attempt.
         """
+        failures: Counter[_Failure] = Counter()
+        limits = {
+            _Failure.ANSWER: self.settings.max_attempts,
+            _Failure.TIMEOUT: self.settings.timeout_attempts,
+            _Failure.UNREACHABLE: self.settings.connect_attempts,
+        }
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable):
+                failures[exc.kind] += 1
+                if failures[exc.kind] >= limits[exc.kind]:
+                    return True
+            return stop_after_attempt(self.settings.max_attempts)(state)
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts),
+            stop=stop,
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -367,8 +427,21 @@ class VivenuClient:
                     payload = await json() if callable(json) else json
                     return await self._send_once(method, path, params=params, json=payload)
         except _Retryable as exc:
+            attempts = sum(failures.values())
+            if exc.kind is _Failure.UNREACHABLE:
+                raise VivenuUnreachable(
+                    method=method,
+                    path=path,
+                    attempts=attempts,
+                    last=str(exc),
+                    base_url=self.settings.base_url,
+                ) from None
             raise VivenuUnavailable(
-                method=method, path=path, attempts=self.settings.max_attempts, last=str(exc)
+                method=method,
+                path=path,
+                attempts=attempts,
+                last=str(exc),
+                hint=_TIMEOUT_HINT if exc.kind is _Failure.TIMEOUT else None,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -381,12 +454,21 @@ class VivenuClient:
             await self._limiter.acquire()
             self.stats.requests += 1
             try:
-                response = await self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                async with asyncio.timeout(self.settings.deadline_s):
+                    response = await self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
+            except TimeoutError:
+                self.stats.transport_errors += 1
+                raise _Retryable(
+                    f"no complete answer within the {self.settings.deadline_s:g} s deadline",
+                    kind=_Failure.TIMEOUT,
+                ) from None
             except httpx.TransportError as exc:
                 self.stats.transport_errors += 1
-                raise _Retryable(self._redactor.text(f"{type(exc).__name__}: {exc}")) from None
+                raise _Retryable(
+                    self._redactor.text(f"{type(exc).__name__}: {exc}"), kind=self._kind(exc)
+                ) from None
         self.stats.statuses[response.status_code] += 1
         self._note_server_date(response.headers.get("Date"))
         if response.status_code in RETRYABLE_STATUS:
@@ -408,6 +490,16 @@ class VivenuClient:
                     f"{method} {path} -> HTTP {response.status_code} with a body that is not JSON"
                 ) from None
         raise _http_error(response.status_code, method, path, content)
+
+    def _kind(self, exc: httpx.TransportError) -> _Failure:
+        if isinstance(exc, httpx.TimeoutException):
+            return _Failure.TIMEOUT
+        if isinstance(exc, httpx.ConnectError) and not self.stats.statuses:
+            # Refused, unresolvable or failing TLS before vivenu ever answered: the address is
+            # wrong, and retrying for minutes would only hide it. Once vivenu has answered, a
+            # refused connection is a restart or an outage and gets the full retries.
+            return _Failure.UNREACHABLE
+        return _Failure.ANSWER
 
     def _note_server_date(self, value: str | None) -> None:
         if not value:

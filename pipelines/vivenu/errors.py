@@ -2,11 +2,13 @@
 
     VivenuError                  base of everything the client raises
     ├── VivenuConfigError        missing or malformed settings (VIVENU_BASE_URL, VIVENU_API_KEY, ...)
+    ├── VivenuInvalidId          an id that cannot be a vivenu id, refused before any request
     ├── VivenuHTTPError          a non-retryable HTTP answer (status, method, path, API message)
     │   ├── VivenuAuthError      401/403: the key is wrong, expired or for another environment
     │   ├── VivenuNotFound       404
     │   └── VivenuBadRequest     400/422: the request itself was rejected
-    ├── VivenuUnavailable        429/5xx/transport errors still failing after every retry
+    ├── VivenuUnavailable        429/5xx/timeouts/transport errors still failing after every retry
+    │   └── VivenuUnreachable    the host refused, did not resolve or failed TLS: VIVENU_BASE_URL
     └── VivenuProtocolError      a 2xx answer that is not what the API documents
 
 Messages say what failed and what to do. None of them carries the API key: requests are
@@ -23,6 +25,10 @@ class VivenuError(Exception):
 
 class VivenuConfigError(VivenuError):
     """The client's settings are missing or malformed."""
+
+
+class VivenuInvalidId(VivenuError, ValueError):
+    """An id that cannot be a vivenu id (see `pipelines.vivenu.ids`) was to go into a URL path."""
 
 
 class VivenuHTTPError(VivenuError):
@@ -59,15 +65,32 @@ class VivenuBadRequest(VivenuHTTPError):
 
 
 class VivenuUnavailable(VivenuError):
-    """Rate limiting, server errors or broken connections outlasted every retry."""
+    """Rate limiting, server errors, timeouts or broken connections outlasted every retry."""
 
-    def __init__(self, *, method: str, path: str, attempts: int, last: str) -> None:
+    hint = "vivenu is rate limiting or unavailable; retry later or lower CUSTOMER_SYNC_MAX_RPS"
+
+    def __init__(
+        self, *, method: str, path: str, attempts: int, last: str, hint: str | None = None
+    ) -> None:
         self.method = method
         self.path = path
         self.attempts = attempts
         super().__init__(
-            f"{method} {path} failed after {attempts} attempts, last: {last} "
-            "(vivenu is rate limiting or unavailable; retry later or lower CUSTOMER_SYNC_MAX_RPS)"
+            f"{method} {path} failed after {attempts} attempts, last: {last} ({hint or self.hint})"
+        )
+
+
+class VivenuUnreachable(VivenuUnavailable):
+    """The host cannot be reached at all: connection refused, DNS failure or a TLS error."""
+
+    def __init__(self, *, method: str, path: str, attempts: int, last: str, base_url: str) -> None:
+        super().__init__(
+            method=method,
+            path=path,
+            attempts=attempts,
+            last=last,
+            hint=f"cannot reach {base_url}: check VIVENU_BASE_URL (scheme, host and port, "
+            "e.g. https://vivenu.com)",
         )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import orjson
 import pyarrow.parquet as pq
 import pytest
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_live_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
 
 
-def _sync(base_url: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+def _sync(
+    base_url: str, tmp_path: Path, *args: str, **extra_env: str
+) -> tuple[subprocess.CompletedProcess, Path]:
     """`customer-sync sync` in a subprocess recording its run in a DAGSTER_HOME of its own."""
     data_dir, dagster_home = tmp_path / "data", tmp_path / "dagster_home"
     dagster_home.mkdir(exist_ok=True)
@@ -34,6 +37,7 @@ def _sync(base_url: str, tmp_path: Path, *args: str) -> tuple[subprocess.Complet
         CUSTOMER_SYNC_DATA_DIR=str(data_dir),
         CUSTOMER_SYNC_MAX_RPS="1000",
         DAGSTER_HOME=str(dagster_home),
+        **extra_env,
     )
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "sync", *args],
@@ -47,11 +51,19 @@ def _sync(base_url: str, tmp_path: Path, *args: str) -> tuple[subprocess.Complet
 
 
 def _everything_written(done: subprocess.CompletedProcess, root: Path) -> str:
-    """stdout, stderr and every file under `root` (Parquet decoded, everything else as bytes)."""
+    """stdout, stderr and every file under `root`: Parquet and DuckDB decoded (their strings may
+    be compressed), everything else as bytes."""
     texts = [done.stdout, done.stderr]
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
             texts.append(str(pq.read_table(path).to_pylist()))
+        elif path.suffix == ".duckdb":
+            with duckdb.connect(str(path), read_only=True) as db:
+                tables = db.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables"
+                ).fetchall()
+                for schema, table in tables:
+                    texts.append(str(db.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()))
         else:
             texts.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(texts)
@@ -98,3 +110,59 @@ def test_an_echoed_api_key_reaches_no_output_log_or_file(tmp_path):
     assert list((root / "data/lake/customers").rglob("customers-*.parquet"))
     assert list((root / "dagster_home").rglob("*.db"))
     assert API_KEY not in written
+
+
+ODD_SECRETS = {
+    "account_string": "oddsecretaccountstring0123456789",
+    "account_cased": "oddsecretaccountcased0123456789",
+    "customer_Secret": "oddsecretcustomercapital0123456789",
+    "customer_meta": "oddsecretcustomermeta0123456789",
+    "tx_Secret": "oddsecrettxcapital0123456789",
+    "tx_SECRET": "oddsecrettxupper0123456789",
+    "tx_Barcode": "oddsecrettxbarcode0123456789",
+    "tx_json_string": "oddsecrettxjsonstring0123456789",
+}
+
+
+def _odd_customers(docs: list[dict]) -> None:
+    s = ODD_SECRETS
+    docs[0]["_account"] = orjson.dumps({"verificationToken": s["account_string"]}).decode()
+    docs[1]["_account"] = {"loginType": "email", "VerificationToken": s["account_cased"]}
+    docs[2]["Secret"] = s["customer_Secret"]
+    docs[3]["meta"] = {"Password_Reset_Token": s["customer_meta"]}
+
+
+def _odd_transactions(docs: list[dict]) -> None:
+    s = ODD_SECRETS
+    docs[0]["Secret"] = s["tx_Secret"]
+    docs[1]["SECRET"] = s["tx_SECRET"]
+    docs[2]["Barcode"] = s["tx_Barcode"]
+    docs[3]["origin_details"] = orjson.dumps({"ticket": {"SECRET": s["tx_json_string"]}}).decode()
+
+
+@pytest.mark.slow
+@pytest.mark.attack("11.10 secrets in odd shapes: _account as a string, Secret/SECRET/Barcode keys")
+def test_secrets_in_odd_shapes_reach_no_lake_or_warehouse_file(tmp_path):
+    async def odd_shapes(request: Request, body: bytes, forward: Forward) -> Response | None:
+        rewrite = {"/api/customers/rich": _odd_customers, "/api/transactions": _odd_transactions}
+        if request.url.path not in rewrite:
+            return None
+        upstream = await forward()
+        page = orjson.loads(upstream.content)
+        if request.query_params.get("skip") == "0" and len(page["docs"]) >= 4:
+            rewrite[request.url.path](page["docs"])
+        return as_response(upstream, content=orjson.dumps(page))
+
+    with (
+        SimulatorServer(Store.seeded(40, 3), api_key=API_KEY) as sim,
+        HostileAPI(sim.base_url) as hostile,
+    ):
+        hostile.rules.append(odd_shapes)
+        # The string `_account` is quarantined: let the gate pass so the warehouse is loaded too.
+        done, root = _sync(hostile.base_url, tmp_path, CUSTOMER_SYNC_MAX_BAD_SHARE="0.5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list((root / "data").rglob("warehouse.duckdb"))
+    written = _everything_written(done, root)
+    assert "_account is not an object" in written  # the quarantine kept the record, scrubbed
+    leaked = {name for name, value in ODD_SECRETS.items() if value in written}
+    assert leaked == set()

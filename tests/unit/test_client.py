@@ -259,3 +259,24 @@ def test_an_echoed_key_is_redacted_from_errors_records_and_http_logs(caplog):
     assert isinstance(auth, VivenuAuthError) and "key [redacted] refused" in str(auth)
     assert "teapot saw [redacted]" in str(teapot)
     assert "HTTP Request" in caplog.text and KEY not in caplog.text
+
+
+def test_a_refused_connection_after_vivenu_answered_is_an_outage_and_gets_every_retry():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) == 1:
+            return _page([], 0)
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    sleeps: list[float] = []
+
+    async def go():
+        async with _client(handler, sleeps, max_attempts=5) as client:
+            await client.list_page(Resource.CUSTOMERS)
+            await client.list_page(Resource.CUSTOMERS)
+
+    with pytest.raises(VivenuUnavailable, match="after 5 attempts") as info:
+        run(go())
+    assert len(calls) == 1 + 5 and "VIVENU_BASE_URL" not in str(info.value)
