@@ -140,7 +140,10 @@ def load_suites(directory: Path | None = None, *, resource: str | None = None) -
     directory = Path(directory) if directory is not None else suites_dir()
     found = []
     for path in sorted(directory.glob("*.json")):
-        doc = json.loads(path.read_text())
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"bad JSON in {path}: {exc}; fix the file or restore it") from exc
         _check(doc, path)
         suite = Suite(name=doc["name"], path=path, doc=doc)
         if resource is None or suite.resource == resource:
