@@ -3,6 +3,7 @@ never Dagster's wrapper ("DagsterExecutionStepExecutionError: Error occurred whi
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -15,7 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.sync.engine import SyncFailed, sync_resource
+from pipelines.sync.lake import Lake
+from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
+from tests.sync.truth import client_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = "DagsterExecutionStepExecutionError"
@@ -135,3 +140,16 @@ def test_corrupt_suite_json_says_bad_json(simulator, tmp_path):
     done = _sync(simulator, tmp_path / "data", CUSTOMER_SYNC_EXPECTATIONS_DIR=str(suites))
     line = _last_line(done)
     assert "bad JSON" in line and "customers.json" in line, line
+
+
+@pytest.mark.attack("11.11 lock held: sync_resource raises the typed SyncFailed, not a bare error")
+def test_sync_resource_lock_failure_is_typed(simulator, tmp_path):
+    lake = Lake(tmp_path)
+
+    async def go() -> None:
+        async with client_for(simulator) as client:
+            await sync_resource(client, lake, Resource.CUSTOMERS)
+
+    with lake.lock("customers"), pytest.raises(SyncFailed, match="another process"):
+        asyncio.run(go())
+    assert lake.load_state("customers").in_progress is None
