@@ -25,8 +25,6 @@ from pipelines import failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
-from pipelines.vivenu.client import ClientSettings
-from pipelines.vivenu.errors import VivenuConfigError
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -80,11 +78,12 @@ def main() -> None:
     """
 
 
-def _check_api_env() -> None:
-    try:
-        ClientSettings.from_env()
-    except VivenuConfigError as exc:
-        console.print(f"[red]error:[/] {exc}")
+def _check_config(*, api: bool = False, pipeline: bool = False) -> None:
+    """Exit 3 naming every bad or missing variable, before the command does any work."""
+    found = settings.problems(api=api, pipeline=pipeline)
+    for problem in found:
+        click.echo(f"error: {problem}", err=True)
+    if found:
         sys.exit(EXIT_CONFIG)
 
 
@@ -205,7 +204,7 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
     one-line reason and the high-water mark stays where it was (a rerun resumes).
     """
-    _check_api_env()
+    _check_config(api=True, pipeline=True)
     op_config = {"config": {"full": full, "batch_rows": batch_rows}}
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
@@ -260,7 +259,7 @@ def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
 
     Lists every id, and marks a record deleted only after GET answers 404 for it.
     """
-    _check_api_env()
+    _check_config(api=True, pipeline=True)
     metadata = run_job("reconcile_job", {}, verbose=verbose, as_json=as_json)
     found = metadata.get("deleted_records", {})
     table = Table(title="customer-sync: reconcile finished")
