@@ -155,11 +155,13 @@ def _root_cause(link: ErrorInfo, data_dir: Path) -> str | None:
 
 def _where(stack: Sequence[str]) -> str:
     """The innermost frame in this project's code, e.g. `pipelines/sync/state.py:127`."""
-    for frame in reversed(stack):
-        match = re.search(r'File "[^"]*?/((?:pipelines|assets)/[^"]+)", line (\d+)', frame)
-        if match:
-            return f"{match[1]}:{match[2]}"
-    return "unknown code"
+    frames = [re.search(r'File "([^"]+)", line (\d+)', frame) for frame in stack]
+    found = [(m[1], m[2]) for m in frames if m]
+    for file, line in reversed(found):
+        ours = re.search(r"/((?:pipelines|assets)/.+)$", file)
+        if ours:
+            return f"{ours[1]}:{line}"
+    return f"{found[-1][0]}:{found[-1][1]}" if found else "unknown code"
 
 
 def explain(info: ErrorInfo, *, data_dir: Path, description: str | None = None) -> str:

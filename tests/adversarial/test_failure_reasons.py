@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines import failures
 from pipelines.sync.engine import SyncFailed, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import Resource
@@ -153,3 +154,48 @@ def test_sync_resource_lock_failure_is_typed(simulator, tmp_path):
     with lake.lock("customers"), pytest.raises(SyncFailed, match="another process"):
         asyncio.run(go())
     assert lake.load_state("customers").in_progress is None
+
+
+@pytest.mark.attack("11.11 read-only data dir outside a run (state reset): one line, no traceback")
+def test_state_reset_on_read_only_dir_is_one_line(read_only_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "state", "reset", "--yes"],
+        cwd=ROOT,
+        env={**env, "CUSTOMER_SYNC_DATA_DIR": str(read_only_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: read-only file system at {read_only_dir / 'lake'}: remount it read-write or "
+        "point CUSTOMER_SYNC_DATA_DIR at a writable directory"
+    ]
+
+
+def _raised(exc: BaseException, cause: BaseException | None = None) -> BaseException:
+    try:
+        raise exc from cause
+    except BaseException as caught:
+        return caught
+
+
+def test_explain_picks_the_innermost_known_cause(tmp_path):
+    disk = OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+    wrapped = _raised(SyncFailed("customers sync stopped: [Errno 28] ..."), _raised(disk))
+    line = failures.explain(failures.error_info(wrapped), data_dir=tmp_path)
+    assert line.startswith(f"disk full at {tmp_path} (") and "free of" in line
+    denied = _raised(PermissionError(13, "Permission denied", str(tmp_path / "x")))
+    assert failures.explain_exception(denied, data_dir=Path("/elsewhere")) == (
+        f"permission denied at {tmp_path / 'x'}: grant this user write access or point "
+        "CUSTOMER_SYNC_DATA_DIR at a writable directory"
+    )
+    assert failures.explain_exception(_raised(KeyError("x")), data_dir=tmp_path) is None
+    assert failures.explain(failures.error_info(_raised(KeyError("x"))), data_dir=tmp_path) == (
+        "KeyError: 'x'"
+    )
+    bad = _raised(json.JSONDecodeError("Expecting value", "", 0))
+    assert failures.explain(failures.error_info(bad), data_dir=tmp_path).startswith(
+        f"bad JSON read by {__file__}:"
+    )
