@@ -91,6 +91,9 @@ _DUCKDB_LOCK = re.compile(
     r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in '
     r"(?P<program>\S+) \(PID (?P<pid>\d+)\)"
 )
+# Errors of I/O libraries that carry the OS's words but not its errno (an HTTP 403 saying
+# "Permission denied" is not about a file).
+_IO_ERRORS = frozenset({"OSError", "PermissionError", "IOException", "ArrowIOError"})
 _ERRNO_BY_TEXT = {
     "No space left on device": errno.ENOSPC,
     "Read-only file system": errno.EROFS,
@@ -117,10 +120,10 @@ def _free_space(path: Path) -> str:
     return "free space unknown"
 
 
-def _os_cause(text: str, data_dir: Path) -> str | None:
+def _os_cause(cls_name: str | None, text: str, data_dir: Path) -> str | None:
     match = _ERRNO.search(text)
     code = int(match.group(1)) if match else None
-    if code is None:
+    if code is None and cls_name in _IO_ERRORS:
         code = next((c for t, c in _ERRNO_BY_TEXT.items() if t in text), None)
     quoted = _QUOTED_PATH.search(text)
     path = Path(quoted.group(1)) if quoted else data_dir
@@ -150,7 +153,7 @@ def _duckdb_lock(text: str) -> str | None:
 
 def _root_cause(link: ErrorInfo, data_dir: Path) -> str | None:
     _, text = _split(link)
-    return _duckdb_lock(text) or _os_cause(text, data_dir)
+    return _duckdb_lock(text) or _os_cause(link.cls_name, text, data_dir)
 
 
 def _where(stack: Sequence[str]) -> str:
