@@ -66,13 +66,9 @@ def _from_traceback(tb: traceback.TracebackException) -> _Info:
 
 def _chain(info: ErrorInfo) -> Iterator[ErrorInfo]:
     """Outermost first; an explicit cause before the exception it interrupted."""
-    seen: set[int] = set()
     todo = [info]
     while todo:
         link = todo.pop(0)
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
         yield link
         todo[:0] = [x for x in (link.cause, link.context) if x is not None]
 
@@ -102,12 +98,14 @@ _ERRNO_BY_TEXT = {
 
 
 def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} TiB"
 
 
 def _free_space(path: Path) -> str:
