@@ -21,13 +21,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines import progress, settings
+from pipelines import failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
-from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
-from pipelines.vivenu.client import ClientSettings
-from pipelines.vivenu.errors import VivenuConfigError
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -57,6 +54,19 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # A full disk or a read-only directory outside a run (state reset, exports, ...) ends in
+        # the same one line as inside one, not in a traceback.
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            why = failures.explain_exception(exc, data_dir=settings.data_dir().absolute())
+            if why is None:
+                raise
+            raise click.ClickException(why) from exc
+
 
 @click.group(cls=LazyGroup)
 def main() -> None:
@@ -68,20 +78,12 @@ def main() -> None:
     """
 
 
-def _check_api_env() -> None:
-    try:
-        ClientSettings.from_env()
-    except VivenuConfigError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(EXIT_CONFIG)
-
-
-def _check_suites() -> None:
-    """Before any work: a quality gate without suites would pass everything."""
-    try:
-        require_suites()
-    except SuiteError as exc:
-        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+def _check_config(*, api: bool = False, pipeline: bool = False) -> None:
+    """Exit 3 naming every bad or missing variable, before the command does any work."""
+    found = settings.problems(api=api, pipeline=pipeline)
+    for problem in found:
+        click.echo(f"error: {problem}", err=True)
+    if found:
         sys.exit(EXIT_CONFIG)
 
 
@@ -116,10 +118,13 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         yield
 
 
-def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False) -> dict[str, Any]:
+def run_job(
+    job_name: str, run_config: dict[str, Any], *, verbose: bool = False, as_json: bool = False
+) -> dict[str, Any]:
     """Execute a job of the code location in-process; returns per-asset metadata.
 
-    Raises click.ClickException (exit 1) with the first failure's one-line reason.
+    Raises click.ClickException (exit 1) with the first failure's one-line reason (with
+    `as_json`, also printed on stdout as `{"error": reason}`).
     """
     import dagster as dg
 
@@ -133,7 +138,10 @@ def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False)
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     if not result.success:
-        raise click.ClickException(_failure_reason(result))
+        reason = _failure_reason(result)
+        if as_json:
+            click.echo(json.dumps({"error": reason}))
+        raise click.ClickException(reason)
     metadata: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
@@ -158,10 +166,13 @@ def _failure_reason(result: ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                why = data.user_failure_data.description
+            description = data.user_failure_data.description if data.user_failure_data else None
+            if data.error is None:
+                why = description or "failed"
             else:
-                why = data.error.message.strip().splitlines()[-1] if data.error else "failed"
+                why = failures.explain(
+                    data.error, data_dir=settings.data_dir().absolute(), description=description
+                )
             return f"{event.step_key}: {why}"
     return "the run failed"
 
@@ -193,14 +204,14 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
     one-line reason and the high-water mark stays where it was (a rerun resumes).
     """
-    _check_api_env()
-    _check_suites()
+    _check_config(api=True, pipeline=True)
     op_config = {"config": {"full": full, "batch_rows": batch_rows}}
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
             "sync_job",
             {"ops": {"customer_changes": op_config, "transaction_changes": op_config}},
             verbose=verbose,
+            as_json=as_json,
         )
     warehouse = metadata.get("warehouse", {})
     summary = {
@@ -248,9 +259,8 @@ def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
 
     Lists every id, and marks a record deleted only after GET answers 404 for it.
     """
-    _check_api_env()
-    _check_suites()
-    metadata = run_job("reconcile_job", {}, verbose=verbose)
+    _check_config(api=True, pipeline=True)
+    metadata = run_job("reconcile_job", {}, verbose=verbose, as_json=as_json)
     found = metadata.get("deleted_records", {})
     table = Table(title="customer-sync: reconcile finished")
     table.add_column("")

@@ -1,27 +1,48 @@
-"""Settings shared by the CLI and the Dagster code location, read from the environment."""
+"""Settings shared by the CLI and the Dagster code location, read from the environment.
+
+`problems` checks every variable a command needs before the command does any work, so a bad
+value is named at once (exit 3), never found after a whole sync.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from pipelines.quality.suites import SuiteError, require_suites
+from pipelines.vivenu.client import ClientSettings
+from pipelines.vivenu.errors import VivenuConfigError
+from pipelines.warehouse.segments import SegmentError, configured_segments
 
 DEFAULT_DATA_DIR = "data"
 DEFAULT_MAX_BAD_SHARE = 0.01
+API_VARIABLES = (
+    "VIVENU_BASE_URL",
+    "VIVENU_API_KEY",
+    "CUSTOMER_SYNC_MAX_RPS",
+    "CUSTOMER_SYNC_CONCURRENCY",
+)
+# Valid stand-ins for the other API variables while one of them is checked on its own:
+# ClientSettings stops at the first problem, and every problem is to be reported at once.
+_VALID_API_ENV = {"VIVENU_BASE_URL": "https://vivenu.com", "VIVENU_API_KEY": "stand-in"}
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def data_dir() -> Path:
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_DATA_DIR, default ./data: where the lake, the warehouse and exports live."""
-    return Path(os.environ.get("CUSTOMER_SYNC_DATA_DIR") or DEFAULT_DATA_DIR)
+    env = os.environ if env is None else env
+    return Path(env.get("CUSTOMER_SYNC_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def max_bad_share() -> float:
+def max_bad_share(env: Mapping[str, str] | None = None) -> float:
     """CUSTOMER_SYNC_MAX_BAD_SHARE, default 0.01: more bad records than this share fails the
     quality gate."""
-    raw = os.environ.get("CUSTOMER_SYNC_MAX_BAD_SHARE")
+    env = os.environ if env is None else env
+    raw = env.get("CUSTOMER_SYNC_MAX_BAD_SHARE")
     if not raw:
         return DEFAULT_MAX_BAD_SHARE
     try:
@@ -29,5 +50,56 @@ def max_bad_share() -> float:
     except ValueError:
         share = -1.0
     if not 0 <= share <= 1:
-        raise SettingsError(f"CUSTOMER_SYNC_MAX_BAD_SHARE={raw!r} is not a share between 0 and 1")
+        raise SettingsError(f"CUSTOMER_SYNC_MAX_BAD_SHARE={raw!r}: not a share between 0 and 1")
     return share
+
+
+def problems(
+    *, api: bool = False, pipeline: bool = False, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every bad or missing variable a command needs, one line each; empty when all is well.
+
+    Args:
+        api: the command talks to vivenu (`API_VARIABLES`).
+        pipeline: the command runs the sync or reconcile job, so its quality gate
+            (CUSTOMER_SYNC_MAX_BAD_SHARE, CUSTOMER_SYNC_EXPECTATIONS_DIR) and its segment
+            exports (CUSTOMER_SYNC_SEGMENTS, or `<data dir>/segments.json`).
+        env: the environment (default os.environ).
+    """
+    env = os.environ if env is None else env
+    found = []
+    data = data_dir(env)
+    if data.exists() and not data.is_dir():
+        found.append(f"CUSTOMER_SYNC_DATA_DIR={str(data)!r}: not a directory")
+    if api:
+        found += _api_problems(env)
+    if pipeline:
+        try:
+            max_bad_share(env)
+        except SettingsError as exc:
+            found.append(str(exc))
+        try:
+            require_suites(env)
+        except SuiteError as exc:
+            found.append(str(exc))
+        try:
+            configured_segments(data, env)
+        except SegmentError as exc:
+            found.append(str(exc))
+    return found
+
+
+def _api_problems(env: Mapping[str, str]) -> list[str]:
+    found = []
+    for name in API_VARIABLES:
+        try:
+            ClientSettings.from_env({**_VALID_API_ENV, name: env.get(name, "")})
+        except VivenuConfigError as exc:
+            found.append(str(exc))
+    if not found:
+        # Each variable is fine on its own; this catches a rule that spans several.
+        try:
+            ClientSettings.from_env(env)
+        except VivenuConfigError as exc:
+            found.append(str(exc))
+    return found

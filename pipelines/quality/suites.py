@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -141,10 +142,10 @@ def _check(doc: Any, path: Path) -> None:
             raise SuiteError(f"{where}: {name}: meta.on_failure must be one of {ON_FAILURE}")
 
 
-def suites_dir() -> Path:
+def suites_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_EXPECTATIONS_DIR, else the suites shipped in the installed package, else
     the source checkout's `expectations/`."""
-    configured = os.environ.get(EXPECTATIONS_ENV)
+    configured = (os.environ if env is None else env).get(EXPECTATIONS_ENV)
     if configured:
         return Path(configured)
     packaged = resources.files("pipelines.quality").joinpath(PACKAGED_DIR)
@@ -154,6 +155,7 @@ def suites_dir() -> Path:
 
 
 def _origin(directory: Path) -> str:
+    """How the user named `directory`: by the variable when it came from there."""
     configured = os.environ.get(EXPECTATIONS_ENV)
     if configured and Path(configured) == directory:
         return f"{EXPECTATIONS_ENV}={configured}"
@@ -175,7 +177,10 @@ def load_suites(directory: Path | None = None, *, resource: str | None = None) -
         )
     found = []
     for path in sorted(directory.glob("*.json")):
-        doc = json.loads(path.read_text())
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"bad JSON in {path}: {exc}; fix the file or restore it") from exc
         _check(doc, path)
         suite = Suite(name=doc["name"], path=path, doc=doc)
         if resource is None or suite.resource == resource:
@@ -190,7 +195,8 @@ def load_suites(directory: Path | None = None, *, resource: str | None = None) -
     return found
 
 
-def require_suites() -> None:
-    """Fail early (NoSuites) unless every resource has a suite in the configured folder."""
+def require_suites(env: Mapping[str, str] | None = None) -> None:
+    """Fail early (SuiteError) unless every resource has a valid suite in the configured folder."""
+    directory = suites_dir(env)
     for resource in TABLES:
-        load_suites(resource=resource)
+        load_suites(directory, resource=resource)

@@ -20,6 +20,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,7 +226,11 @@ async def sync_resource(
     name = resource.name.lower()
     started = time.monotonic()
     requests_before, retries_before = client.stats.requests, client.stats.retries
-    with lake.lock(name):
+    with ExitStack() as held:
+        try:
+            held.enter_context(lake.lock(name))
+        except (LakeBusy, OSError) as exc:
+            raise SyncFailed(f"{name} sync did not start: {exc}") from exc
         lake.remove_stale_temp_files(name)
         state = lake.load_state(name)
         run = state.in_progress

@@ -136,8 +136,12 @@ class ClientSettings:
             )
         if not self.api_key:
             raise VivenuConfigError("VIVENU_API_KEY is empty: set it to the seller's API key")
-        if self.max_rps <= 0 or self.concurrency < 1 or self.max_attempts < 1:
-            raise VivenuConfigError("max_rps must be > 0, concurrency and max_attempts >= 1")
+        if not self.max_rps > 0:
+            raise VivenuConfigError(f"CUSTOMER_SYNC_MAX_RPS={self.max_rps:g}: must be > 0")
+        if self.concurrency < 1:
+            raise VivenuConfigError(f"CUSTOMER_SYNC_CONCURRENCY={self.concurrency}: must be >= 1")
+        if self.max_attempts < 1:
+            raise VivenuConfigError(f"max_attempts={self.max_attempts}: must be >= 1")
         if self.timeout_s <= 0 or self.deadline_s <= 0:
             raise VivenuConfigError("timeout_s and deadline_s must be > 0")
         if self.timeout_attempts < 1 or self.connect_attempts < 1:

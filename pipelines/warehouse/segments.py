@@ -216,20 +216,26 @@ def configured_segments(data_dir: Path, env: Mapping[str, str] | None = None) ->
     env = os.environ if env is None else env
     spec = env.get(SEGMENTS_ENV, "").strip()
     if spec:
-        return [_parse_shorthand(part.strip()) for part in spec.split(";") if part.strip()]
+        try:
+            return [_parse_shorthand(part.strip()) for part in spec.split(";") if part.strip()]
+        except SegmentError as exc:
+            raise SegmentError(
+                f"{SEGMENTS_ENV}={spec!r}: {exc}; segments are separated by ';', tags by '+' "
+                "(all) or ',' (any), e.g. 'vip;newsletter+vip'"
+            ) from None
     path = Path(data_dir) / SEGMENTS_FILE
     if not path.exists():
         return []
     try:
         items = json.loads(path.read_text())
         return [Segment(**{**item, "tags": tuple(item["tags"])}) for item in items]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, SegmentError) as exc:
         raise SegmentError(f"{path}: not a list of segments ({exc})") from exc
 
 
 def _parse_shorthand(part: str) -> Segment:
     if "+" in part and "," in part:
-        raise SegmentError(f"{SEGMENTS_ENV}: {part!r} mixes '+' (all) and ',' (any)")
+        raise SegmentError(f"{part!r} mixes '+' (all) and ',' (any)")
     match: Match = "all" if "+" in part else "any"
     tags = tuple(t.strip() for t in re.split(r"[+,]", part))
     return Segment(tags=tags, match=match)
