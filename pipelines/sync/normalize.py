@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.sync import columnar, schemas
-from pipelines.sync.redact import is_secret_key, to_json
+from pipelines.sync.redact import secret_keys, to_json
 from pipelines.sync.schemas import LOCATION_KEYS
 
 # What stands in for an `_account` that is not an object: its contents cannot be told apart.
@@ -44,7 +44,7 @@ class RecordError(ValueError):
 
 
 def _drop_secret_keys(doc: dict[str, Any]) -> None:
-    for key in [k for k in doc if is_secret_key(k)]:
+    for key in secret_keys(doc):
         del doc[key]
 
 

@@ -34,9 +34,30 @@ def is_secret_key(name: str) -> bool:
     return folded in SECRET_NAMES or folded.endswith(SECRET_SUFFIXES)
 
 
+_FOLD = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
+_SEPARATORS = b"_- "
+# Field names seen and found not secret: most records share them, so most are skipped at once.
+_PLAIN: set[str] = set()
+_PLAIN_MAX = 10_000
+
+
 def _has_marker(data: bytes) -> bool:
-    folded = data.lower().replace(b"_", b"").replace(b"-", b"").replace(b" ", b"")
+    folded = data.translate(_FOLD, _SEPARATORS)
     return any(marker in folded for marker in _MARKERS)
+
+
+def secret_keys(record: dict[str, Any]) -> list[str]:
+    """The keys of `record` that are secret by `is_secret_key` (its top level only)."""
+    unknown = record.keys() - _PLAIN
+    if not unknown:
+        return []
+    found = []
+    for key in unknown:
+        if is_secret_key(str(key)):
+            found.append(key)
+        elif len(_PLAIN) < _PLAIN_MAX:
+            _PLAIN.add(key)
+    return found
 
 
 def _drop_secrets(value: Any) -> Any:

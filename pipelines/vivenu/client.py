@@ -14,8 +14,9 @@ TLS) before vivenu ever answered is a wrong VIVENU_BASE_URL, not an outage: it f
 `connect_attempts` quick tries.
 
 Secrecy: the API key is replaced by `REDACTED` in every answer body as it arrives (however the
-server spells it) and in every transport error, so no message, exception or record built from
-what vivenu sends can carry it; a logging filter does the same for httpx's and httpcore's logs.
+server spells it; in records only when it is long enough to tell from ordinary text) and in every
+transport error, so no message, exception or record built from what vivenu sends can carry it; a
+logging filter does the same for httpx's and httpcore's logs.
 """
 
 from __future__ import annotations
@@ -485,15 +486,15 @@ class VivenuClient:
                     last=f"HTTP {response.status_code} with Retry-After {retry_after:.0f}s",
                 )
             raise _Retryable(f"HTTP {response.status_code}", retry_after_s=retry_after)
-        content = self._redactor.body(response.content, records=response.is_success)
+        answer = self._redactor.body(response.content, records=response.is_success)
         if response.is_success:
             try:
-                return orjson.loads(content)
+                return orjson.loads(answer)
             except orjson.JSONDecodeError:
                 raise VivenuProtocolError(
                     f"{method} {path} -> HTTP {response.status_code} with a body that is not JSON"
                 ) from None
-        raise _http_error(response.status_code, method, path, content)
+        raise _http_error(response.status_code, method, path, answer)
 
     def _kind(self, exc: httpx.TransportError) -> _Failure:
         if isinstance(exc, httpx.TimeoutException):
