@@ -88,8 +88,11 @@ _DUCKDB_LOCK = re.compile(
     r"(?P<program>\S+) \(PID (?P<pid>\d+)\)"
 )
 # Errors of I/O libraries that carry the OS's words but not its errno (an HTTP 403 saying
-# "Permission denied" is not about a file).
-_IO_ERRORS = frozenset({"OSError", "PermissionError", "IOException", "ArrowIOError"})
+# "Permission denied" is not about a file). DuckDB reports a commit whose WAL write failed as a
+# TransactionException.
+_IO_ERRORS = frozenset(
+    {"OSError", "PermissionError", "IOException", "ArrowIOError", "TransactionException"}
+)
 _ERRNO_BY_TEXT = {
     "No space left on device": errno.ENOSPC,
     "Read-only file system": errno.EROFS,
