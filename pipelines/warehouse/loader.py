@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -196,6 +197,23 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
     con.execute(sql("views"))
+
+
+def live_versions(db_path: Path, resource: str, ids: list[str]) -> dict[str, datetime] | None:
+    """The `updated_at` of those `ids` that `resource`'s live table in `db_path` (opened read-only)
+    holds; None when there is no such file yet."""
+    if resource not in TABLES:
+        raise ValueError(f"unknown resource {resource!r}")
+    if not Path(db_path).exists():
+        return None
+    con = connect(db_path, read_only=True)
+    try:
+        if not _count(con, "has_table", table=resource):
+            return {}
+        rows = con.execute(sql("live_versions"), {"table": resource, "ids": ids}).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
 
 
 def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
