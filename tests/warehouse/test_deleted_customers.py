@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -67,11 +68,24 @@ def test_deleting_the_heaviest_buyers_keeps_syncs_passing(cli, tmp_path):
     deleted = {heaviest_vip, *(c for c, _ in buyers.most_common(3))}
     orphaned = sorted(t["_id"] for t in store.transactions_truth() if t["customerId"] in deleted)
     assert len(orphaned) / sum(buyers.values()) > 0.01  # beyond customer_id_is_known's `mostly`
+    # One-off exports into the same folder: no sync rewrites them as segments.
+    run("segments", "export", "--tag", "vip", "--tag", "newsletter")
+    run("segments", "export", "--tag", "vip", "--format", "parquet", "--hash-emails")
+    one_off_csv = tmp_path / "exports" / "vip_or_newsletter.plain.csv"
+    one_off_parquet = tmp_path / "exports" / "vip.hashed.parquet"
+    lines_before = one_off_csv.read_text().splitlines()
+    assert heaviest_vip in set(pq.read_table(one_off_parquet)["id"].to_pylist())
     for customer_id in deleted:
         store.delete_customer(customer_id)
 
     run("reconcile", "--quiet")
     assert not exported_ids(tmp_path) & deleted  # the deleted customers left the export
+    # ... and every other export in the folder, the remaining rows unchanged to the byte.
+    assert one_off_csv.read_text().splitlines() == [
+        line for line in lines_before if not any(f'"{c}"' in line for c in deleted)
+    ]
+    assert len(lines_before) > len(one_off_csv.read_text().splitlines())
+    assert not set(pq.read_table(one_off_parquet)["id"].to_pylist()) & deleted
     run("sync", "--quiet")
     ids = {"ids": sorted(deleted)}
     assert warehouse(tmp_path, "SELECT id FROM customers WHERE id IN $ids", ids) == []
