@@ -149,9 +149,9 @@ def with_lock_retry(db_path: Path, lock_wait: float, open_: Callable[[], T]) -> 
             if not _LOCK_CONFLICT.search(str(exc)):
                 raise
             waited = time.monotonic() - started
-            if waited + delay > lock_wait:
+            if waited >= lock_wait:
                 raise _busy(Path(db_path), exc, waited) from None
-            time.sleep(delay)
+            time.sleep(min(delay, lock_wait - waited))
             delay = min(delay * 2, 1.0)
 
 
