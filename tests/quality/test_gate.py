@@ -520,3 +520,24 @@ def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
     forced = json.loads(runner.invoke(validate, ["--full", "--json"]).output)
     assert [r["mode"] for r in forced] == ["full", "full"]
     assert all(r["rows_carried_over"] == 0 for r in forced)
+
+
+@pytest.mark.attack("11.20 a wrong CUSTOMER_SYNC_EXPECTATIONS_DIR turns the gate off")
+def test_the_check_without_suites_fails_and_blocks(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dg.asset(deps=[customer_snapshot, transaction_snapshot])
+    def warehouse() -> None:
+        """Stands in for the warehouse load."""
+
+    monkeypatch.setenv("CUSTOMER_SYNC_EXPECTATIONS_DIR", str(tmp_path / "nowhere"))
+    result = dg.materialize(
+        [customer_snapshot, transaction_snapshot, warehouse, *quality_checks],
+        resources={"lake": LakeResource(data_dir=str(lake.data_dir))},
+        raise_on_error=False,
+    )
+    assert not result.success and not any(e.passed for e in result.get_asset_check_evaluations())
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "no expectation suites" in failure.step_failure_data.user_failure_data.description
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "warehouse" not in materialized
