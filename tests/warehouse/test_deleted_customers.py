@@ -6,38 +6,54 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from pipelines.cli import main
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.warehouse.loader import connect
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path):
+    """The simulator and `customer-sync ARGS` as a user runs it (its own process: the code
+    location binds the data directory when imported)."""
     store = Store.seeded(300, 7)
     with SimulatorServer(store, api_key="sim-key") as sim:
-        for key, value in {
-            "VIVENU_BASE_URL": sim.base_url,
-            "VIVENU_API_KEY": sim.api_key,
-            "CUSTOMER_SYNC_DATA_DIR": str(tmp_path),
-            "CUSTOMER_SYNC_MAX_RPS": "1000",
-            "CUSTOMER_SYNC_SEGMENTS": "vip",
-        }.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("DAGSTER_HOME", raising=False)
-        runner = CliRunner()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_", "DAGSTER_"))
+        }
+        env.update(
+            VIVENU_BASE_URL=sim.base_url,
+            VIVENU_API_KEY=sim.api_key,
+            CUSTOMER_SYNC_DATA_DIR=str(tmp_path),
+            CUSTOMER_SYNC_MAX_RPS="1000",
+            CUSTOMER_SYNC_SEGMENTS="vip",
+            COLUMNS="300",  # one table row per line
+        )
 
         def run(*args: str) -> str:
-            result = runner.invoke(main, list(args))
-            assert result.exit_code == 0, f"{args}: {result.stderr[-2000:]}"
-            return result.stdout
+            done = subprocess.run(
+                [sys.executable, "-m", "pipelines.cli", *args],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, f"{args}: {done.stderr[-2000:]}"
+            return done.stdout
 
         yield store, run
 
@@ -101,7 +117,7 @@ def test_deleting_the_heaviest_buyers_keeps_syncs_passing(cli, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.attack("11.2 quarantine list says 'held back from the warehouse' of loaded records")
-def test_quarantine_list_says_what_the_warehouse_holds(cli, tmp_path, monkeypatch):
+def test_quarantine_list_says_what_the_warehouse_holds(cli, tmp_path):
     store, run = cli
     run("sync", "--quiet")
     customer_id = sorted(store.live_customer_ids())[0]
@@ -114,7 +130,6 @@ def test_quarantine_list_says_what_the_warehouse_holds(cli, tmp_path, monkeypatc
     # The rejected version is not merged, but the record's earlier version is in the warehouse.
     assert entry["in_warehouse"] is True
     assert entry["warehouse_updated_at"] < entry["updated_at"]
-    monkeypatch.setenv("COLUMNS", "300")  # one table row per line
     shown = run("quarantine", "list")
     assert "held back" not in shown and "not merged into the warehouse" in shown
     (row,) = [line for line in shown.splitlines() if customer_id in line]
