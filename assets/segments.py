@@ -1,5 +1,7 @@
 """Activation: the configured tag segments, re-exported after each sync."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from assets.analytics import analyst_copy
@@ -19,6 +21,7 @@ def segment_exports(
     try:
         configured = segments.configured_segments(warehouse.data_dir)
         rows = []
+        written: set[Path] = set()
         for segment in configured:
             # The pipeline owns these files: each sync replaces them (deleted customers vanish).
             path, count = segments.export(
@@ -26,6 +29,14 @@ def segment_exports(
             )
             context.log.info(f"{path}: {count} customers")
             rows.append(f"| {', '.join(segment.tags)} | {segment.match} | {path.name} | {count} |")
+            written.add(path)
+        # The other files in the folder (one-off exports, segments no longer configured) lose
+        # the customers deleted in vivenu too.
+        scrubbed = segments.drop_deleted(
+            warehouse.analyst_path, warehouse.exports_dir, keep=written
+        )
+        for path, count in scrubbed.items():
+            context.log.info(f"{path}: {count} deleted customer(s) removed")
     except segments.SegmentError as exc:
         raise dg.Failure(description=str(exc)) from exc
     table = "\n".join(["| tags | match | file | customers |", "| --- | --- | --- | --- |", *rows])
@@ -34,5 +45,6 @@ def segment_exports(
             "segments": len(configured),
             "exports": dg.MetadataValue.md(table),
             "folder": dg.MetadataValue.path(str(warehouse.exports_dir)),
+            "deleted_customers_removed": sum(scrubbed.values()),
         }
     )

@@ -16,6 +16,7 @@ from pipelines import settings
 from pipelines.quality import rejects
 from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.lake import TABLES, Lake
+from pipelines.warehouse.loader import analyst_path, live_versions
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 3
@@ -90,11 +91,42 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
 
 @click.group()
 def quarantine() -> None:
-    """Records held back from the warehouse: schema quarantine and quality rejects."""
+    """Quarantined record versions: those the sync could not parse (schema) and those the
+    quality gate rejected (quality).
+
+    A quarantined version is not merged into the warehouse; the warehouse keeps the version of
+    the record it already had, if any (an earlier one, or this one when it was loaded before the
+    gate rejected it). `list` says which, from the analyst copy analytics.duckdb.
+    """
 
 
 def _entries(resource: str) -> list[dict]:
     return rejects.quarantined(Lake(settings.data_dir()), None if resource == "all" else resource)
+
+
+def _with_warehouse(entries: list[dict]) -> list[dict]:
+    """Each entry with `in_warehouse` (None: no analyst copy yet) and `warehouse_updated_at`:
+    whether, and in which version, analytics.duckdb holds the record."""
+    copy = analyst_path(settings.data_dir() / "warehouse.duckdb")
+    found: dict[str, dict | None] = {}
+    for resource in {e["resource"] for e in entries}:
+        ids = sorted({e["record_id"] for e in entries if e["resource"] == resource} - {None})
+        found[resource] = live_versions(copy, resource, ids)
+    for e in entries:
+        versions = found[e["resource"]]
+        e["in_warehouse"] = None if versions is None else e["record_id"] in versions
+        e["warehouse_updated_at"] = (versions or {}).get(e["record_id"])
+    return entries
+
+
+def _in_warehouse(e: dict) -> str:
+    if e["in_warehouse"] is None:
+        return "? (no analytics.duckdb yet)"
+    if not e["in_warehouse"]:
+        return "no"
+    if e["warehouse_updated_at"] == e["updated_at"]:
+        return "yes, this version"
+    return f"yes, version {e['warehouse_updated_at']}"
 
 
 _RESOURCE = click.option(
@@ -110,14 +142,19 @@ _RESOURCE = click.option(
 @_RESOURCE
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON on stdout.")
 def quarantine_list(resource: str, as_json: bool) -> None:
-    """Every quarantined record with its resource, source and reason(s)."""
-    entries = _entries(resource)
+    """Every quarantined record version with its resource, source, reason(s), and whether the
+    warehouse (its analyst copy) holds the record anyway, in this or another version."""
+    entries = _with_warehouse(_entries(resource))
     if as_json:
         rows = [{k: v for k, v in e.items() if k != "payload"} for e in entries]
         click.echo(json.dumps(rows, default=str, indent=2))
         return
-    table = Table(title=f"customer-sync: {len(entries)} quarantined record(s)")
-    for col in ("resource", "source", "record_id", "updated_at", "reasons"):
+    table = Table(
+        title=f"customer-sync: {len(entries)} quarantined record version(s)",
+        caption="A quarantined version is not merged into the warehouse; 'in warehouse' is "
+        "what analytics.duckdb holds of the record.",
+    )
+    for col in ("resource", "source", "record_id", "updated_at", "reasons", "in warehouse"):
         table.add_column(col)
     for e in entries:
         table.add_row(
@@ -126,6 +163,7 @@ def quarantine_list(resource: str, as_json: bool) -> None:
             e["record_id"] or "(no id)",
             str(e["updated_at"] or ""),
             "; ".join(e["reasons"]),
+            _in_warehouse(e),
         )
     Console().print(table)
 

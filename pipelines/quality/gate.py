@@ -190,6 +190,12 @@ def _read(lake: Lake, resource: str, table: str, columns: list[str]) -> pa.Table
     return data.cast(pa.schema([schema.field(c) for c in data.schema.names]))
 
 
+def deleted_ids(lake: Lake, resource: str) -> pa.ChunkedArray:
+    """Ids of `resource` that existed and that vivenu no longer holds: the tombstones of
+    confirmed deletions. (Records erased on request belong here too once they are recorded.)"""
+    return lake.read_snapshot(resource, "deletions").column("id")
+
+
 def _frame(lake: Lake, suite: Suite) -> tuple[pa.Table, dict[str, Any]] | None:
     """The Arrow table a suite validates (the columns it reads, `_run_id`) and runtime parameters."""
     if suite.table == RECEIVED:
@@ -197,8 +203,11 @@ def _frame(lake: Lake, suite: Suite) -> tuple[pa.Table, dict[str, Any]] | None:
     wanted = [suite.record_id, "updated_at", *suite.columns(), "_run_id"]
     table = _read(lake, suite.resource, suite.table, wanted)
     for name, ref in suite.references.items():
-        keys = _read(lake, ref["resource"], ref["table"], [ref["key"]]).column(ref["key"])
-        table = table.append_column(name, incremental.known(table.column(ref["column"]), keys))
+        keys = [_read(lake, ref["resource"], ref["table"], [ref["key"]]).column(ref["key"])]
+        if "deleted" in ref.get("known", ["current"]):
+            keys.append(deleted_ids(lake, ref["resource"]))
+        known = pa.chunked_array([c for k in keys for c in k.chunks], pa.string())
+        table = table.append_column(name, incremental.known(table.column(ref["column"]), known))
     for i, f in enumerate(table.schema):
         if pa.types.is_decimal(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))

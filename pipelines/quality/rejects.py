@@ -1,9 +1,11 @@
 """Quality rejects (`lake/<resource>/quality/rejected.parquet`) and the combined quarantine view.
 
-Two kinds of records are held back from the warehouse: those the sync could not normalize
-(`snapshot/quarantine.parquet`, reason from normalization) and record versions that failed a
-row-level expectation (`quality/rejected.parquet`, the failed expectations). The warehouse skips
-every (record_id, updated_at) of the second kind; the first never reached the snapshot.
+Two kinds of record versions are quarantined: those the sync could not normalize
+(`snapshot/quarantine.parquet`, reason from normalization) and those that failed a row-level
+expectation (`quality/rejected.parquet`, the failed expectations). The first never reached the
+snapshot; the warehouse does not merge the second (record_id, updated_at). Neither removes what
+the warehouse already holds of the record: an earlier version, or the same version when it was
+loaded before the gate rejected it (`customer-sync quarantine list` shows which).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def read(lake: Lake, resource: str) -> pa.Table:
 
 
 def quarantined(lake: Lake, resource: str | None = None) -> list[dict[str, Any]]:
-    """Every held-back record: schema quarantine and quality rejects, with their reasons."""
+    """Every quarantined record version: schema quarantine and quality rejects, with reasons."""
     entries: list[dict[str, Any]] = []
     for name in [resource] if resource else list(TABLES):
         for row in lake.read_snapshot(name, "quarantine").to_pylist():

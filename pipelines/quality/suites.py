@@ -8,9 +8,12 @@ Besides GX's own fields, a suite's `meta` says what it validates (nothing here i
                   resource's record a failing row belongs to (tags and links map to a customer).
     "parameters": {"max_updated_at": {"now_plus_seconds": 600}}   values for `$PARAMETER`s
     "references": {"customer_id_is_known": {"column": "customer_id", "resource": "customers",
-                   "table": "customers", "key": "id"}}
+                   "table": "customers", "key": "id", "known": ["current", "deleted"]}}
                   a boolean column added before validation (null where `column` is null), so
                   referential integrity is an ordinary `expect_column_values_to_be_in_set`.
+                  `known` (default ["current"]) says which ids count as known: "current" the
+                  table's keys, "deleted" the ids vivenu confirmed deleted (tombstones: vivenu
+                  keeps a deleted customer's transactions, so they still reference it).
 
 and each expectation's `meta` has a stable `name` and `on_failure`: "quarantine" (failing rows'
 records are rejected; with `mostly`, falling below it also blocks the load) or "block" (any
@@ -38,6 +41,7 @@ PACKAGED_DIR = "expectations"
 EXPECTATIONS_ENV = "CUSTOMER_SYNC_EXPECTATIONS_DIR"
 RECEIVED = "_received"
 ON_FAILURE = ("quarantine", "block")
+KNOWN = ("current", "deleted")
 
 
 class SuiteError(ValueError):
@@ -131,6 +135,10 @@ def _check(doc: Any, path: Path) -> None:
     for key in ("resource", "table", "record_id"):
         if not isinstance(target.get(key), str):
             raise SuiteError(f"{where}: meta.target.{key} is required")
+    for name, ref in (doc["meta"].get("references") or {}).items():
+        known = ref.get("known", ["current"]) if isinstance(ref, dict) else None
+        if not isinstance(known, list) or not known or not set(known) <= set(KNOWN):
+            raise SuiteError(f"{where}: references.{name}.known must be a list out of {KNOWN}")
     names = set()
     for i, exp in enumerate(doc.get("expectations") or []):
         meta = exp.get("meta") or {}

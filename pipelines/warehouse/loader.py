@@ -10,21 +10,28 @@ a crash leaves the previous state, and loading the same batch twice changes noth
 Analysts and BI tools open the copy, never `warehouse.duckdb`: DuckDB allows one writing process
 per file, so a reader there would block the load. The copy is written to a temporary file and
 renamed over the old one; a reader holding the old copy open keeps its consistent snapshot.
+A load that finds the file locked anyway retries for CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT seconds
+(default 30), then fails naming the process DuckDB says holds it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.settings import SettingsError
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
 from pipelines.sync.lake import TABLES, Lake
@@ -33,6 +40,8 @@ from pipelines.sync.state import fsync_dir, temp_file
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
 MEMORY_LIMIT = "1GB"
+LOCK_WAIT_ENV = "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT_SECONDS = 30.0
 
 # Links derived from a customer's current version, rebuilt for the customers a load changes.
 LINKS = {"customers": ("customer_tags", "customer_transactions")}
@@ -40,6 +49,8 @@ LINKS = {"customers": ("customer_tags", "customer_transactions")}
 REJECTED = pa.schema(
     [pa.field("record_id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)]
 )
+T = TypeVar("T")
+
 CURRENT = pa.schema([pa.field("id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)])
 
 
@@ -85,19 +96,85 @@ class LoadResult:
         return any(r.changed for r in self.resources.values())
 
 
+class WarehouseBusy(duckdb.IOException):
+    """Another process kept the warehouse file locked for longer than we waited.
+
+    An IOException, as DuckDB's own lock error is, so callers that wait in their own way
+    (the push) keep working.
+    """
+
+
 def analyst_path(db_path: Path) -> Path:
     """Where the analyst copy of `db_path` is published."""
     return Path(db_path).with_name(ANALYST_COPY)
 
 
-def connect(db_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to a warehouse file; timestamps are shown and truncated in UTC."""
+def lock_wait_seconds() -> float:
+    """CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT, default 30: how long a load waits for a locked file."""
+    raw = os.environ.get(LOCK_WAIT_ENV)
+    if not raw:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise SettingsError(f"{LOCK_WAIT_ENV}={raw!r} is not a number of seconds >= 0")
+    return seconds
+
+
+_LOCK_CONFLICT = re.compile(r"Could not set lock on file|Conflicting lock is held")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _busy(db_path: Path, exc: Exception, waited: float) -> WarehouseBusy:
+    holder = _LOCK_HOLDER.search(str(exc))
+    who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
+    return WarehouseBusy(
+        f"{db_path} is locked by {who} and stayed locked for {waited:.0f} s: analysts and BI "
+        f"tools must open the analyst copy {analyst_path(db_path)}, never {db_path.name}; close "
+        "that session and rerun"
+    )
+
+
+def with_lock_retry(db_path: Path, lock_wait: float, open_: Callable[[], T]) -> T:
+    """`open_()`, retried while DuckDB reports `db_path` locked by another process, for up to
+    `lock_wait` seconds; then WarehouseBusy naming the holder if DuckDB said who it is."""
+    started = time.monotonic()
+    delay = 0.05
+    while True:
+        try:
+            return open_()
+        except duckdb.IOException as exc:
+            if not _LOCK_CONFLICT.search(str(exc)):
+                raise
+            waited = time.monotonic() - started
+            if waited >= lock_wait:
+                raise _busy(Path(db_path), exc, waited) from None
+            time.sleep(min(delay, lock_wait - waited))
+            delay = min(delay * 2, 1.0)
+
+
+def connect(
+    db_path: Path, *, read_only: bool = False, lock_wait: float = 0.0
+) -> duckdb.DuckDBPyConnection:
+    """A connection to a warehouse file; timestamps are shown and truncated in UTC.
+
+    While another process holds the file's lock, retries for `lock_wait` seconds, then raises
+    WarehouseBusy.
+    """
     db_path = Path(db_path)
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     # A bounded buffer pool (DuckDB spills beyond it): left to its default of 80% of RAM, a full
     # load of a million customers took 5+ GiB.
-    con = duckdb.connect(str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    con = with_lock_retry(
+        db_path,
+        lock_wait,
+        lambda: duckdb.connect(
+            str(db_path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT}
+        ),
+    )
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -120,6 +197,21 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
     con.execute(sql("views"))
+
+
+def live_versions(db_path: Path, resource: str, ids: list[str]) -> dict[str, datetime] | None:
+    """The `updated_at` of those `ids` that `resource`'s live table in `db_path` (opened read-only)
+    holds; None when there is no such file yet."""
+    if not Path(db_path).exists():
+        return None
+    con = connect(db_path, read_only=True)
+    try:
+        if not _count(con, "has_table", table=resource):
+            return {}
+        rows = con.execute(sql("live_versions"), {"table": resource, "ids": ids}).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
 
 
 def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
@@ -244,16 +336,21 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
     )
 
 
-def load(lake: Lake, db_path: Path, *, publish_copy: bool = True) -> LoadResult:
+def load(
+    lake: Lake, db_path: Path, *, publish_copy: bool = True, lock_wait: float | None = None
+) -> LoadResult:
     """Merge every change batch not loaded yet into `db_path`, then publish the analyst copy.
 
     Upsert by id (newest updated_at wins), deletions applied, every version kept in
     `<table>_history` (valid_from/valid_to). Idempotent: a batch is loaded once.
     The copy is republished when anything was loaded or it does not exist yet.
+    A file locked by another process is retried for `lock_wait` seconds (default
+    CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT or 30), then WarehouseBusy.
     """
     start = time.monotonic()
     db_path = Path(db_path)
-    con = connect(db_path)
+    lock_wait = lock_wait_seconds() if lock_wait is None else lock_wait
+    con = connect(db_path, lock_wait=lock_wait)
     try:
         create_schema(con)
         results = {resource: _load_resource(con, lake, resource) for resource in TABLES}
@@ -262,15 +359,16 @@ def load(lake: Lake, db_path: Path, *, publish_copy: bool = True) -> LoadResult:
     published = None
     loaded_any = any(r.runs or r.changed for r in results.values())
     if publish_copy and (loaded_any or not analyst_path(db_path).exists()):
-        published = publish(db_path)
+        published = publish(db_path, lock_wait=lock_wait)
     return LoadResult(resources=results, published=published, seconds=time.monotonic() - start)
 
 
-def publish(db_path: Path, target: Path | None = None) -> Path:
+def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | None = None) -> Path:
     """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename).
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
-    one. Nothing here opens the target itself, so no reader can make this fail.
+    one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
+    writer holding the warehouse file is waited for as in `load`.
     """
     db_path = Path(db_path)
     target = Path(target) if target is not None else analyst_path(db_path)
@@ -282,7 +380,11 @@ def publish(db_path: Path, target: Path | None = None) -> Path:
     # paths are bound values, never formatted into the SQL.
     con = duckdb.connect()
     try:
-        con.execute(sql("publish_source"), {"path": str(db_path)})
+        with_lock_retry(
+            db_path,
+            lock_wait_seconds() if lock_wait is None else lock_wait,
+            lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
+        )
         con.execute(sql("publish_target"), {"path": str(tmp)})
         con.execute(sql("publish_copy"))
     finally:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from pipelines.settings import SettingsError
 from pipelines.sync.lake import Lake
 from pipelines.warehouse import loader
 
@@ -35,11 +38,26 @@ class WarehouseResource(dg.ConfigurableResource):
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
 
+    # A file another process keeps locked fails the step with the loader's one line (who holds
+    # it, and that analysts use the analyst copy), not a traceback.
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return loader.connect(self.path, read_only=read_only)
+        with _busy_as_failure():
+            return loader.connect(
+                self.path, read_only=read_only, lock_wait=loader.lock_wait_seconds()
+            )
 
     def load(self, lake: Lake, *, publish_copy: bool = True) -> loader.LoadResult:
-        return loader.load(lake, self.path, publish_copy=publish_copy)
+        with _busy_as_failure():
+            return loader.load(lake, self.path, publish_copy=publish_copy)
 
     def publish(self) -> Path:
-        return loader.publish(self.path)
+        with _busy_as_failure():
+            return loader.publish(self.path)
+
+
+@contextmanager
+def _busy_as_failure() -> Iterator[None]:
+    try:
+        yield
+    except (loader.WarehouseBusy, SettingsError) as exc:
+        raise dg.Failure(description=str(exc)) from None

@@ -6,17 +6,19 @@ blocks a load, and customers deleted in vivenu are gone from the next export aft
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -129,26 +131,31 @@ def write(table: pa.Table, path: Path, fmt: Format, *, force: bool = False) -> P
             "--out, or add --hash-emails"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
+    _write_file(table if fmt == "parquet" else _csv_ready(table), path, fmt, replace=force)
+    return path
+
+
+def _write_file(table: pa.Table, path: Path, fmt: Format, *, replace: bool) -> None:
+    """Write to a temporary file, fsync, then rename over `path` (`replace`) or link it to
+    `path` (fails if the name exists: no check-then-write race can clobber a file)."""
     fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             if fmt == "parquet":
                 pq.write_table(table, f, compression="zstd")
             else:
-                pacsv.write_csv(_csv_ready(table), f)
+                pacsv.write_csv(table, f)
             f.flush()
             os.fsync(f.fileno())
-        if force:
+        if replace:
             os.replace(tmp, path)
         else:
-            # link() fails if the name exists: no check-then-write race can clobber a file.
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 raise SegmentError(f"{path} exists; pass --force to replace it") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 def _csv_ready(table: pa.Table) -> pa.Table:
@@ -203,6 +210,58 @@ def export(
         path = folder / segment.file_name
     table = select(db_path, segment)
     return write(table, path, segment.format, force=force), len(table)
+
+
+def drop_deleted(db_path: Path, folder: Path, *, keep: Collection[Path] = ()) -> dict[Path, int]:
+    """Remove the customers vivenu confirmed deleted (the `deletions` of `db_path`) from every
+    export file in `folder` but those in `keep` (just written); returns the rows removed per file.
+
+    The configured segments are re-exported after each sync; this reaches the others (one-off
+    `segments export` files, segments no longer configured), so a deleted customer leaves every
+    export in the folder at the next run. Files are rewritten atomically, format kept.
+    """
+    if not Path(db_path).exists() or not Path(folder).is_dir():
+        return {}
+    con = connect(db_path, read_only=True)
+    try:
+        deleted = pa.array([i for (i,) in con.execute(sql("deleted_customers")).fetchall()])
+    finally:
+        con.close()
+    removed: dict[Path, int] = {}
+    if not len(deleted):
+        return removed
+    for path in sorted(Path(folder).iterdir()):
+        if path in keep or path.name.startswith(".") or path.suffix not in (".csv", ".parquet"):
+            continue
+        table = _read_export(path)
+        if table is None or "id" not in table.column_names:
+            continue
+        gone = pc.is_in(table.column("id"), value_set=deleted)
+        count = pc.sum(gone).as_py() or 0
+        if count:
+            fmt: Format = "parquet" if path.suffix == ".parquet" else "csv"
+            _write_file(table.filter(pc.invert(gone)), path, fmt, replace=True)
+            removed[path] = count
+    return removed
+
+
+def _read_export(path: Path) -> pa.Table | None:
+    """An export file as written (CSV cells as the exact text they hold); None if unreadable."""
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path)
+        with path.open(newline="", encoding="utf-8") as f:
+            names = next(csv.reader(f), [])
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (OSError, ValueError, pa.ArrowException):
+        return None
 
 
 def configured_segments(data_dir: Path, env: Mapping[str, str] | None = None) -> list[Segment]:

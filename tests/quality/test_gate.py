@@ -350,7 +350,14 @@ def sync_run(
             if row["customer_id"] not in deleted
         ]
 
+    def tombstones(rows: Rows) -> Rows:
+        return rows + [
+            {"resource": resource, "id": i, "deleted_at": synced_at, **lineage} for i in deleted
+        ]
+
     corrupt(lake, resource, resource, primary)
+    if deleted:
+        corrupt(lake, resource, "deletions", tombstones)
     if resource == "customers":
         corrupt(lake, "customers", "customer_tags", children)
         corrupt(lake, "customers", "customer_transactions", children)
@@ -447,16 +454,34 @@ def test_references_change_verdicts_of_unchanged_rows(lake: Lake) -> None:
     assert report.mode == "incremental" and rejected(lake, "transactions") == {}
     assert judged(report)["transactions"] == 1  # the former reject
 
-    # A customer is deleted: its unchanged transactions now reference an unknown customer.
+    # A customer vanishes from the snapshot without a tombstone: its unchanged transactions now
+    # reference an unknown customer.
     owner = transactions[1]["customer_id"]
     owned = {t["id"] for t in transactions if t["customer_id"] == owner}
-    sync_run(lake, "customers", "run-3", deleted=(owner,))
+    corrupt(lake, "customers", "customers", lambda rows: [r for r in rows if r["id"] != owner])
     report = validate_snapshot(lake, "transactions", max_bad_share=0.5)
     assert report.mode == "incremental"
     assert set(rejected(lake, "transactions")) == owned
     assert judged(report)["transactions"] == len(owned)
     known = next(e for e in report.expectations if e.name == "customer_id_is_known")
     assert (known.unexpected_count, known.element_count) == (len(owned), len(transactions))
+
+
+@pytest.mark.attack("11.2 deleting the heaviest buyers fails customer_id_is_known forever")
+def test_a_transaction_of_a_deleted_customer_is_valid(lake: Lake) -> None:
+    transactions = lake.read_snapshot("transactions", "transactions").to_pylist()
+    by_owner: dict[str, int] = {}
+    for t in transactions:
+        by_owner[t["customer_id"]] = by_owner.get(t["customer_id"], 0) + 1
+    heaviest = sorted(by_owner, key=by_owner.__getitem__, reverse=True)[:3]
+    owned = sum(by_owner[c] for c in heaviest)
+    assert owned / len(transactions) > 0.01  # beyond the check's `mostly`: it would block
+    validate_snapshot(lake, "transactions")
+    sync_run(lake, "customers", "run-2", deleted=tuple(heaviest))
+    report = validate_snapshot(lake, "transactions")
+    assert report.passed and rejected(lake, "transactions") == {}
+    known = next(e for e in report.expectations if e.name == "customer_id_is_known")
+    assert known.success and known.unexpected_count == 0
 
 
 def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
@@ -495,3 +520,24 @@ def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
     forced = json.loads(runner.invoke(validate, ["--full", "--json"]).output)
     assert [r["mode"] for r in forced] == ["full", "full"]
     assert all(r["rows_carried_over"] == 0 for r in forced)
+
+
+@pytest.mark.attack("11.20 a wrong CUSTOMER_SYNC_EXPECTATIONS_DIR turns the gate off")
+def test_the_check_without_suites_fails_and_blocks(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dg.asset(deps=[customer_snapshot, transaction_snapshot])
+    def warehouse() -> None:
+        """Stands in for the warehouse load."""
+
+    monkeypatch.setenv("CUSTOMER_SYNC_EXPECTATIONS_DIR", str(tmp_path / "nowhere"))
+    result = dg.materialize(
+        [customer_snapshot, transaction_snapshot, warehouse, *quality_checks],
+        resources={"lake": LakeResource(data_dir=str(lake.data_dir))},
+        raise_on_error=False,
+    )
+    assert not result.success and not any(e.passed for e in result.get_asset_check_evaluations())
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "no expectation suites" in failure.step_failure_data.user_failure_data.description
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "warehouse" not in materialized
