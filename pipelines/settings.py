@@ -10,13 +10,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.vivenu.client import ClientSettings
 from pipelines.vivenu.errors import VivenuConfigError
-from pipelines.warehouse.segments import SegmentError, configured_segments
 
 DEFAULT_DATA_DIR = "data"
 DEFAULT_MAX_BAD_SHARE = 0.01
+DEFAULT_WAREHOUSE_LOCK_WAIT_S = 30.0
 API_VARIABLES = (
     "VIVENU_BASE_URL",
     "VIVENU_API_KEY",
@@ -36,6 +35,24 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_DATA_DIR, default ./data: where the lake, the warehouse and exports live."""
     env = os.environ if env is None else env
     return Path(env.get("CUSTOMER_SYNC_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
+    """CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT, default 30: seconds a load waits for a warehouse file
+    another process holds."""
+    env = os.environ if env is None else env
+    raw = env.get("CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT")
+    if not raw:
+        return DEFAULT_WAREHOUSE_LOCK_WAIT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise SettingsError(
+            f"CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT={raw!r}: not a number of seconds >= 0"
+        )
+    return seconds
 
 
 def max_bad_share(env: Mapping[str, str] | None = None) -> float:
@@ -62,8 +79,9 @@ def problems(
     Args:
         api: the command talks to vivenu (`API_VARIABLES`).
         pipeline: the command runs the sync or reconcile job, so its quality gate
-            (CUSTOMER_SYNC_MAX_BAD_SHARE, CUSTOMER_SYNC_EXPECTATIONS_DIR) and its segment
-            exports (CUSTOMER_SYNC_SEGMENTS, or `<data dir>/segments.json`).
+            (CUSTOMER_SYNC_MAX_BAD_SHARE, the suites of CUSTOMER_SYNC_EXPECTATIONS_DIR), its
+            warehouse load (CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT) and its segment exports
+            (CUSTOMER_SYNC_SEGMENTS, or `<data dir>/segments.json`).
         env: the environment (default os.environ).
     """
     env = os.environ if env is None else env
@@ -74,10 +92,15 @@ def problems(
     if api:
         found += _api_problems(env)
     if pipeline:
-        try:
-            max_bad_share(env)
-        except SettingsError as exc:
-            found.append(str(exc))
+        # Imported here, not at the top: the warehouse modules import this one.
+        from pipelines.quality.suites import SuiteError, require_suites
+        from pipelines.warehouse.segments import SegmentError, configured_segments
+
+        for read in (max_bad_share, warehouse_lock_wait):
+            try:
+                read(env)
+            except SettingsError as exc:
+                found.append(str(exc))
         try:
             require_suites(env)
         except SuiteError as exc:

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.settings import SettingsError
+from pipelines import settings
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
 from pipelines.sync.lake import TABLES, Lake
@@ -40,8 +40,6 @@ from pipelines.sync.state import fsync_dir, temp_file
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
 MEMORY_LIMIT = "1GB"
-LOCK_WAIT_ENV = "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT"
-DEFAULT_LOCK_WAIT_SECONDS = 30.0
 
 # Links derived from a customer's current version, rebuilt for the customers a load changes.
 LINKS = {"customers": ("customer_tags", "customer_transactions")}
@@ -107,20 +105,6 @@ class WarehouseBusy(duckdb.IOException):
 def analyst_path(db_path: Path) -> Path:
     """Where the analyst copy of `db_path` is published."""
     return Path(db_path).with_name(ANALYST_COPY)
-
-
-def lock_wait_seconds() -> float:
-    """CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT, default 30: how long a load waits for a locked file."""
-    raw = os.environ.get(LOCK_WAIT_ENV)
-    if not raw:
-        return DEFAULT_LOCK_WAIT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise SettingsError(f"{LOCK_WAIT_ENV}={raw!r} is not a number of seconds >= 0")
-    return seconds
 
 
 _LOCK_CONFLICT = re.compile(r"Could not set lock on file|Conflicting lock is held")
@@ -349,7 +333,7 @@ def load(
     """
     start = time.monotonic()
     db_path = Path(db_path)
-    lock_wait = lock_wait_seconds() if lock_wait is None else lock_wait
+    lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
     con = connect(db_path, lock_wait=lock_wait)
     try:
         create_schema(con)
@@ -382,7 +366,7 @@ def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | Non
     try:
         with_lock_retry(
             db_path,
-            lock_wait_seconds() if lock_wait is None else lock_wait,
+            settings.warehouse_lock_wait() if lock_wait is None else lock_wait,
             lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
         )
         con.execute(sql("publish_target"), {"path": str(tmp)})

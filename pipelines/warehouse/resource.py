@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines import settings
 from pipelines.settings import SettingsError
 from pipelines.sync.lake import Lake
 from pipelines.warehouse import loader
@@ -43,7 +44,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         with _busy_as_failure():
             return loader.connect(
-                self.path, read_only=read_only, lock_wait=loader.lock_wait_seconds()
+                self.path, read_only=read_only, lock_wait=settings.warehouse_lock_wait()
             )
 
     def load(self, lake: Lake, *, publish_copy: bool = True) -> loader.LoadResult:
