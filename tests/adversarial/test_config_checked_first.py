@@ -33,6 +33,7 @@ def test_every_bad_variable_is_named_before_any_request(hostile, tmp_path):
         "CUSTOMER_SYNC_MAX_RPS": "-1",
         "CUSTOMER_SYNC_CONCURRENCY": "zero",
         "CUSTOMER_SYNC_MAX_BAD_SHARE": "2",
+        "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT": "soon",
         "CUSTOMER_SYNC_SEGMENTS": "vip;;+",
         "CUSTOMER_SYNC_EXPECTATIONS_DIR": str(tmp_path / "suites"),
     }
