@@ -15,6 +15,7 @@ from rich.table import Table
 from pipelines import settings
 from pipelines.quality import rejects
 from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.state import LakeCorrupt
 
 EXIT_FAILED = 1
 
@@ -56,10 +57,18 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     except settings.SettingsError as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         sys.exit(3)
-    reports = [
-        validate_snapshot(lake, name, max_bad_share=share, full=full)
-        for name in (list(TABLES) if resource == "all" else [resource])
-    ]
+    names = list(TABLES) if resource == "all" else [resource]
+    for name in names:
+        # Validating what is left of a lost snapshot would report on the wrong data.
+        if problem := lake.snapshot_problem(name):
+            raise click.ClickException(
+                f"{problem}: run `customer-sync sync` to rebuild the {name} snapshot from the "
+                "change batches, then validate"
+            )
+    try:
+        reports = [validate_snapshot(lake, name, max_bad_share=share, full=full) for name in names]
+    except LakeCorrupt as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], default=str, indent=2))
     else:

@@ -227,7 +227,7 @@ async def sync_resource(
     requests_before, retries_before = client.stats.requests, client.stats.retries
     with lake.lock(name):
         lake.remove_stale_temp_files(name)
-        state = lake.load_state(name)
+        state = lake.load_state(name, recover=options.full)
         run = state.in_progress
         if run is not None and options.full and not run.full:
             lake.remove_orphans(name, run.run_id, keep=[])
@@ -281,6 +281,7 @@ async def sync_resource(
 
         state.high_water_mark_ms = max(state.high_water_mark_ms or 0, run.upper_ms)
         state.pending_compaction.append(run.run_id)
+        state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
         state.in_progress = None
         result = SyncResult(
             resource=name,
@@ -364,6 +365,7 @@ async def reconcile_resource(
             state.pending_compaction.append(run_id)
             lake.save_state(state)
             lake.write_part(name, run_id, "deletions", 0, tombstones)
+            state.count_batch(run_id, full=False, wrote=True)
             state.runs.append(
                 {"kind": "reconcile", "run_id": run_id, "finished_at": now().isoformat(),
                  "deleted": len(deleted)}
