@@ -234,7 +234,7 @@ class Lake:
                 )
         return runs
 
-    def _readable(self, resource: str, state: ResourceState, files: list[str]) -> list[str]:
+    def _readable(self, state: ResourceState, files: list[str]) -> list[str]:
         """`files` whose Parquet footer reads. An unreadable one from before the last full sync
         (which re-read everything it held) is set aside as `<name>.corrupt`; any other is
         LakeCorrupt, naming the fix."""
@@ -273,9 +273,7 @@ class Lake:
         rebuild = problem is not None
         if rebuild:
             runs = sorted({*self._rebuild_runs(resource, state, problem), *runs})
-        files = {
-            t: self._readable(resource, state, self.run_files(resource, runs, t)) for t in tables
-        }
+        files = {t: self._readable(state, self.run_files(resource, runs, t)) for t in tables}
         nothing_new = not any(files.values())
         if nothing_new and not rebuild and self.snapshot_path(resource, primary).exists():
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
