@@ -325,6 +325,12 @@ async def reconcile_resource(
     name = resource.name.lower()
     requests_before = client.stats.requests
     with lake.lock(name):
+        # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
+        if problem := lake.snapshot_problem(name):
+            raise SyncFailed(
+                f"{name} reconcile needs the snapshot: {problem}; run `customer-sync sync` to "
+                "rebuild it first"
+            )
         known = set(lake.read_snapshot(name, name).column("id").to_pylist())
         start = now()
         listed: set[str] = set()

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 import pipelines.definitions
 from pipelines.cli import main
-from pipelines.sync.engine import sync_resource
+from pipelines.sync.engine import SyncFailed, reconcile_resource, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -154,3 +154,17 @@ def test_deleted_snapshot_without_its_batches_refuses_with_the_fix(simulator, tm
     full = _cli(simulator, tmp_path, "sync", "--full", "--quiet")
     assert full.exit_code == 0, full.output
     assert mismatches(simulator, tmp_path) == {}
+
+
+@pytest.mark.attack("11.8 a reconcile over a lost snapshot finds nothing to confirm")
+def test_reconcile_refuses_a_lost_snapshot(simulator, tmp_path):
+    sync(simulator, tmp_path)
+    lake = Lake(tmp_path)
+    lake.snapshot_path("customers", "customers").unlink()
+
+    async def reconcile() -> None:
+        async with client_for(simulator) as client:
+            await reconcile_resource(client, lake, Resource.CUSTOMERS)
+
+    with pytest.raises(SyncFailed, match=r"is missing; run `customer-sync sync` to rebuild it"):
+        asyncio.run(reconcile())
