@@ -25,6 +25,7 @@ from pipelines import failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
+from pipelines.sync.state import STATE_FILE, LakeCorrupt
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -286,7 +287,10 @@ def state_show(as_json: bool) -> None:
     lake = Lake(settings.data_dir())
     report = {}
     for resource in TABLES:
-        s = lake.load_state(resource)
+        try:
+            s = lake.load_state(resource)
+        except LakeCorrupt as exc:
+            raise click.ClickException(str(exc)) from None
         run = s.in_progress
         report[resource] = {
             "high_water_mark": _ts(s.high_water_mark_ms),
@@ -323,7 +327,8 @@ def state_show(as_json: bool) -> None:
         if last:
             out.print(
                 f"  last run            {last.get('kind')} {last.get('run_id')} finished "
-                f"{last.get('finished_at')}: {last.get('records_fetched', last.get('deleted', 0)):,} records"
+                f"{last.get('finished_at')}: "
+                f"{_fmt(last.get('records_fetched', last.get('deleted', 0)))} records"
             )
 
 
@@ -349,7 +354,13 @@ def state_reset(resource: str, yes: bool) -> None:
     for name in resources:
         try:
             with lake.lock(name):
-                s = lake.load_state(name)
+                try:
+                    s = lake.load_state(name)
+                except LakeCorrupt:
+                    s = lake.recover_state(name)
+                    console.print(
+                        f"{name}: {STATE_FILE} was unreadable, kept as {STATE_FILE}.corrupt"
+                    )
                 if s.in_progress is not None:
                     shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
                 s.in_progress = None

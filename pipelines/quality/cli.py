@@ -16,6 +16,7 @@ from pipelines import settings
 from pipelines.quality import rejects
 from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.state import LakeCorrupt
 from pipelines.warehouse.loader import analyst_path, live_versions
 
 EXIT_FAILED = 1
@@ -60,10 +61,18 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     except (settings.SettingsError, SuiteError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(EXIT_CONFIG)
-    reports = [
-        validate_snapshot(lake, name, max_bad_share=share, full=full)
-        for name in (list(TABLES) if resource == "all" else [resource])
-    ]
+    names = list(TABLES) if resource == "all" else [resource]
+    for name in names:
+        # Validating what is left of a lost snapshot would report on the wrong data.
+        if problem := lake.snapshot_problem(name):
+            raise click.ClickException(
+                f"{problem}: run `customer-sync sync` to rebuild the {name} snapshot from the "
+                "change batches, then validate"
+            )
+    try:
+        reports = [validate_snapshot(lake, name, max_bad_share=share, full=full) for name in names]
+    except LakeCorrupt as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], default=str, indent=2))
     else:

@@ -232,7 +232,7 @@ async def sync_resource(
         except (LakeBusy, OSError) as exc:
             raise SyncFailed(f"{name} sync did not start: {exc}") from exc
         lake.remove_stale_temp_files(name)
-        state = lake.load_state(name)
+        state = lake.load_state(name, recover=options.full)
         run = state.in_progress
         if run is not None and options.full and not run.full:
             lake.remove_orphans(name, run.run_id, keep=[])
@@ -286,6 +286,7 @@ async def sync_resource(
 
         state.high_water_mark_ms = max(state.high_water_mark_ms or 0, run.upper_ms)
         state.pending_compaction.append(run.run_id)
+        state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
         state.in_progress = None
         result = SyncResult(
             resource=name,
@@ -329,6 +330,12 @@ async def reconcile_resource(
     name = resource.name.lower()
     requests_before = client.stats.requests
     with lake.lock(name):
+        # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
+        if problem := lake.snapshot_problem(name):
+            raise SyncFailed(
+                f"{name} reconcile needs the snapshot: {problem}; run `customer-sync sync` to "
+                "rebuild it first"
+            )
         known = set(lake.read_snapshot(name, name).column("id").to_pylist())
         start = now()
         listed: set[str] = set()
@@ -369,6 +376,7 @@ async def reconcile_resource(
             state.pending_compaction.append(run_id)
             lake.save_state(state)
             lake.write_part(name, run_id, "deletions", 0, tombstones)
+            state.count_batch(run_id, full=False, wrote=True)
             state.runs.append(
                 {"kind": "reconcile", "run_id": run_id, "finished_at": now().isoformat(),
                  "deleted": len(deleted)}

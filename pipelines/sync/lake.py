@@ -6,7 +6,9 @@
 
 Every file is written to a temporary name, fsynced and renamed, so a reader (or a kill -9)
 never sees half a file. Compaction merges the committed runs not yet merged into the snapshot;
-it is idempotent, so a compaction interrupted before it records its work is simply redone.
+it is idempotent, so a compaction interrupted before it records its work is simply redone. A
+snapshot lost or truncated is rebuilt from every change batch (the state counts the batches
+since the last full sync, so a rebuild that would miss some refuses instead).
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ import pyarrow.parquet as pq
 
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
-from pipelines.sync.state import Part, ResourceState, atomic_write, fsync_dir
+from pipelines.sync.state import (
+    STATE_FILE,
+    LakeCorrupt,
+    Part,
+    ResourceState,
+    atomic_write,
+    fsync_dir,
+)
 
 SQL_DIR = Path(__file__).parent / "sql"
 COMPACTION_MEMORY = "1GB"
@@ -85,6 +94,13 @@ class CompactionResult:
     quarantined: int
 
 
+def _snapshot_tables(resource: str) -> list[str]:
+    """The snapshot's files: the resource's own table first."""
+    primary = next(iter(TABLES[resource]))
+    links = ["customer_tags", "customer_transactions"] if resource == "customers" else []
+    return [primary, "deletions", "quarantine", *links]
+
+
 class Lake:
     """Paths and Parquet I/O under `<data_dir>/lake`."""
 
@@ -118,8 +134,25 @@ class Lake:
         finally:
             os.close(fd)
 
-    def load_state(self, resource: str) -> ResourceState:
-        return ResourceState.load(self.folder(resource), resource)
+    def load_state(self, resource: str, *, recover: bool = False) -> ResourceState:
+        """The resource's sync state; LakeCorrupt if unreadable, unless `recover` (see
+        `recover_state`)."""
+        try:
+            return ResourceState.load(self.folder(resource), resource)
+        except LakeCorrupt:
+            if not recover:
+                raise
+            return self.recover_state(resource)
+
+    def recover_state(self, resource: str) -> ResourceState:
+        """A fresh state in place of an unreadable one, which is kept beside it as
+        `_state.json.corrupt`: no high-water mark (the next sync is full), and every change
+        batch pending compaction, since which were merged is unknown (merging is idempotent)."""
+        folder = self.folder(resource)
+        os.replace(folder / STATE_FILE, folder / f"{STATE_FILE}.corrupt")
+        state = ResourceState(resource=resource, pending_compaction=self.batch_runs(resource))
+        self.save_state(state)
+        return state
 
     def save_state(self, state: ResourceState) -> None:
         state.save(self.folder(state.resource))
@@ -160,6 +193,67 @@ class Lake:
             str(f) for run in runs for f in self.run_dir(resource, run).glob(f"{table}-*.parquet")
         )
 
+    def batch_runs(self, resource: str) -> list[str]:
+        """Every run with a change batch on disk (committed or not), oldest first."""
+        changes = self.folder(resource) / "changes"
+        if not changes.exists():
+            return []
+        return sorted(
+            d.name.removeprefix("run=")
+            for d in changes.iterdir()
+            if d.name.startswith("run=") and any(d.glob("*.parquet"))
+        )
+
+    def snapshot_problem(self, resource: str) -> str | None:
+        """Why the snapshot cannot be read as it is (a file missing or unreadable) while the
+        lake holds change batches for it; None when it can (or nothing was synced yet)."""
+        for table in _snapshot_tables(resource):
+            path = self.snapshot_path(resource, table)
+            if not path.exists():
+                if not self.batch_runs(resource):
+                    return None
+                return f"{path} is missing"
+            try:
+                pq.read_metadata(path)
+            except (OSError, pa.ArrowException) as exc:
+                return f"{path} is unreadable ({exc})"
+        return None
+
+    def _rebuild_runs(self, resource: str, state: ResourceState, problem: str) -> list[str]:
+        """Every committed run with a change batch, to rebuild a lost snapshot from; LakeCorrupt
+        when batches since the last full sync are missing too."""
+        running = state.in_progress.run_id if state.in_progress else None
+        runs = [r for r in self.batch_runs(resource) if r != running]
+        if state.full_run is not None:
+            since = sum(r >= state.full_run for r in runs)
+            if since < state.batches_since_full:
+                raise LakeCorrupt(
+                    f"{problem}, and {state.batches_since_full - since} of the "
+                    f"{state.batches_since_full} change batches since the last full sync are "
+                    f"gone, so it cannot be rebuilt: run `customer-sync sync --full`"
+                )
+        return runs
+
+    def _readable(self, state: ResourceState, files: list[str]) -> list[str]:
+        """`files` whose Parquet footer reads. An unreadable one from before the last full sync
+        (which re-read everything it held) is set aside as `<name>.corrupt`; any other is
+        LakeCorrupt, naming the fix."""
+        readable = []
+        for name in files:
+            try:
+                pq.read_metadata(name)
+            except (OSError, pa.ArrowException) as exc:
+                run = Path(name).parent.name.removeprefix("run=")
+                if state.full_run is None or run >= state.full_run:
+                    raise LakeCorrupt(
+                        f"change batch {name} is unreadable ({exc}): run "
+                        "`customer-sync sync --full` to re-read what it held"
+                    ) from None
+                os.replace(name, f"{name}.corrupt")
+                continue
+            readable.append(name)
+        return readable
+
     def compact(self, resource: str) -> CompactionResult:
         """Merge every committed, not yet merged run into the snapshot."""
         with self.lock(resource):
@@ -170,19 +264,23 @@ class Lake:
         runs = list(state.pending_compaction)
         tables = TABLES[resource]
         primary = next(iter(tables))
-        outputs = [primary, "deletions", "quarantine"]
-        if resource == "customers":
-            outputs += ["customer_tags", "customer_transactions"]
-        snapshot = self.snapshot_path(resource, primary)
+        outputs = _snapshot_tables(resource)
         scratch = self.folder(resource) / ".compaction"
         shutil.rmtree(scratch, ignore_errors=True)  # what a killed compaction left
-        nothing_new = not any(self.run_files(resource, runs, table) for table in tables)
-        if nothing_new and snapshot.exists():
+        # A snapshot lost (deleted, truncated) is rebuilt from every change batch, never from
+        # the pending ones alone.
+        problem = self.snapshot_problem(resource)
+        rebuild = problem is not None
+        if rebuild:
+            runs = sorted({*self._rebuild_runs(resource, state, problem), *runs})
+        files = {t: self._readable(state, self.run_files(resource, runs, t)) for t in tables}
+        nothing_new = not any(files.values())
+        if nothing_new and not rebuild and self.snapshot_path(resource, primary).exists():
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
             if runs:
                 state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
                 self.save_state(state)
-            rows = pq.read_metadata(snapshot).num_rows
+            rows = pq.read_metadata(self.snapshot_path(resource, primary)).num_rows
             quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
             return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
         scratch.mkdir(parents=True)
@@ -206,8 +304,9 @@ class Lake:
                 ("quarantine", "quarantine"),
             ):
                 snapshot = self.snapshot_path(resource, table)
-                view(f"current_{prefix}", table, [str(snapshot)] if snapshot.exists() else [])
-                view(f"incoming_{prefix}", table, self.run_files(resource, runs, table))
+                current = [str(snapshot)] if snapshot.exists() and not rebuild else []
+                view(f"current_{prefix}", table, current)
+                view(f"incoming_{prefix}", table, files[table])
             con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             con.execute(sql("merge_current"))

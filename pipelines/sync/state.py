@@ -6,9 +6,12 @@ fsync, rename, fsync of the folder), so a kill -9 leaves either the old or the n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+import types
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,6 +20,10 @@ from typing import Any, BinaryIO
 
 STATE_FILE = "_state.json"
 RUN_HISTORY = 50
+
+
+class LakeCorrupt(Exception):
+    """A lake file (the sync state, a snapshot, a change batch) cannot be used as it is."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -118,19 +125,75 @@ class ResourceState:
     # Committed runs whose change batches are not yet merged into the snapshot.
     pending_compaction: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # The latest committed run that read the whole range, and the runs with a change batch since
+    # (it included): what a lost snapshot needs to be rebuilt from.
+    full_run: str | None = None
+    batches_since_full: int = 0
+
+    def count_batch(self, run_id: str, *, full: bool, wrote: bool) -> None:
+        """Count a committed run: a full one restarts the count, one with files adds to it."""
+        if full:
+            self.full_run, self.batches_since_full = run_id, 0
+        if wrote:
+            self.batches_since_full += 1
 
     @classmethod
     def load(cls, folder: Path, resource: str) -> ResourceState:
+        """The saved state, a fresh one if none; LakeCorrupt (naming the fix) if unreadable."""
         path = folder / STATE_FILE
         if not path.exists():
             return cls(resource=resource)
-        raw = json.loads(path.read_text())
-        progress = raw.get("in_progress")
-        if progress:
-            progress["parts"] = [Part(**p) for p in progress.get("parts", [])]
-            raw["in_progress"] = RunInProgress(**progress)
-        return cls(**raw)
+        try:
+            text = path.read_bytes()
+            if not text.strip():
+                raise ValueError("the file is empty")
+            state = _typed(json.loads(text), cls, "state")
+            if state.resource != resource:
+                raise ValueError(f"it holds the state of {state.resource!r}")
+        except (OSError, ValueError) as exc:
+            raise LakeCorrupt(
+                f"{path} is unreadable ({exc}): run `customer-sync state reset --resource "
+                f"{resource} --yes` or `customer-sync sync --full` (the data stays)"
+            ) from None
+        return state
 
     def save(self, folder: Path) -> None:
         self.runs = self.runs[-RUN_HISTORY:]
         atomic_write_bytes(folder / STATE_FILE, json.dumps(asdict(self), indent=2).encode())
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """`value` (parsed JSON) as `hint` (the dataclasses above and their field types), or
+    ValueError naming the first field of the wrong type."""
+    if hint is Any:
+        return value
+    options = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in options:
+            return None
+        (hint,) = [o for o in options if o is not type(None)]
+        return _typed(value, hint, where)
+    origin = typing.get_origin(hint) or hint
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} is {type(value).__name__}, not an object")
+        hints = typing.get_type_hints(hint)
+        unknown = sorted(set(value) - set(hints))
+        if unknown:
+            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
+        try:
+            return hint(**{k: _typed(v, hints[k], f"{where}.{k}") for k, v in value.items()})
+        except TypeError as exc:  # a required field missing
+            raise ValueError(f"{where}: {exc}") from None
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{where} is {type(value).__name__}, not a list")
+        return [_typed(v, options[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} is {type(value).__name__}, not an object")
+        return {k: _typed(v, options[1], f"{where}.{k}") for k, v in value.items()}
+    # bool is an int to Python, never to this file.
+    if not isinstance(value, origin) or (origin is int and isinstance(value, bool)):
+        raise ValueError(f"{where} is {type(value).__name__}, not {origin.__name__}")
+    return value
