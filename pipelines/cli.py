@@ -326,7 +326,7 @@ def state_reset(resource: str, yes: bool) -> None:
         click.confirm(f"Reset the sync state of {', '.join(resources)} in {lake.root}?", abort=True)
     for name in resources:
         try:
-            with lake.lock(name):
+            with lake.lock(wait_s=0):
                 s = lake.load_state(name)
                 if s.in_progress is not None:
                     shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
@@ -334,7 +334,7 @@ def state_reset(resource: str, yes: bool) -> None:
                 s.high_water_mark_ms = None
                 lake.save_state(s)
         except LakeBusy as exc:
-            raise click.ClickException(f"{exc}; reset it when that run has finished") from None
+            raise click.ClickException(str(exc)) from None
         console.print(f"{name}: state reset; the next sync is a full sync")
 
 

@@ -10,8 +10,8 @@ One run of one resource:
 4. When every window is written, the high-water mark moves to the upper bound.
 
 A run killed at any instant resumes from its checkpoint with the same bounds; files written
-after the last checkpoint are discarded and fetched again. A lock file keeps two processes
-from syncing the same resource at once.
+after the last checkpoint are discarded and fetched again. One lock per data directory keeps
+two processes from syncing at once.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ async def sync_resource(
     name = resource.name.lower()
     started = time.monotonic()
     requests_before, retries_before = client.stats.requests, client.stats.retries
-    with lake.lock(name):
+    with lake.lock():
         lake.remove_stale_temp_files(name)
         state = lake.load_state(name)
         run = state.in_progress
@@ -367,7 +367,7 @@ async def reconcile_resource(
     options = options or SyncOptions()
     name = resource.name.lower()
     requests_before = client.stats.requests
-    with lake.lock(name):
+    with lake.lock():
         known = set(lake.read_snapshot(name, name).column("id").to_pylist())
         start = now()
         listed: set[str] = set()
