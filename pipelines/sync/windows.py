@@ -26,10 +26,15 @@ from typing import Any
 
 from pipelines.sync.normalize import updated_at_ms
 from pipelines.vivenu.client import MAX_TOP, Resource, VivenuClient, updated_at_filter
+from pipelines.vivenu.errors import VivenuProtocolError
 
 
 class WindowIncomplete(Exception):
     """A window could not be verified within the attempts allowed (heavy churn in it)."""
+
+
+class InconsistentTotal(VivenuProtocolError):
+    """The list `total` disagrees with the API's own pages, alike on a re-read: not churn."""
 
 
 @dataclass(frozen=True, order=True)
@@ -80,6 +85,15 @@ def _record_key(doc: Any, position: int) -> Any:
     record_id = doc.get("_id") if isinstance(doc, dict) else None
     # Records without a usable _id still count (quarantine keeps them) but cannot be deduplicated.
     return record_id if isinstance(record_id, str) and record_id else ("no-id", position)
+
+
+def _contradicts(answers: list[tuple[list[Any], int]], total: int, top: int, distinct: int) -> bool:
+    """Whether pages (in `skip` order) that all announced `total` contradict it themselves: more
+    distinct records than it, or a page shorter than it leaves room for. Offsets shifting while
+    we page do neither; records leaving between an answer's count and its page do, and a
+    re-read tells that apart from a wrong total."""
+    short = any(len(docs) < min(top, total - i * top) for i, (docs, _) in enumerate(answers))
+    return distinct > total or short
 
 
 def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
@@ -160,6 +174,7 @@ class WindowFetcher:
             *(self._page(window, s) for s in range(top, pages * top, top))
         )
         attempts = 1
+        contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
             received: dict[Any, Any] = {}
             for page_docs, _ in answers:
@@ -170,7 +185,21 @@ class WindowFetcher:
                 return list(received.values())
             # Something in the window changed while we paged: narrow it, or re-read one ms.
             self.stats.reverifications += 1
-            if window.hi - window.lo > 1:
+            confirming = False
+            if len(totals) == 1 and _contradicts(answers, total, top, len(received)):
+                seen = (total, {key: updated_at_ms(d) for key, d in received.items()})
+                if seen == contradicted:
+                    raise InconsistentTotal(
+                        f"{self.resource.name.lower()} window {window}: vivenu announced total "
+                        f"{total} but its pages held {len(received)} distinct records, alike "
+                        "when read again with no record changed, so the total is wrong (not "
+                        "churn); check that VIVENU_BASE_URL reaches the vivenu API itself, not "
+                        "a proxy that rewrites its answers"
+                    )
+                # Read it once more as it is before narrowing: churn changes what comes back,
+                # a wrong total does not.
+                confirming, contradicted = contradicted is None, seen
+            if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
                 sample += [ms for d in received.values() if (ms := updated_at_ms(d)) is not None]
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
