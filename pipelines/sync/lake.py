@@ -86,6 +86,8 @@ class _Held:
     fd: int | None = None
     depth: int = 0
     sessions: int = 0
+    # A session waits once: its later steps fail at once instead of each waiting again.
+    gave_up: bool = False
 
 
 # One entry per lake root. One process is one sync: the lock is re-entrant within it.
@@ -130,8 +132,9 @@ class Lake:
         held = _HELD.setdefault(self._lock_key(), _Held())
         if held.fd is None:
             try:
-                held.fd = self._acquire(wait_s)
+                held.fd = self._acquire(0 if held.gave_up else wait_s)
             except LakeBusy:
+                held.gave_up = True
                 self._release_if_unused()
                 raise
         held.depth += 1
