@@ -15,6 +15,7 @@ from pipelines.sync.engine import (
     reconcile_resource,
     sync_resource,
 )
+from pipelines.sync.lake import LakeBusy
 from pipelines.sync.state import LakeCorrupt
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.errors import VivenuError
@@ -70,7 +71,7 @@ def _sync(
 
     try:
         return asyncio.run(run())
-    except (SyncFailed, VivenuError, LakeCorrupt) as exc:
+    except (SyncFailed, VivenuError, LakeBusy, LakeCorrupt) as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 
@@ -115,7 +116,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
 
     try:
         return dg.MaterializeResult(metadata=asyncio.run(run()))
-    except (SyncFailed, VivenuError, LakeCorrupt) as exc:
+    except (SyncFailed, VivenuError, LakeBusy, LakeCorrupt) as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 

@@ -353,7 +353,7 @@ def state_reset(resource: str, yes: bool) -> None:
         click.confirm(f"Reset the sync state of {', '.join(resources)} in {lake.root}?", abort=True)
     for name in resources:
         try:
-            with lake.lock(name):
+            with lake.lock(wait_s=0):
                 try:
                     s = lake.load_state(name)
                 except LakeCorrupt:
@@ -367,7 +367,7 @@ def state_reset(resource: str, yes: bool) -> None:
                 s.high_water_mark_ms = None
                 lake.save_state(s)
         except LakeBusy as exc:
-            raise click.ClickException(f"{exc}; reset it when that run has finished") from None
+            raise click.ClickException(str(exc)) from None
         console.print(f"{name}: state reset; the next sync is a full sync")
 
 

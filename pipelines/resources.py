@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -39,6 +41,13 @@ class LakeResource(dg.ConfigurableResource):
 
     def lake(self) -> Lake:
         return Lake(Path(self.data_dir))
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[LakeResource]:
+        # The first step that takes the sync lock keeps it until the run ends, so another sync
+        # cannot run between this run's steps (the resource lives as long as the run).
+        with self.lake().session():
+            yield self
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

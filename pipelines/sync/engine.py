@@ -10,8 +10,8 @@ One run of one resource:
 4. When every window is written, the high-water mark moves to the upper bound.
 
 A run killed at any instant resumes from its checkpoint with the same bounds; files written
-after the last checkpoint are discarded and fetched again. A lock file keeps two processes
-from syncing the same resource at once.
+after the last checkpoint are discarded and fetched again. One lock per data directory keeps
+two processes from syncing at once.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ async def sync_resource(
     requests_before, retries_before = client.stats.requests, client.stats.retries
     with ExitStack() as held:
         try:
-            held.enter_context(lake.lock(name))
+            held.enter_context(lake.lock())
         except (LakeBusy, OSError) as exc:
             raise SyncFailed(f"{name} sync did not start: {exc}") from exc
         lake.remove_stale_temp_files(name)
@@ -238,12 +238,12 @@ async def sync_resource(
             lake.remove_orphans(name, run.run_id, keep=[])
             run = None
         resumed = run is not None
+        hwm = state.high_water_mark_ms
         if run is not None:
             lake.remove_orphans(name, run.run_id, keep=run.parts)
         else:
             start = now()
             upper = _ms(start - options.safety_lag)
-            hwm = state.high_water_mark_ms
             lower = 0 if options.full or hwm is None else max(0, hwm - _ms_delta(options.lookback))
             run = RunInProgress(
                 run_id=new_run_id(start),
@@ -272,8 +272,20 @@ async def sync_resource(
                 )
 
         fetcher = WindowFetcher(client, resource, options.policy, on_progress=report)
-        windows = [Window(lo, hi) for lo, hi in run.remaining()]
         try:
+            first = next((Window(lo, hi) for lo, hi in run.remaining()), None)
+            api_now = await _api_clock(client, fetcher, first)
+            if api_now is not None:
+                if hwm is not None and not run.full:
+                    _check_mark(name, hwm, api_now)
+                latest = _ms(api_now + CLOCK_TOLERANCE - options.safety_lag)
+                if run.upper_ms > latest:
+                    # The local clock runs fast: the bound would be in vivenu's future, where
+                    # windows still gain records, and the mark would pass changes not yet made,
+                    # skipped by every later run. Windows checkpointed past it are re-read later.
+                    run.upper_ms, run.lower_ms = latest, min(run.lower_ms, latest)
+                    lake.save_state(state)
+            windows = [Window(lo, hi) for lo, hi in run.remaining()]
             async for window, docs in fetcher.stream(windows):
                 writer.add(window, _tables(resource, docs, lineage))
                 if writer.rows >= options.batch_rows:
@@ -284,7 +296,9 @@ async def sync_resource(
                 f"{name} sync stopped, high-water mark unchanged, rerun resumes: {exc}"
             ) from exc
 
-        state.high_water_mark_ms = max(state.high_water_mark_ms or 0, run.upper_ms)
+        # A full run read everything below its bound, so its mark is exact even where the one
+        # before it was wrong (set by a clock running fast).
+        state.high_water_mark_ms = run.upper_ms if run.full else max(hwm or 0, run.upper_ms)
         state.pending_compaction.append(run.run_id)
         state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
         state.in_progress = None
@@ -316,6 +330,36 @@ def _ms_delta(delta: timedelta) -> int:
     return int(delta.total_seconds() * 1000)
 
 
+# How far vivenu's clock may be past its `Date` header: whole seconds, and servers refresh the
+# header about once a second. A smaller skew than this is not told apart from none; the
+# lookback (minutes) re-reads that much anyway.
+CLOCK_TOLERANCE = timedelta(seconds=5)
+
+
+async def _api_clock(
+    client: VivenuClient, fetcher: WindowFetcher, first: Window | None
+) -> datetime | None:
+    """vivenu's own clock now, from the `Date` header of a run's first request: the first page
+    of its first window (kept for the fetch, so it costs nothing), or a one-record listing.
+    None when the API sends no `Date`; then the local clock is all there is."""
+    if first is None:
+        await client.list_page(fetcher.resource, top=1)
+    else:
+        await fetcher.prefetch(first)
+    return client.stats.server_date
+
+
+def _check_mark(name: str, hwm: int, api_now: datetime) -> None:
+    ahead = _dt(hwm) - api_now
+    if ahead > CLOCK_TOLERANCE:
+        raise SyncFailed(
+            f"{name} high-water mark {_dt(hwm).isoformat()} is {ahead.total_seconds():.0f} s ahead of "
+            f"vivenu's clock ({api_now.isoformat()}): it was set by a host clock running fast, "
+            "so changes made since may be missing; fix the host clock (NTP), then run "
+            "`customer-sync sync --full` (or `customer-sync state reset --yes`, then sync)"
+        )
+
+
 async def reconcile_resource(
     client: VivenuClient,
     lake: Lake,
@@ -329,7 +373,7 @@ async def reconcile_resource(
     options = options or SyncOptions()
     name = resource.name.lower()
     requests_before = client.stats.requests
-    with lake.lock(name):
+    with lake.lock():
         # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
         if problem := lake.snapshot_problem(name):
             raise SyncFailed(
@@ -341,6 +385,9 @@ async def reconcile_resource(
         listed: set[str] = set()
         fetcher = WindowFetcher(client, resource, options.policy)
         upper = _ms(start - options.safety_lag)
+        api_now = await _api_clock(client, fetcher, Window(0, upper))
+        if api_now is not None:
+            upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
         async for _, docs in fetcher.stream([Window(0, upper)]):
             listed.update(d["_id"] for d in docs if isinstance(d, dict) and "_id" in d)
         candidates = sorted(known - listed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,7 +79,28 @@ def _stream(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: Path) ->
 
 
 class LakeBusy(Exception):
-    """Another process holds the resource's lock (a sync, reconcile or compaction)."""
+    """Another process holds the data directory's sync lock (a sync, reconcile, compaction or
+    state reset)."""
+
+
+# How long a sync waits for another one to finish before giving up.
+LOCK_WAIT_S = 60.0
+
+
+@dataclass
+class _Held:
+    """The sync lock as this process holds it: the locked file, `with lock()` blocks open, and
+    `session()` blocks that keep it past them."""
+
+    fd: int | None = None
+    depth: int = 0
+    sessions: int = 0
+    # A session waits once: its later steps fail at once instead of each waiting again.
+    gave_up: bool = False
+
+
+# One entry per lake root. One process is one sync: the lock is re-entrant within it.
+_HELD: dict[Path, _Held] = {}
 
 
 @dataclass(frozen=True)
@@ -104,9 +126,10 @@ def _snapshot_tables(resource: str) -> list[str]:
 class Lake:
     """Paths and Parquet I/O under `<data_dir>/lake`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.data_dir = Path(data_dir)
         self.root = self.data_dir / "lake"
+        self.lock_wait_s = lock_wait_s
 
     def folder(self, resource: str) -> Path:
         return self.root / resource
@@ -118,21 +141,72 @@ class Lake:
         return self.folder(resource) / "snapshot" / f"{table}.parquet"
 
     @contextmanager
-    def lock(self, resource: str) -> Iterator[None]:
-        """Exclusive lock on a resource's folder; the OS releases it even on kill -9."""
-        folder = self.folder(resource)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-        try:
+    def lock(self, *, wait_s: float | None = None) -> Iterator[None]:
+        """The data directory's one sync lock, for every resource at once: two syncs can then
+        neither interleave nor each take one resource and both fail. Waits up to `wait_s`
+        (default `lock_wait_s`) for another process to release it, then raises LakeBusy naming
+        that process. Re-entrant within a process; the OS releases it even on kill -9."""
+        wait_s = self.lock_wait_s if wait_s is None else wait_s
+        held = _HELD.setdefault(self._lock_key(), _Held())
+        if held.fd is None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LakeBusy(
-                    f"another process is syncing or compacting {resource} in {self.root}"
-                ) from None
+                held.fd = self._acquire(0 if held.gave_up else wait_s)
+            except LakeBusy:
+                held.gave_up = True
+                self._release_if_unused()
+                raise
+        held.depth += 1
+        try:
             yield
         finally:
-            os.close(fd)
+            held.depth -= 1
+            self._release_if_unused()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the sync lock, once taken inside this block, until the block ends: a Dagster
+        run's steps each take it, and another sync must not slip in between them."""
+        held = _HELD.setdefault(self._lock_key(), _Held())
+        held.sessions += 1
+        try:
+            yield
+        finally:
+            held.sessions -= 1
+            self._release_if_unused()
+
+    def _lock_key(self) -> Path:
+        # No mkdir here: a session opens before any step, where a failure would lose its cause.
+        return self.root.resolve()
+
+    def _acquire(self, wait_s: float) -> int:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise LakeBusy(
+                        f"another sync is running (pid {holder}) on {self.data_dir} (lock "
+                        f"{path}); let it finish, then run this again"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _release_if_unused(self) -> None:
+        key = self.root.resolve()
+        held = _HELD[key]
+        if held.depth == 0 and held.sessions == 0:
+            if held.fd is not None:
+                os.close(held.fd)  # closing the only descriptor releases the flock
+            del _HELD[key]
 
     def load_state(self, resource: str, *, recover: bool = False) -> ResourceState:
         """The resource's sync state; LakeCorrupt if unreadable, unless `recover` (see
@@ -256,7 +330,7 @@ class Lake:
 
     def compact(self, resource: str) -> CompactionResult:
         """Merge every committed, not yet merged run into the snapshot."""
-        with self.lock(resource):
+        with self.lock():
             return self._compact(resource)
 
     def _compact(self, resource: str) -> CompactionResult:

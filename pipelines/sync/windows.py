@@ -26,10 +26,15 @@ from typing import Any
 
 from pipelines.sync.normalize import updated_at_ms
 from pipelines.vivenu.client import MAX_TOP, Resource, VivenuClient, updated_at_filter
+from pipelines.vivenu.errors import VivenuProtocolError
 
 
 class WindowIncomplete(Exception):
     """A window could not be verified within the attempts allowed (heavy churn in it)."""
+
+
+class InconsistentTotal(VivenuProtocolError):
+    """The list `total` disagrees with the API's own pages, alike on a re-read: not churn."""
 
 
 @dataclass(frozen=True, order=True)
@@ -82,6 +87,15 @@ def _record_key(doc: Any, position: int) -> Any:
     return record_id if isinstance(record_id, str) and record_id else ("no-id", position)
 
 
+def _contradicts(answers: list[tuple[list[Any], int]], total: int, top: int, distinct: int) -> bool:
+    """Whether pages (in `skip` order) that all announced `total` contradict it themselves: more
+    distinct records than it, or a page shorter than it leaves room for. Offsets shifting while
+    we page do neither; records leaving between an answer's count and its page do, and a
+    re-read tells that apart from a wrong total."""
+    short = any(len(docs) < min(top, total - i * top) for i, (docs, _) in enumerate(answers))
+    return distinct > total or short
+
+
 def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
     """Cut points strictly inside the window: quantiles of the sample, heavy milliseconds
     isolated in windows of their own; an even split when the sample says nothing."""
@@ -125,8 +139,20 @@ class WindowFetcher:
         self.policy = policy or WindowPolicy()
         self.stats = WindowStats()
         self._on_progress = on_progress or (lambda stats: None)
+        self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
+
+    async def prefetch(self, window: Window) -> None:
+        """Read the first page of `window` now (a run's first request, which tells vivenu's
+        clock); fetching `window` later starts from this page instead of asking again."""
+        self._prefetched = (window, await self._read(window, 0))
 
     async def _page(self, window: Window, skip: int) -> tuple[list[Any], int]:
+        if skip == 0 and self._prefetched is not None and self._prefetched[0] == window:
+            page, self._prefetched = self._prefetched[1], None
+            return page
+        return await self._read(window, skip)
+
+    async def _read(self, window: Window, skip: int) -> tuple[list[Any], int]:
         page = await self.client.list_page(
             self.resource, top=self.policy.top, skip=skip, params=window.params()
         )
@@ -150,6 +176,7 @@ class WindowFetcher:
             *(self._page(window, s) for s in range(top, pages * top, top))
         )
         attempts = 1
+        contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
             received: dict[Any, Any] = {}
             for page_docs, _ in answers:
@@ -160,7 +187,21 @@ class WindowFetcher:
                 return list(received.values())
             # Something in the window changed while we paged: narrow it, or re-read one ms.
             self.stats.reverifications += 1
-            if window.hi - window.lo > 1:
+            confirming = False
+            if len(totals) == 1 and _contradicts(answers, total, top, len(received)):
+                seen = (total, {key: updated_at_ms(d) for key, d in received.items()})
+                if seen == contradicted:
+                    raise InconsistentTotal(
+                        f"{self.resource.name.lower()} window {window}: vivenu announced total "
+                        f"{total} but its pages held {len(received)} distinct records, alike "
+                        "when read again with no record changed, so the total is wrong (not "
+                        "churn); check that VIVENU_BASE_URL reaches the vivenu API itself, not "
+                        "a proxy that rewrites its answers"
+                    )
+                # Read it once more as it is before narrowing: churn changes what comes back,
+                # a wrong total does not.
+                confirming, contradicted = contradicted is None, seen
+            if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
                 sample += [ms for d in received.values() if (ms := updated_at_ms(d)) is not None]
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))

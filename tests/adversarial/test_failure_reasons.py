@@ -4,7 +4,6 @@ never Dagster's wrapper ("DagsterExecutionStepExecutionError: Error occurred whi
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import subprocess
@@ -109,16 +108,6 @@ def test_read_only_data_dir_is_named(simulator, read_only_dir):
     assert "read-only" in line and str(data_dir) in line and "CUSTOMER_SYNC_DATA_DIR" in line
 
 
-@pytest.mark.attack("11.11 lock held by another sync: the reason says so")
-def test_held_sync_lock_is_named(simulator, tmp_path):
-    folder = tmp_path / "lake" / "customers"
-    folder.mkdir(parents=True)
-    with (folder / ".lock").open("w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        line = _last_line(_sync(simulator, tmp_path))
-    assert "another" in line and "customers" in line, line
-
-
 @pytest.mark.slow
 @pytest.mark.attack("11.11 warehouse.duckdb held by another process: the file and holder named")
 def test_locked_warehouse_names_the_file_and_the_holder(simulator, tmp_path):
@@ -143,16 +132,39 @@ def test_corrupt_suite_json_says_bad_json(simulator, tmp_path):
     assert "bad JSON" in line and "customers.json" in line, line
 
 
+def _hold_lock_in_another_process(lake: Lake) -> subprocess.Popen[str]:
+    """A child that takes the sync lock, says so on stdout, and keeps it until killed."""
+    code = (
+        "import sys, time; from pipelines.sync.lake import Lake\n"
+        "with Lake(sys.argv[1]).lock():\n    print('held', flush=True); time.sleep(600)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(lake.data_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
 @pytest.mark.attack("11.11 lock held: sync_resource raises the typed SyncFailed, not a bare error")
 def test_sync_resource_lock_failure_is_typed(simulator, tmp_path):
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path, lock_wait_s=0.2)
+    holder = _hold_lock_in_another_process(lake)
 
     async def go() -> None:
         async with client_for(simulator) as client:
             await sync_resource(client, lake, Resource.CUSTOMERS)
 
-    with lake.lock("customers"), pytest.raises(SyncFailed, match="another process"):
-        asyncio.run(go())
+    try:
+        with pytest.raises(
+            SyncFailed, match=f"did not start: another sync is running .pid {holder.pid}"
+        ):
+            asyncio.run(go())
+    finally:
+        holder.kill()
+        holder.wait()
     assert lake.load_state("customers").in_progress is None
 
 
