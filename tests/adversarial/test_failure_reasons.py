@@ -108,15 +108,16 @@ def test_read_only_data_dir_is_named(simulator, read_only_dir):
     assert "read-only" in line and str(data_dir) in line and "CUSTOMER_SYNC_DATA_DIR" in line
 
 
-@pytest.mark.slow
 @pytest.mark.attack("11.11 warehouse.duckdb held by another process: the file and holder named")
 def test_locked_warehouse_names_the_file_and_the_holder(simulator, tmp_path):
     holder = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     try:
-        line = _last_line(_sync(simulator, tmp_path, "--json"))
+        line = _last_line(
+            _sync(simulator, tmp_path, "--json", CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT="1")
+        )
     finally:
         holder.close()
-    assert "warehouse.duckdb" in line and f"pid {os.getpid()}" in line, line
+    assert "warehouse.duckdb" in line and f"process {os.getpid()}" in line, line
     assert "analytics.duckdb" in line, line
 
 

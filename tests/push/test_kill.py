@@ -18,6 +18,7 @@ from tests.push.conftest import Synced
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.attack("kill -9 mid-push, then a rerun")
 @pytest.mark.slow
 def test_kill_9_mid_push_then_rerun_applies_each_change_once(synced: Synced) -> None:
     targets = synced.customers()[50:90]

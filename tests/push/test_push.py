@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pytest
 
 from tests.push.conftest import Synced
 
@@ -76,6 +77,7 @@ def test_same_file_twice_sends_nothing_and_sync_echo_is_not_a_conflict(synced: S
     assert synced.requests() == []
 
 
+@pytest.mark.attack("another client edits a customer before the push")
 def test_concurrent_edit_becomes_a_conflict_not_an_overwrite(synced: Synced) -> None:
     a, b = synced.customers()[:2]
     # vivenu-side edits after our sync
@@ -113,6 +115,7 @@ def test_concurrent_edit_becomes_a_conflict_not_an_overwrite(synced: Synced) -> 
     assert synced.live(a["_id"])["company"] == "From The CRM"
 
 
+@pytest.mark.attack("a 429 storm during a push")
 def test_429_storm_applies_every_change_exactly_once(synced: Synced) -> None:
     targets = synced.customers()[10:30]
     path = synced.write_csv(
@@ -136,6 +139,7 @@ def test_429_storm_applies_every_change_exactly_once(synced: Synced) -> None:
         assert live["tags"].count("storm") == 1
 
 
+@pytest.mark.attack("a CRM file that changes too many customers")
 def test_guardrail_refuses_a_file_changing_too_many_customers(synced: Synced) -> None:
     customers = synced.customers()[:31]  # 31 of 300 > 10%
     rows = [{"id": c["_id"], "notes": "bulk"} for c in customers]
@@ -194,6 +198,7 @@ def test_dry_run_makes_no_write_request_and_writes_the_plan(synced: Synced) -> N
     assert "push_log" not in tables
 
 
+@pytest.mark.attack("invalid CRM rows of every kind")
 def test_each_kind_of_invalid_row_is_rejected_with_its_reason(synced: Synced) -> None:
     a, b, c, d = synced.customers()[:4]
     path = synced.write_csv(

@@ -48,6 +48,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
     )
 
 
+@pytest.mark.attack("secrets in API records and the API key: scan of every output")
 def test_sync_json_summary_and_secrets_never_reach_disk_or_logs(tmp_path):
     store = Store.seeded(3000, 5)
     truth_customers = store.customers_truth()
@@ -111,6 +112,7 @@ def test_exit_codes_and_one_line_reasons(tmp_path):
         assert usage.returncode == 2
 
 
+@pytest.mark.attack("kill -9 of a sync at random moments, then a rerun")
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_rerun_is_exact(tmp_path):
     rng = random.Random(20261127)

@@ -12,6 +12,7 @@ from pipelines.vivenu.simulator.writer import BackgroundWriter
 from tests.sync.truth import mismatches, sync
 
 
+@pytest.mark.attack("vivenu changing while the sync pages")
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_writer_mutating_while_the_sync_pages(tmp_path, seed):
     store = Store.seeded(6000, seed)
@@ -38,6 +39,7 @@ def test_more_than_a_page_sharing_one_millisecond(tmp_path):
         assert results["customers"].records == 2200
 
 
+@pytest.mark.attack("more than a page in one millisecond, changing while paged")
 def test_more_than_a_page_in_one_millisecond_while_it_changes(tmp_path):
     store = Store.seeded(8000, 12)
     ms = store.now_ms() - 60_000
@@ -63,6 +65,7 @@ def test_more_than_a_page_in_one_millisecond_while_it_changes(tmp_path):
     ],
     ids=["429-absent", "429-zero", "429-numeric", "5xx", "dropped"],
 )
+@pytest.mark.attack("429 storms, 5xx and dropped connections")
 def test_faults_are_retried_and_nothing_is_lost(tmp_path, faults):
     store = Store.seeded(4000, 21)
     with SimulatorServer(store, faults=faults) as sim:
@@ -87,6 +90,7 @@ def test_incremental_run_costs_what_changed(tmp_path):
     assert incr.requests / full.requests < 0.05
 
 
+@pytest.mark.attack("a run stopped by a failing API resumes with the same bounds")
 def test_interrupted_run_resumes_with_the_same_bounds(tmp_path):
     store = Store.seeded(8000, 41)
     with SimulatorServer(store) as sim:

@@ -136,6 +136,7 @@ def test_key_is_sent_as_bearer_but_never_in_repr_errors_or_logs(caplog):
     assert KEY not in caplog.text
 
 
+@pytest.mark.attack("a list answer that is not what vivenu documents")
 def test_malformed_list_answer_is_a_protocol_error():
     async def go():
         async with _client(lambda r: httpx.Response(200, json=[1, 2]), []) as client:

@@ -59,6 +59,7 @@ def test_customer_rows_tags_links_and_unmodeled_fields():
     assert batch.quarantine.num_rows == 0
 
 
+@pytest.mark.attack("secrets in valid and malformed records")
 def test_secrets_never_survive_normalization_or_quarantine():
     good = scrub_customer(customer())
     bad = scrub_customer(customer(updatedAt="yesterday"))
@@ -82,6 +83,7 @@ def test_secrets_never_survive_normalization_or_quarantine():
         ({"number": 1.5}, "number 1.5 is not a whole number"),
     ],
 )
+@pytest.mark.attack("malformed API records")
 def test_malformed_customers_are_quarantined_with_reason(over, reason):
     doc = customer(**over)
     if over.get("_id", "x") is None:

@@ -8,6 +8,7 @@ import textwrap
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import ResourceState
@@ -94,6 +95,7 @@ def test_loading_twice_or_run_by_run_gives_the_same(tmp_path):
     assert dump(stepwise / "warehouse.duckdb", *ALL) == before
 
 
+@pytest.mark.attack("an older version of a record arriving late")
 def test_an_older_version_arriving_late_does_not_win(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     commit_run(tmp_path, "customers", R1, customers=[customer("c1", "2024-03-01", name="March")])
@@ -232,6 +234,7 @@ READER = textwrap.dedent(
 )
 
 
+@pytest.mark.attack("an analyst connection open during a load")
 def test_an_open_analyst_connection_neither_blocks_nor_sees_half_a_load(tmp_path):
     commit_run(tmp_path, "customers", R1, customers=[customer("c1", "2024-01-01")])
     db = tmp_path / "warehouse.duckdb"
@@ -257,6 +260,7 @@ def test_an_open_analyst_connection_neither_blocks_nor_sees_half_a_load(tmp_path
     assert dump(analyst_path(db), "customers")["customers"][1][0] == "c2"
 
 
+@pytest.mark.attack("kill -9 while the analyst copy is published")
 def test_publish_removes_copies_left_by_a_killed_publish(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     connect(db).close()
