@@ -112,6 +112,29 @@ def test_exit_codes_and_one_line_reasons(tmp_path):
         assert usage.returncode == 2
 
 
+def test_json_failures_are_json_on_stdout(tmp_path):
+    with SimulatorServer(Store.seeded(50, 1), api_key=API_KEY) as sim:
+        env = _env(sim, tmp_path)
+        failed = _cli("sync", "--json", env={**env, "VIVENU_API_KEY": "wrong-key"})
+        assert failed.returncode == 1
+        body = json.loads(failed.stdout)
+        assert body["exit_code"] == 1 and "VIVENU_API_KEY" in body["error"], body
+        config = _cli("sync", "--json", env={k: v for k, v in env.items() if k != "VIVENU_API_KEY"})
+        body = json.loads(config.stdout)
+        assert config.returncode == 3 and body["problems"] == ["VIVENU_API_KEY is not set"]
+        assert "error: VIVENU_API_KEY is not set" in config.stderr
+
+
+def test_version_names_the_installed_package():
+    from importlib.metadata import version
+
+    done = _cli("--version", env=dict(os.environ))
+    assert done.returncode == 0 and done.stdout.split() == [
+        "customer-sync",
+        version("customer-sync"),
+    ]
+
+
 @pytest.mark.attack("kill -9 of a sync at random moments, then a rerun")
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_rerun_is_exact(tmp_path):
