@@ -24,10 +24,10 @@ demo: .venv/.synced
 
 ## The test suite (slow tests included; `make test-fast` skips them).
 test: .venv/.synced
-	.venv/bin/pytest
+	.venv/bin/pytest -n auto --dist worksteal --durations=15
 
 test-fast: .venv/.synced
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest -n auto --dist worksteal -m "not slow"
 
 lint: .venv/.synced
 	.venv/bin/ruff check .
