@@ -403,13 +403,18 @@ def drop_deleted(db_path: Path, folder: Path, *, keep: Collection[Path] = ()) ->
 
     The configured segments are re-exported after each sync; this reaches the others (one-off
     `segments export` files, segments no longer configured), so a deleted customer leaves every
-    export in the folder at the next run. Files are rewritten atomically, format kept.
+    export in the folder at the next run. Files are rewritten atomically, format kept. A google
+    or meta file has no id column: its rows go by the hashed email of any version of a deleted
+    customer (or, for a row without an email, by the hashed phone).
     """
     if not Path(db_path).exists() or not Path(folder).is_dir():
         return {}
     con = connect(db_path, read_only=True)
     try:
         deleted = pa.array([i for (i,) in con.execute(sql("deleted_customers")).fetchall()])
+        cur = con.execute(sql("deleted_contacts")) if len(deleted) else None
+        names = [d[0] for d in cur.description] if cur else []
+        contacts = [dict(zip(names, r, strict=True)) for r in cur.fetchall()] if cur else []
     finally:
         con.close()
     removed: dict[Path, int] = {}
@@ -419,15 +424,42 @@ def drop_deleted(db_path: Path, folder: Path, *, keep: Collection[Path] = ()) ->
         if path in keep or path.name.startswith(".") or path.suffix not in (".csv", ".parquet"):
             continue
         table = _read_export(path)
-        if table is None or "id" not in table.column_names:
+        if table is None:
             continue
-        gone = pc.is_in(table.column("id"), value_set=deleted)
+        header = tuple(table.column_names)
+        if "id" in header:
+            gone = pc.is_in(table.column("id"), value_set=deleted)
+        elif header in layouts.HASHED_HEADERS:
+            gone = _platform_rows_of(table, contacts)
+        else:
+            continue
         count = pc.sum(gone).as_py() or 0
         if count:
             fmt: Format = "parquet" if path.suffix == ".parquet" else "csv"
             _write_file(table.filter(pc.invert(gone)), path, fmt, replace=True)
             removed[path] = count
     return removed
+
+
+def _platform_rows_of(table: pa.Table, contacts: list[dict[str, Any]]) -> pa.Array:
+    """Which rows of a google/meta file (email and phone are its first two columns) belong to
+    the `contacts` (deleted customers' versions), by the same normalization and hashing."""
+    layout = next(x for x in layouts.BY_NAME.values() if x.columns == tuple(table.column_names))
+    email_col, phone_col = layout.columns[:2]
+    built = [layout.build(c) for c in contacts] if layout.build else []
+    emails = {b[email_col] for b in built} - {None}
+    phones = {b[phone_col] for b in built} - {None}
+    return pa.array(
+        [
+            e in emails if e else p in phones
+            for e, p in zip(
+                table.column(email_col).to_pylist(),
+                table.column(phone_col).to_pylist(),
+                strict=True,
+            )
+        ],
+        pa.bool_(),
+    )
 
 
 def _read_export(path: Path) -> pa.Table | None:

@@ -32,6 +32,7 @@ from pipelines.warehouse.segments import (
     SegmentError,
     Spend,
     configured_segments,
+    drop_deleted,
     export,
     select,
 )
@@ -394,3 +395,27 @@ def test_rfm_segment_names_come_from_customer_rfm_sql():
         "at risk",
         "hibernating",
     )
+
+
+def test_deleted_customers_leave_one_off_platform_files(tmp_path):
+    commit_run(tmp_path, "customers", RUN1, customers=[
+        customer("d1", "2025-01-01", tags=["t"], primary_email="Gone.Person@gmail.com"),
+        customer("d2", "2025-01-01", tags=["t"], primary_email=None, phone="+49 30 1234567"),
+        customer("d3", "2025-01-01", tags=["t"], primary_email="stays@example.com"),
+    ])  # fmt: skip
+    db = tmp_path / "warehouse.duckdb"
+    load(Lake(tmp_path), db)
+    exports = tmp_path / "exports"
+    files = [
+        export(analyst_path(db), Segment(tags=("t",), layout=layout), exports_dir=exports)[0]
+        for layout in ("google", "meta")
+    ]
+    assert [len(_csv(f)[1]) for f in files] == [3, 3]
+    commit_run(tmp_path, "customers", RUN2, deletions=[{"id": "d1"}, {"id": "d2"}])
+    load(Lake(tmp_path), db)
+    removed = drop_deleted(analyst_path(db), exports)
+    assert removed == {files[0]: 2, files[1]: 2}
+    (google,) = _csv(files[0])[1]
+    assert google["Email"] == layouts.sha256("stays@example.com")
+    (meta,) = _csv(files[1])[1]
+    assert meta["email"] == layouts.sha256("stays@example.com")

@@ -1,8 +1,8 @@
 -- The fields of the live customers in an audience, the input of every export layout. Blocked
 -- customers are left out unless $include_blocked; a customer vivenu confirmed deleted is never in
 -- (`customers` holds live records only; the `deletions` guard keeps it so should that change).
--- The criteria placeholder is filled in segments.py of `AND c.id IN (<audience_<criterion>.sql>)` lines, the
--- fixed texts of those files only; every value they use is a bound parameter.
+-- The criteria placeholder is filled in by segments.py with one `AND c.id IN (...)` line per
+-- criterion, holding the fixed text of its audience_<criterion>.sql; every value stays bound.
 SELECT
     c.id,
     c.primary_email,
