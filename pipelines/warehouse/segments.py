@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -317,6 +318,8 @@ def _write_file(table: pa.Table, path: Path, fmt: Format, *, replace: bool) -> N
         with os.fdopen(fd, "wb") as f:
             if fmt == "parquet":
                 pq.write_table(table, f, compression="zstd")
+            elif tuple(table.column_names) in layouts.HASHED_HEADERS:
+                _write_platform_csv(table, f)
             else:
                 pacsv.write_csv(table, f)
             f.flush()
@@ -330,6 +333,18 @@ def _write_file(table: pa.Table, path: Path, fmt: Format, *, replace: bool) -> N
                 raise SegmentError(f"{path} exists; pass --force to replace it") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _write_platform_csv(table: pa.Table, f: IO[bytes]) -> None:
+    """A google/meta file as the platforms' templates look: the header unquoted, a cell quoted
+    only when it must be (hex hashes never are), an empty cell for no value."""
+    text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(table.column_names)
+    for batch in table.to_batches():
+        out.writerows(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+    text.flush()
+    text.detach()
 
 
 def _csv_ready(table: pa.Table) -> pa.Table:

@@ -192,6 +192,8 @@ def test_google_layout(data, tmp_path):
     assert path.name == "big.google.hashed.csv" and rows == 2
     header, (a1, a2) = _csv(path)
     assert header == ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
+    # Byte for byte the header of Google's template, unquoted.
+    assert path.read_bytes().startswith(b"Email,Phone,First Name,Last Name,Country,Zip\n")
     assert a1 == {
         "Email": "6fede77dd63d0f4e11e3f5ed1215744a3f4eec6bff94141d62c9dddf60bef17d",
         "Phone": "74bd805bcc47f8603082430ca056311389e38b74fcdfbc32bcb5c6a9269ff3bf",  # +49301234567
@@ -212,6 +214,7 @@ def test_meta_layout(data, tmp_path):
     assert path.name == "big.meta.hashed.csv"
     header, (a1, a2) = _csv(path)
     assert header == ["email", "phone", "fn", "ln", "ct", "st", "zip", "country"]
+    assert path.read_bytes().startswith(b"email,phone,fn,ln,ct,st,zip,country\n")
     assert a2 == {
         "email": "71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476",
         "phone": layouts.sha256("16502530000"),  # digits with country code, no +
