@@ -422,3 +422,14 @@ def test_deleted_customers_leave_one_off_platform_files(tmp_path):
     assert google["Email"] == layouts.sha256("stays@example.com")
     (meta,) = _csv(files[1])[1]
     assert meta["email"] == layouts.sha256("stays@example.com")
+
+
+def test_a_bad_definition_is_a_configuration_problem_of_the_pipeline(tmp_path):
+    from pipelines.settings import problems
+
+    (tmp_path / "segments.json").write_text(json.dumps([{"name": "x", "events": {"min": -1}}]))
+    found = problems(pipeline=True, env={"CUSTOMER_SYNC_DATA_DIR": str(tmp_path)})
+    assert found == [
+        f"{tmp_path / 'segments.json'}: audience 'x': key 'events.min': -1 is not a whole "
+        "number >= 0; use a number such as 3"
+    ]
