@@ -23,6 +23,7 @@ from pipelines import settings
 from pipelines.cli import run_job
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
+from pipelines.vivenu.simulator.data import SEEDED_UNTIL
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.writer import BackgroundWriter
@@ -42,9 +43,10 @@ def _table(title: str, rows: list[tuple[str, ...]], columns: tuple[str, ...]) ->
 def _sync(label: str) -> dict[str, Any]:
     started = time.monotonic()
     config = {"config": {"safety_lag_seconds": 0}}
-    metadata = run_job(
-        "sync_job", {"ops": {"customer_changes": config, "transaction_changes": config}}
-    )
+    # RFM and the audiences' day counts as of the day the simulated seller's history ends.
+    rfm = {"config": {"as_of": SEEDED_UNTIL.date().isoformat()}}
+    ops = {"customer_changes": config, "transaction_changes": config, "customer_rfm": rfm}
+    metadata = run_job("sync_job", {"ops": ops})
     seconds = time.monotonic() - started
     c, t = metadata["customer_changes"], metadata["transaction_changes"]
     cs, ts = metadata["customer_snapshot"], metadata["transaction_snapshot"]
@@ -89,6 +91,7 @@ def _check_exact(store: Store, lake: Lake) -> None:
 
 
 SAMPLE_CRM_FILE = Path(__file__).resolve().parents[1] / "data" / "samples" / "crm_changes.csv"
+SAMPLE_AUDIENCES = Path(__file__).resolve().parents[1] / "data" / "segments.json"
 
 
 def _markdown(title: str, value: str) -> None:
@@ -110,6 +113,7 @@ def demo(customers: int, seed: int) -> None:
     data_dir = settings.data_dir() / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    shutil.copy(SAMPLE_AUDIENCES, data_dir / "segments.json")  # the shipped sample audiences
     out.rule("[bold]customer-sync demo")
     started = time.monotonic()
     store = Store.seeded(customers, seed)
@@ -165,6 +169,7 @@ def demo(customers: int, seed: int) -> None:
     _markdown("Revenue by month (latest first)", analytics["monthly_spend"]["revenue_by_month"])
     _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
     _markdown("Top tags", analytics["tag_summary"]["top_tags"])
+    _markdown(f"Audiences ({SAMPLE_AUDIENCES.name})", analytics["segment_exports"]["exports"])
     gate = last.get("customer_snapshot", {})
     out.rule()
     out.print(f"Done in {time.monotonic() - started:.0f}s. Written under {data_dir}:")
