@@ -1,5 +1,4 @@
--- Copy every table and view of the warehouse into the new analyst copy; detaching checkpoints
--- the copy, so the file is complete before it is fsynced and renamed into place.
+-- Copy every table and view of the warehouse into the new analyst copy and make it the current
+-- database, for the steps that retype and document it.
 COPY FROM DATABASE _warehouse TO _analyst_copy;
-DETACH _analyst_copy;
-DETACH _warehouse;
+USE _analyst_copy;
