@@ -30,8 +30,8 @@
 --   country: the buyer's country at checkout
 --   cancellation_reason: why a canceled order was canceled: REQUESTED_BY_CUSTOMER, CLAIM,
 --     COMMUNICATION_ERROR or TRAINING/TEST
---   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. extraFields),
---     as a JSON object; NULL when there were none
+--   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. street,
+--     postal, outerCharge), as a JSON object; NULL when there were none
 --   created_at: when the order was placed (UTC): its purchase time
 --   updated_at: when vivenu last changed the transaction (UTC): the version of this row
 --   _run_id: the sync run that fetched this version (lineage; see internal.loaded_runs)
