@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,9 @@ def demo(customers: int, seed: int) -> None:
     )
     out.print(
         "\nNext:\n"
-        f"  query it:   duckdb -readonly {data_dir / 'analytics.duckdb'}   "
-        "(or python: duckdb.connect(path, read_only=True))\n"
+        # The shell set-up installs beside this interpreter (duckdb-cli), not one on PATH.
+        f"  query it:   {Path(sys.executable).parent / 'duckdb'} -readonly "
+        f"{data_dir / 'analytics.duckdb'}   (tables and ten example questions: docs/analysts.md)\n"
         "  the UI:     make ui   (then open http://127.0.0.1:3000)\n"
         "  commands:   .venv/bin/customer-sync --help"
     )

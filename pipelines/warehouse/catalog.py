@@ -206,7 +206,8 @@ def type_json(con: duckdb.DuckDBPyConnection) -> int:
         if c.json and present[t.key].get(c.name) == "VARCHAR"
     ]
     if statements:
-        con.execute("\n".join(statements))
+        # One transaction: one catalog commit instead of one per statement.
+        con.execute("\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT;"]))
     return len(statements)
 
 
@@ -234,5 +235,5 @@ def comment(con: duckdb.DuckDBPyConnection) -> int:
             if c.name in present[t.key]
         ]
     if statements:
-        con.execute("\n".join(statements))
+        con.execute("\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT;"]))
     return len(statements)
