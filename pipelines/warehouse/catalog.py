@@ -96,7 +96,10 @@ def _parse(text: str, source: Path) -> list[_Entry]:
         elif in_columns and entry.columns and (m := _COLUMN_MORE.match(line)):
             last = entry.columns[-1]
             if isinstance(last, str):
-                raise CatalogError(f"{source}: `*: {last}` takes no continuation line: {line!r}")
+                raise CatalogError(
+                    f"{source}: `*: {last}` takes no continuation line ({line!r}): put the text "
+                    "on a column of its own"
+                )
             entry.columns[-1] = replace(last, comment=f"{last.comment} {m['text']}")
         elif not in_columns and (m := _MORE.match(line)):
             entry.text.append(m["text"])
@@ -144,7 +147,10 @@ def tables(sources: tuple[Path, ...] = SOURCES) -> dict[str, Table]:
                         f"{raw[key].source}): keep one header"
                     )
                 if not entry.columns:
-                    raise CatalogError(f"{path}: table {key} has no `-- Columns:` block")
+                    raise CatalogError(
+                        f"{path}: table {key} has no `-- Columns:` block: add one listing "
+                        "every column as `--   name: description`"
+                    )
                 raw[key] = entry
     done: dict[str, Table] = {}
 
@@ -160,9 +166,10 @@ def tables(sources: tuple[Path, ...] = SOURCES) -> dict[str, Table]:
             included = ".".join(_qualified(c))
             if included not in raw or included in seen:
                 raise CatalogError(
-                    f"{entry.source}: `*: {c}` in {key} names no documented table"
+                    f"{entry.source}: `*: {c}` in {key} names no documented table: name one "
+                    "with a `-- Table` header"
                     if included not in raw
-                    else f"{entry.source}: `*: {c}` in {key} includes itself"
+                    else f"{entry.source}: `*: {c}` in {key} includes itself: remove the cycle"
                 )
             columns.extend(resolve(included, (*seen, key)).columns)
         schema, name = _qualified(entry.name)

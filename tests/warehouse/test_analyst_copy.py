@@ -247,3 +247,58 @@ def test_every_query_of_the_analysts_doc_answers_in_the_duckdb_shell(copy):
     blocks = re.findall(r"```sql\n(.*?)```", DOC.read_text().split("## Ten questions", 1)[0], re.S)
     statements = [s for block in blocks for s in block.split(";\n") if s.strip()]
     assert statements and all(cli(copy, s) for s in statements)
+
+
+def test_the_header_convention(tmp_path):
+    (tmp_path / "a.sql").write_text(
+        "-- Free prose first; `--   x: y` here is not a column.\n"
+        "--   x: y\n"
+        "--\n"
+        "-- Table base: one row per thing,\n"
+        "--   said on two lines.\n"
+        "-- Columns:\n"
+        "--   id: the thing\n"
+        "--   meta (JSON): its data,\n"
+        "--     as JSON\n"
+        "-- A line after the block ends it.\n"
+        "--   ignored: not a column\n"
+        "SELECT 1\n"
+    )
+    (tmp_path / "b.sql").write_text(
+        "-- View internal.derived: one row per thing, and more.\n"
+        "-- Columns:\n"
+        "--   *: base\n"
+        "--   extra: added\n"
+    )
+    got = catalog.tables((tmp_path,))
+    assert got["main.base"] == catalog.Table(
+        "main",
+        "base",
+        "table",
+        "one row per thing, said on two lines.",
+        (catalog.Column("id", "the thing"), catalog.Column("meta", "its data, as JSON", True)),
+        tmp_path / "a.sql",
+    )
+    derived = got["internal.derived"]
+    assert derived.kind == "view" and [c.name for c in derived.columns] == ["id", "meta", "extra"]
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        ("-- Table t: rows\n-- Columns:\n--   *: nowhere\n", "names no documented table"),
+        ("-- Table t: rows\nSELECT 1\n", "has no `-- Columns:` block"),
+    ],
+)
+def test_a_broken_header_is_named_with_its_fix(tmp_path, header, error):
+    (tmp_path / "t.sql").write_text(header)
+    with pytest.raises(catalog.CatalogError, match=error) as caught:
+        catalog.tables((tmp_path,))
+    assert str(tmp_path / "t.sql") in str(caught.value) and ": " in str(caught.value)
+
+
+def test_a_table_documented_twice_is_refused(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.sql").write_text("-- Table t: rows\n-- Columns:\n--   id: x\n")
+    with pytest.raises(catalog.CatalogError, match="documented twice"):
+        catalog.tables((tmp_path,))
