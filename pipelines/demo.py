@@ -183,9 +183,17 @@ def demo(customers: int, seed: int) -> None:
     )
     out.print(
         "\nNext:\n"
-        # The shell set-up installs beside this interpreter (duckdb-cli), not one on PATH.
-        f"  query it:   {Path(sys.executable).parent / 'duckdb'} -readonly "
-        f"{data_dir / 'analytics.duckdb'}   (tables and ten example questions: docs/analysts.md)\n"
+        f"  query it:   {_shell()} -readonly {data_dir / 'analytics.duckdb'}\n"
+        "  its tables: docs/analysts.md (with ten example questions and their SQL)\n"
         "  the UI:     make ui   (then open http://127.0.0.1:3000)\n"
         "  commands:   .venv/bin/customer-sync --help"
     )
+
+
+def _shell() -> str:
+    """The DuckDB shell set-up installs beside this interpreter (duckdb-cli), not one on PATH."""
+    shell = Path(sys.executable).parent / "duckdb"
+    try:
+        return str(shell.relative_to(Path.cwd()))
+    except ValueError:
+        return str(shell)

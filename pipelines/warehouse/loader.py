@@ -9,7 +9,9 @@ a crash leaves the previous state, and loading the same batch twice changes noth
 
 Analysts and BI tools open the copy, never `warehouse.duckdb`: DuckDB allows one writing process
 per file, so a reader there would block the load. The copy is written to a temporary file and
-renamed over the old one; a reader holding the old copy open keeps its consistent snapshot.
+renamed over the old one; a reader holding the old copy open keeps its consistent snapshot. It is
+written in DuckDB 1.0's storage format (any 1.x client opens it), its JSON columns typed JSON and
+every table and column commented from the SQL headers (`catalog.py`).
 A load that finds the file locked anyway retries for CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT seconds
 (default 30), then fails naming the process DuckDB says holds it.
 """
