@@ -201,7 +201,7 @@ def _present(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
 
 def type_json(con: duckdb.DuckDBPyConnection) -> int:
     """Retype the documented JSON columns of the current database's tables from VARCHAR to
-    JSON; returns how many. Views over them must be recreated afterwards."""
+    JSON; returns how many. Cheapest on empty tables; views over them must be recreated."""
     present = _present(con)
     statements = [
         read_sql(SQL_DIR, "catalog_json").format(

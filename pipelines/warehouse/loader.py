@@ -376,11 +376,12 @@ def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | Non
             lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
         )
         con.execute(sql("publish_target"), {"path": str(tmp)})
-        con.execute(sql("publish_copy"))
+        con.execute(sql("publish_schema"))
         # JSON text is typed JSON for the analysts; the views over the retyped tables are then
         # rebound (CREATE OR REPLACE), and only then documented (replacing drops comments).
         if catalog.type_json(con):
             con.execute(sql("views"))
+        con.execute(sql("publish_data"))
         catalog.comment(con)
         con.execute(sql("publish_close"))
     finally:
