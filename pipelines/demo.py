@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -187,8 +188,17 @@ def demo(customers: int, seed: int) -> None:
     )
     out.print(
         "\nNext:\n"
-        f"  query it:   duckdb -readonly {data_dir / 'analytics.duckdb'}   "
-        "(or python: duckdb.connect(path, read_only=True))\n"
+        f"  query it:   {_shell()} -readonly {data_dir / 'analytics.duckdb'}\n"
+        "  its tables: docs/analysts.md (with ten example questions and their SQL)\n"
         "  the UI:     make ui   (then open http://127.0.0.1:3000)\n"
         "  commands:   .venv/bin/customer-sync --help"
     )
+
+
+def _shell() -> str:
+    """The DuckDB shell set-up installs beside this interpreter (duckdb-cli), not one on PATH."""
+    shell = Path(sys.executable).parent / "duckdb"
+    try:
+        return str(shell.relative_to(Path.cwd()))
+    except ValueError:
+        return str(shell)
