@@ -59,7 +59,7 @@ def _sync(
             )
 
     async def run() -> dg.MaterializeResult:
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             result = await sync_resource(
                 client, lake.lake(), resource, _options(config), on_progress=report
             )
@@ -103,7 +103,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
 
     async def run() -> dict[str, int]:
         metadata: dict[str, int] = {}
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             for resource in (Resource.CUSTOMERS, Resource.TRANSACTIONS):
                 found = await reconcile_resource(client, lake.lake(), resource)
                 name = found.resource
