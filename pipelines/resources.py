@@ -15,13 +15,14 @@ from pipelines.vivenu.client import ClientSettings, VivenuClient
 from pipelines.warehouse.resource import WarehouseResource
 
 CONFIG_FIX = (
-    "set it in the environment the UI (`make ui`, `dg dev`) or the daemon was started from, "
+    "fix: set or correct these variables where `make ui`/`dg dev` (and the daemon) were started, "
     "then restart it; `make ui` without VIVENU_BASE_URL serves the simulator"
 )
 
 
 def config_failure(problems: list[str]) -> dg.Failure:
     """The run failure for missing or invalid configuration: one line, every problem named."""
+    # A Failure, not an exception: the UI shows its description as the error's headline.
     return dg.Failure(description=f"configuration: {'; '.join(problems)} ({CONFIG_FIX})")
 
 
