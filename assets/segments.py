@@ -5,11 +5,19 @@ from pathlib import Path
 import dagster as dg
 
 from assets.analytics import analyst_copy
+from assets.metadata import EAGER, OWNERS, tags
 from pipelines.warehouse import segments
 from pipelines.warehouse.resource import WarehouseResource
 
 
-@dg.asset(group_name="activation", kinds={"csv", "parquet"}, deps=[analyst_copy])
+@dg.asset(
+    group_name="activation",
+    kinds={"csv", "parquet"},
+    deps=[analyst_copy],
+    owners=OWNERS,
+    tags=tags("customers", personal_data=True),
+    automation_condition=EAGER,
+)
 def segment_exports(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -21,6 +29,7 @@ def segment_exports(
     try:
         configured = segments.configured_segments(warehouse.data_dir)
         rows = []
+        exported = 0
         written: set[Path] = set()
         for segment in configured:
             # The pipeline owns these files: each sync replaces them (deleted customers vanish).
@@ -30,6 +39,7 @@ def segment_exports(
             context.log.info(f"{path}: {count} customers")
             rows.append(f"| {', '.join(segment.tags)} | {segment.match} | {path.name} | {count} |")
             written.add(path)
+            exported += count
         # The other files in the folder (one-off exports, segments no longer configured) lose
         # the customers deleted in vivenu too.
         scrubbed = segments.drop_deleted(
@@ -43,6 +53,8 @@ def segment_exports(
     return dg.MaterializeResult(
         metadata={
             "segments": len(configured),
+            # Contact rows across the configured segment files.
+            "dagster/row_count": exported,
             "exports": dg.MetadataValue.md(table),
             "folder": dg.MetadataValue.path(str(warehouse.exports_dir)),
             "deleted_customers_removed": sum(scrubbed.values()),
