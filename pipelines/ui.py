@@ -9,6 +9,7 @@ data directory against vivenu.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -30,11 +31,14 @@ def _dg_dev(env: dict[str, str], host: str, port: int) -> int:
         err=True,
     )
     proc = subprocess.Popen([str(dg), "dev", "-h", host, "-p", str(port)], cwd=ROOT, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # Ctrl-C reached dg too (same process group); let it shut its children down.
-        return proc.wait()
+    # A SIGTERM to us is passed on, and we wait while dg stops its webserver, daemon and code
+    # server (the simulator they use lives in this process).
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached dg too (same process group): wait for it to shut down
 
 
 @click.command()
