@@ -30,10 +30,17 @@ def _dg_dev(env: dict[str, str], host: str, port: int) -> int:
         f"instance); CUSTOMER_SYNC_DATA_DIR={env['CUSTOMER_SYNC_DATA_DIR']}",
         err=True,
     )
-    proc = subprocess.Popen([str(dg), "dev", "-h", host, "-p", str(port)], cwd=ROOT, env=env)
-    # A SIGTERM to us is passed on, and we wait while dg stops its webserver, daemon and code
-    # server (the simulator they use lives in this process).
-    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    # dg stops its webserver, daemon and code server on SIGINT (SIGTERM is mapped to it), so
+    # SIGINT must not stay ignored as it is for a background job of a shell.
+    proc = subprocess.Popen(
+        [str(dg), "dev", "-h", host, "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    # A SIGTERM to us is passed on, and we wait for dg to stop everything it started (the
+    # simulator they use lives in this process).
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGINT))
     while True:
         try:
             return proc.wait()
