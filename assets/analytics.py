@@ -61,6 +61,19 @@ def _materialize(
         rows = build(con, name, params)
         metadata: dict[str, Any] = {
             "dagster/row_count": rows,
+            # The SQL declares these columns, so they are read from the table it built.
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        name=column,
+                        type=kind.lower(),
+                        constraints=dg.TableColumnConstraints(nullable=nullable),
+                    )
+                    for column, kind, nullable in con.execute(
+                        sql("columns"), {"name": name}
+                    ).fetchall()
+                ]
+            ),
             "sql": dg.MetadataValue.path(str(SQL_DIR / f"{name}.sql")),
         }
         for key in summaries:
