@@ -78,7 +78,11 @@ def ui(host: str, port: int) -> None:
     # Without a demo to show, the demo runs first, against the very simulator the UI then uses.
     with SimulatorServer(store, writer=writer if fresh else None) as sim:
         if fresh:
-            demo.run(sim, writer, data_dir)
+            try:
+                demo.run(sim, writer, data_dir)
+            except click.ClickException as exc:  # a failed demo run is in the UI too
+                click.echo(f"the demo failed: {exc.message}; its runs are in the UI", err=True)
+                writer.stop()
         env.update(
             VIVENU_BASE_URL=sim.base_url,
             VIVENU_API_KEY=sim.api_key,
