@@ -6,6 +6,14 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.metadata import (
+    EAGER,
+    ON_RECONCILE_CRON,
+    ON_SYNC_CRON,
+    OWNERS,
+    table_metadata,
+    tags,
+)
 from pipelines import progress
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
@@ -59,11 +67,12 @@ def _sync(
             )
 
     async def run() -> dg.MaterializeResult:
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             result = await sync_resource(
                 client, lake.lake(), resource, _options(config), on_progress=report
             )
         metadata = result.as_metadata()
+        metadata["dagster/row_count"] = metadata["rows_written"]
         metadata["change_batch"] = dg.MetadataValue.path(
             str(lake.lake().run_dir(result.resource, result.run_id))
         )
@@ -75,7 +84,14 @@ def _sync(
         raise dg.Failure(description=str(exc)) from exc
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    owners=OWNERS,
+    tags=tags("customers", personal_data=True),
+    metadata=table_metadata("customers", "customers"),
+    automation_condition=ON_SYNC_CRON,
+)
 def customer_changes(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
@@ -86,7 +102,14 @@ def customer_changes(
     return _sync(context, config, vivenu, lake, Resource.CUSTOMERS)
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    owners=OWNERS,
+    tags=tags("transactions", personal_data=True),
+    metadata=table_metadata("transactions", "transactions"),
+    automation_condition=ON_SYNC_CRON,
+)
 def transaction_changes(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
@@ -97,13 +120,20 @@ def transaction_changes(
     return _sync(context, config, vivenu, lake, Resource.TRANSACTIONS)
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    owners=OWNERS,
+    tags=tags("all", personal_data=False),
+    metadata=table_metadata("customers", "deletions"),
+    automation_condition=ON_RECONCILE_CRON,
+)
 def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
     """Customers and transactions deleted in vivenu, each confirmed by a 404 before it counts."""
 
     async def run() -> dict[str, int]:
         metadata: dict[str, int] = {}
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             for resource in (Resource.CUSTOMERS, Resource.TRANSACTIONS):
                 found = await reconcile_resource(client, lake.lake(), resource)
                 name = found.resource
@@ -151,6 +181,10 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
     kinds={"parquet"},
     deps=[customer_changes, deleted_records],
     freshness_policy=SNAPSHOT_FRESHNESS,
+    owners=OWNERS,
+    tags=tags("customers", personal_data=True),
+    metadata=table_metadata("customers", "customers"),
+    automation_condition=EAGER,
 )
 def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live customer as vivenu has it now, with its tags and transaction links."""
@@ -162,6 +196,10 @@ def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     kinds={"parquet"},
     deps=[transaction_changes, deleted_records],
     freshness_policy=SNAPSHOT_FRESHNESS,
+    owners=OWNERS,
+    tags=tags("transactions", personal_data=True),
+    metadata=table_metadata("transactions", "transactions"),
+    automation_condition=EAGER,
 )
 def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live transaction as vivenu has it now."""

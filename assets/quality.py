@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets.ingest import customer_snapshot, transaction_snapshot
+from assets.metadata import EAGER
 from pipelines import settings
 from pipelines.markdown import cell
 from pipelines.quality import QualityReport, validate_snapshot
@@ -110,12 +111,14 @@ CHECK_NAMES = {"customers": "customer_quality", "transactions": "transaction_qua
             CHECK_NAMES["customers"],
             asset=customer_snapshot,
             blocking=True,
+            automation_condition=EAGER,
             description="Suites customers, customer_tags, customer_transactions, customers_received.",
         ),
         dg.AssetCheckSpec(
             CHECK_NAMES["transactions"],
             asset=transaction_snapshot,
             blocking=True,
+            automation_condition=EAGER,
             description="Suites transactions, transactions_received.",
         ),
     ],

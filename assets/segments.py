@@ -5,12 +5,20 @@ from pathlib import Path
 import dagster as dg
 
 from assets.analytics import analyst_copy
+from assets.metadata import EAGER, OWNERS, tags
 from pipelines.markdown import cell
 from pipelines.warehouse import segments
 from pipelines.warehouse.resource import WarehouseResource
 
 
-@dg.asset(group_name="activation", kinds={"csv", "parquet"}, deps=[analyst_copy])
+@dg.asset(
+    group_name="activation",
+    kinds={"csv", "parquet"},
+    deps=[analyst_copy],
+    owners=OWNERS,
+    tags=tags("customers", personal_data=True),
+    automation_condition=EAGER,
+)
 def segment_exports(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -62,6 +70,8 @@ def segment_exports(
             "segments": len(configured),
             "audience_sizes": dg.MetadataValue.json(sizes),
             "empty_audiences": dg.MetadataValue.json(empty),
+            # Contact rows across the configured audience files.
+            "dagster/row_count": sum(sizes.values()),
             "exports": dg.MetadataValue.md("\n".join([*header, *rows])),
             "folder": dg.MetadataValue.path(str(warehouse.exports_dir)),
             "deleted_customers_removed": sum(scrubbed.values()),

@@ -41,6 +41,7 @@ class LazyGroup(click.Group):
         "demo": "pipelines.demo:demo",
         "segments": "pipelines.warehouse.cli:segments",
         "push": "pipelines.push.cli:push",
+        "ui": "pipelines.ui:ui",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
