@@ -15,6 +15,7 @@ from assets.metadata import (
     tags,
 )
 from pipelines import progress
+from pipelines.quality.suites import load_suites
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
     SyncFailed,
@@ -24,6 +25,7 @@ from pipelines.sync.engine import (
     sync_resource,
 )
 from pipelines.sync.lake import LakeBusy
+from pipelines.sync.references import confirm_deleted_references
 from pipelines.sync.state import LakeCorrupt
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.errors import VivenuError
@@ -179,16 +181,21 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 @dg.asset(
     group_name="ingest",
     kinds={"parquet"},
-    deps=[customer_changes, deleted_records],
+    # transaction_changes: the customers they name that vivenu deleted unseen get tombstones.
+    deps=[customer_changes, deleted_records, transaction_changes],
     freshness_policy=SNAPSHOT_FRESHNESS,
     owners=OWNERS,
     tags=tags("customers", personal_data=True),
     metadata=table_metadata("customers", "customers"),
     automation_condition=EAGER,
 )
-def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
+def customer_snapshot(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
     """Every live customer as vivenu has it now, with its tags and transaction links."""
-    return _compact(lake, "customers")
+    result = _compact(lake, "customers")
+    confirmed = _confirm_deleted_references(vivenu, lake, "customers")
+    if any(v for k, v in confirmed.items() if k.endswith("_confirmed_deleted")):
+        lake.lake().compact("customers")  # merges the new tombstones before the gate reads them
+    return dg.MaterializeResult(metadata={**(result.metadata or {}), **confirmed})
 
 
 @dg.asset(
@@ -204,3 +211,36 @@ def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
 def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live transaction as vivenu has it now."""
     return _compact(lake, "transactions")
+
+
+def _confirm_deleted_references(
+    vivenu: VivenuResource, lake: LakeResource, resource: str
+) -> dict[str, int]:
+    """Tombstones for the `resource` records others refer to that vivenu deleted before any
+    sync saw them (the suites' references that accept deleted records)."""
+
+    async def run() -> dict[str, int]:
+        found: dict[str, int] = {}
+        async with vivenu.client(pipeline=True) as client:
+            for suite in load_suites():
+                for ref in suite.references.values():
+                    if ref["resource"] != resource or "deleted" not in ref.get("known", []):
+                        continue
+                    if suite.table != suite.resource:  # e.g. the raw records received
+                        continue
+                    checked = await confirm_deleted_references(
+                        client,
+                        lake.lake(),
+                        referencing=suite.table,
+                        column=ref["column"],
+                        referenced=Resource[resource.upper()],
+                    )
+                    prefix = f"{suite.table}.{ref['column']}"
+                    found[f"{prefix}_unknown"] = checked.unknown
+                    found[f"{prefix}_confirmed_deleted"] = checked.confirmed_deleted
+        return found
+
+    try:
+        return asyncio.run(run())
+    except (VivenuError, LakeBusy, LakeCorrupt) as exc:
+        raise dg.Failure(description=str(exc)) from exc
