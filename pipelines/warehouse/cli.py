@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pipelines import settings
+from pipelines import clikit, settings
 from pipelines.warehouse.layouts import LAYOUTS
 from pipelines.warehouse.loader import analyst_path
 from pipelines.warehouse.segments import (
@@ -31,13 +30,10 @@ def segments() -> None:
 def _configured(data_dir: Path) -> list[Segment]:
     """The configured audiences; a bad definition exits 3 with its one line, like every
     configuration error."""
-    from pipelines.cli import EXIT_CONFIG
-
     try:
         return configured_segments(data_dir)
     except SegmentConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        raise clikit.ConfigProblems([str(exc)]) from None
 
 
 def _as_of(value: datetime | None) -> date | None:
