@@ -58,7 +58,7 @@ SPEC_MORE: dict = json.loads((Path(__file__).parent / "openapi-more.json").read_
 _SCHEMAS: dict = SPEC["components"]["schemas"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_DEEP_RE = re.compile(r"^([A-Za-z]+)\[(.*)\]$")
+_DEEP_RE = re.compile(r"^([A-Za-z]+)\[(.*)\]$", re.DOTALL)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 _INT_RE = re.compile(r"^[0-9]+$")
 
