@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from pipelines import settings
 from pipelines.cli import run_job
+from pipelines.push import sample
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -88,9 +88,6 @@ def _check_exact(store: Store, lake: Lake) -> None:
     out.print()
 
 
-SAMPLE_CRM_FILE = Path(__file__).resolve().parents[1] / "data" / "samples" / "crm_changes.csv"
-
-
 def _markdown(title: str, value: str) -> None:
     out.print(f"[bold]{title}[/]")
     out.print(Markdown(value))
@@ -113,6 +110,9 @@ def demo(customers: int, seed: int) -> None:
     out.rule("[bold]customer-sync demo")
     started = time.monotonic()
     store = Store.seeded(customers, seed)
+    # The sample CRM rows for this store: seeded ids embed creation times, which end today.
+    crm_file = data_dir / "crm_changes.csv"
+    crm_file.write_text(sample.render(sample.rows(store=store)))
     counts = store.counts()
     out.print(
         f"Simulated vivenu seller: {counts['customers']:,} customers, "
@@ -148,12 +148,10 @@ def demo(customers: int, seed: int) -> None:
             f"{found['customers_confirmed_deleted']} confirmed deleted by a 404 and "
             f"{found['customers_still_present']} still present (changed after the listing began).\n"
         )
-        pushed = run_job(
-            "push_job", {"ops": {"crm_push": {"config": {"file": str(SAMPLE_CRM_FILE)}}}}
-        )
+        pushed = run_job("push_job", {"ops": {"crm_push": {"config": {"file": str(crm_file)}}}})
         p = pushed["crm_push"]
         out.print(
-            f"[bold]4. Push of {SAMPLE_CRM_FILE.name}[/] to vivenu: {p['applied']} applied, "
+            f"[bold]4. Push of {crm_file.name}[/] to vivenu: {p['applied']} applied, "
             f"{p['skipped']} skipped (unchanged), {p['conflicts']} conflicts, "
             f"{p['rejected']} rejected (reasons in {p.get('report', 'the report')}).\n"
         )
