@@ -834,8 +834,11 @@ def iter_records(
         postal_pick = rng.integers(0, 200, size=n).tolist()
         created_s = iso_ms(created)
         limit_s = iso_ms(updated + 3_600_000)
-        # Transactions: a heavy-tailed count per customer (most 0, a few dozens), mean about 1.5.
-        nt = np.minimum(rng.negative_binomial(0.3, 0.3 / 1.8, size=n), 60)
+        # Transactions: a heavy-tailed count per customer (most 0, a few dozens), mean about 1.5,
+        # in proportion to how long the customer has been around: buying at a steady rate, so
+        # sales per month grow with the customer base instead of piling up just before today.
+        mean_t = 3.0 * (now_ms - created) / HISTORY_MS
+        nt = np.minimum(rng.negative_binomial(0.3, 0.3 / (0.3 + mean_t)), 60)
         total_t = int(nt.sum())
         owner = np.repeat(np.arange(n), nt)
         t_created = created[owner] + (
