@@ -635,7 +635,7 @@ def _route(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response
             return e.response()
         except Exception:
             # A simulator bug: say so loudly (the real service would answer an opaque 500).
-            _log.exception("simulator error on %s %s", request.method, request.url)
+            _log.exception("simulator error on %s %s", request.method, request.url.path)
             return ApiError(500, "internal simulator error").response()
 
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
