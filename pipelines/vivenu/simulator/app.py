@@ -1,13 +1,22 @@
-"""The simulated vivenu HTTP API: every operation of vivenu's OpenAPI document (openapi.json here).
+"""The simulated vivenu HTTP API: every operation of vivenu's OpenAPI document (openapi.json here)
+and its events and tickets operations (openapi-more.json here; see README.md beside this module).
 
 Behaviour follows the document, plus the observed facts in /work/shared/vivenu/README.md:
 Bearer API key auth (401 `API Key not found or expired`), 400 for unknown query parameters and
 invalid parameters/bodies (validated against the document's own schemas, which this module loads),
-`GET /api/customers` is 404, `{docs, total}` list bodies, deepObject `updatedAt[$op]` filters.
+`GET /api/customers` is 404, `{docs, total}` list bodies (`{rows, total}` for events and tickets),
+deepObject `name[$op]` filters. Query parameters, their enums, formats and `required` flags are
+read from the documents (so `top` and `skip` are required on `GET /api/events` only).
 
 Choices where the document is silent:
 - A malformed id (not 24-hex) is simply an id that does not exist: 404 (the document types ids
-  as free strings). `DELETE /api/customers/{id}` documents no 404, so an unknown id there is 400.
+  as free strings). `DELETE /api/customers/{id}` answers an unknown id 404 as GET does, though the
+  document lists no 404 for DELETE.
+- An operator the document does not list (`updatedAt[$after]`) is 400 where the document closes
+  the operator object (`additionalProperties: false`: events' `start`, `end`, `createdAt`,
+  `updatedAt`) and ignored where it leaves it open (customers, transactions, tickets).
+- Every request body is required where the document says so; `null` is accepted for the nullable
+  account body, an empty body never.
 - Request-body fields the schema does not know are ignored (no schema here sets
   `additionalProperties: false`); read-only fields are never taken from a body.
 - `POST /api/customers` with `upsert: false` and a taken email, and a PUT that moves a customer onto
