@@ -23,9 +23,9 @@ from rich.table import Table
 from pipelines import settings
 from pipelines.cli import run_job
 from pipelines.instance import DAGSTER_HOME, install_instance
+from pipelines.push import sample
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
-from pipelines.vivenu.simulator.data import SEEDED_UNTIL
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.writer import BackgroundWriter
@@ -45,9 +45,7 @@ def _table(title: str, rows: list[tuple[str, ...]], columns: tuple[str, ...]) ->
 def _sync(label: str) -> dict[str, Any]:
     started = time.monotonic()
     config = {"config": {"safety_lag_seconds": 0}}
-    # RFM and the audiences' day counts as of the day the simulated seller's history ends.
-    rfm = {"config": {"as_of": SEEDED_UNTIL.date().isoformat()}}
-    ops = {"customer_changes": config, "transaction_changes": config, "customer_rfm": rfm}
+    ops = {"customer_changes": config, "transaction_changes": config}
     metadata = run_job("sync_job", {"ops": ops})
     seconds = time.monotonic() - started
     c, t = metadata["customer_changes"], metadata["transaction_changes"]
@@ -92,7 +90,6 @@ def _check_exact(store: Store, lake: Lake) -> None:
     out.print()
 
 
-SAMPLE_CRM_FILE = Path(__file__).resolve().parents[1] / "data" / "samples" / "crm_changes.csv"
 SAMPLE_AUDIENCES = Path(__file__).resolve().parents[1] / "data" / "segments.json"
 
 
@@ -138,6 +135,9 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
     home = install_instance(data_dir / DAGSTER_HOME)
     shutil.copy(SAMPLE_AUDIENCES, data_dir / "segments.json")  # the shipped sample audiences
     store = sim.store
+    # The sample CRM rows for this store: seeded ids embed creation times, which end today.
+    crm_file = data_dir / "crm_changes.csv"
+    crm_file.write_text(sample.render(sample.rows(store=store)))
     os.environ.update(
         VIVENU_BASE_URL=sim.base_url,
         VIVENU_API_KEY=sim.api_key,
@@ -167,10 +167,10 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
         f"{found['customers_confirmed_deleted']} confirmed deleted by a 404 and "
         f"{found['customers_still_present']} still present (changed after the listing began).\n"
     )
-    pushed = run_job("push_job", {"ops": {"crm_push": {"config": {"file": str(SAMPLE_CRM_FILE)}}}})
+    pushed = run_job("push_job", {"ops": {"crm_push": {"config": {"file": str(crm_file)}}}})
     p = pushed["crm_push"]
     out.print(
-        f"[bold]4. Push of {SAMPLE_CRM_FILE.name}[/] to vivenu: {p['applied']} applied, "
+        f"[bold]4. Push of {crm_file.name}[/] to vivenu: {p['applied']} applied, "
         f"{p['skipped']} skipped (unchanged), {p['conflicts']} conflicts, "
         f"{p['rejected']} rejected (reasons in {p.get('report', 'the report')}).\n"
     )

@@ -1,8 +1,10 @@
 """Writes `data/samples/crm_changes.csv`, the demo's CRM change file.
 
 Its rows name customers of the demo's simulated seller, `Store.seeded(20000, 42)`, picked by
-customer number so the file is the same on every machine; the last rows are deliberately invalid
-so the demo shows rejects. Regenerate with `python -m pipelines.push.sample`.
+customer number; the last rows are deliberately invalid so the demo shows rejects. Seeded ids embed
+their creation time and the seeded history ends today, so the checked-in file is pinned to
+`SAMPLE_TODAY` (the same on every machine and day) and the demo writes the same rows for its own
+store. Regenerate with `python -m pipelines.push.sample`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.vivenu.simulator.store import Store
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "crm_changes.csv"
+SAMPLE_TODAY = date(2026, 12, 1)
 COLUMNS = [
     "id",
     "email",
@@ -35,11 +42,15 @@ COLUMNS = [
 ]
 
 
-def rows(customers: int = 20000, seed: int = 42) -> list[dict[str, Any]]:
-    """The sample's rows for the seeded store."""
-    from pipelines.vivenu.simulator.store import Store  # dev tool: keeps the simulator optional
+def rows(
+    customers: int = 20000, seed: int = 42, *, store: Store | None = None
+) -> list[dict[str, Any]]:
+    """The sample's rows for `store`, by default the seeded store as of `SAMPLE_TODAY`."""
+    if store is None:
+        from pipelines.vivenu.simulator.store import Store  # dev tool: keeps the simulator optional
 
-    by_number = {d["number"]: d for d in Store.seeded(customers, seed).customers_truth()}
+        store = Store.seeded(customers, seed, today=SAMPLE_TODAY)
+    by_number = {d["number"]: d for d in store.customers_truth()}
     pick = [by_number[n] for n in range(101, 101 + 97 * 12, 97)]
     tagged = next(d for d in by_number.values() if d["number"] > 2000 and d.get("tags"))
     out: list[dict[str, Any]] = [

@@ -54,12 +54,24 @@ def test_auth_missing_or_wrong_key(simulator: SimulatorServer) -> None:
         ("skip=-1", "skip"),
         ("skip=1.5", "skip"),
         ("updatedAt[$gte]=yesterday", "updatedAt"),
-        ("updatedAt[$after]=2024-01-01T00:00:00Z", "updatedAt"),
         ("top=5&top=6", "top"),
+        ("updatedAt=2024-01-01T00:00:00Z", "updatedAt"),
     ],
 )
 def test_bad_list_parameters_are_400(api: httpx.Client, query: str, names: str) -> None:
     assert names in _error(api.get(f"/api/customers/rich?{query}"), 400)
+
+
+def test_unknown_operators_follow_the_document(api: httpx.Client) -> None:
+    """An operator the document does not list is ignored where its object is open, 400 where
+    the document closes it (`additionalProperties: false`, events only)."""
+    op = "updatedAt[$after]=2024-01-01T00:00:00Z"
+    everyone = api.get("/api/customers/rich").json()["total"]
+    assert api.get(f"/api/customers/rich?{op}").json()["total"] == everyone
+    assert api.get(f"/api/transactions?{op}").status_code == 200
+    assert api.get(f"/api/tickets?{op}").status_code == 200
+    assert "$after" in _error(api.get(f"/api/events?top=5&skip=0&{op}"), 400)
+    assert "$after" in _error(api.get("/api/events?top=5&skip=0&start[$after]=x"), 400)
 
 
 def test_bad_bodies_are_400(api: httpx.Client) -> None:
@@ -73,6 +85,9 @@ def test_bad_bodies_are_400(api: httpx.Client) -> None:
     )
     cid = api.get("/api/customers/rich", params={"top": 1}).json()["docs"][0]["_id"]
     assert "verified" in _error(api.put(f"/api/customers/{cid}", json={"verified": "yes"}), 400)
+    # The account body is required (the document: `requestBody.required`), though it may be null.
+    assert "body" in _error(api.post(f"/api/customers/{cid}/account"), 400)
+    assert api.post(f"/api/customers/{cid}/account", content=b"null").status_code == 200
     assert _error(api.get("/api/transactions", params={"start": "soon"}), 400)
 
 
@@ -84,7 +99,9 @@ def test_404s(api: httpx.Client) -> None:
     assert _error(api.get("/api/transactions/" + "0" * 24), 404)
     assert _error(api.post(f"/api/customers/{'0' * 24}/account", json={}), 404)
     assert _error(api.get("/api/nothing"), 404)
-    assert _error(api.delete("/api/customers/" + "0" * 24), 400)  # the document has no 404 here
+    assert _error(api.delete("/api/customers/" + "0" * 24), 404)  # as GET answers it
+    assert _error(api.get("/api/events/" + "0" * 24), 404)
+    assert _error(api.get("/api/tickets/" + "0" * 24), 404)
 
 
 def test_405_with_allow(api: httpx.Client) -> None:

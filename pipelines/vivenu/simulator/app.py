@@ -1,13 +1,22 @@
-"""The simulated vivenu HTTP API: every operation of vivenu's OpenAPI document (openapi.json here).
+"""The simulated vivenu HTTP API: every operation of vivenu's OpenAPI document (openapi.json here)
+and its events and tickets operations (openapi-more.json here; see README.md beside this module).
 
 Behaviour follows the document, plus the observed facts in /work/shared/vivenu/README.md:
 Bearer API key auth (401 `API Key not found or expired`), 400 for unknown query parameters and
 invalid parameters/bodies (validated against the document's own schemas, which this module loads),
-`GET /api/customers` is 404, `{docs, total}` list bodies, deepObject `updatedAt[$op]` filters.
+`GET /api/customers` is 404, `{docs, total}` list bodies (`{rows, total}` for events and tickets),
+deepObject `name[$op]` filters. Query parameters, their enums, formats and `required` flags are
+read from the documents (so `top` and `skip` are required on `GET /api/events` only).
 
 Choices where the document is silent:
 - A malformed id (not 24-hex) is simply an id that does not exist: 404 (the document types ids
-  as free strings). `DELETE /api/customers/{id}` documents no 404, so an unknown id there is 400.
+  as free strings). `DELETE /api/customers/{id}` answers an unknown id 404 as GET does, though the
+  document lists no 404 for DELETE.
+- An operator the document does not list (`updatedAt[$after]`) is 400 where the document closes
+  the operator object (`additionalProperties: false`: events' `start`, `end`, `createdAt`,
+  `updatedAt`) and ignored where it leaves it open (customers, transactions, tickets).
+- Every request body is required where the document says so; `null` is accepted for the nullable
+  account body, an empty body never.
 - Request-body fields the schema does not know are ignored (no schema here sets
   `additionalProperties: false`); read-only fields are never taken from a body.
 - `POST /api/customers` with `upsert: false` and a taken email, and a PUT that moves a customer onto
@@ -45,6 +54,7 @@ from pipelines.vivenu.simulator.faults import Faults, FaultsMiddleware
 from pipelines.vivenu.simulator.store import (
     Conflict,
     CustomerQuery,
+    ListQuery,
     NotFound,
     Store,
     TransactionQuery,
@@ -52,20 +62,31 @@ from pipelines.vivenu.simulator.store import (
 
 _log = logging.getLogger(__name__)
 SPEC: dict = json.loads((Path(__file__).parent / "openapi.json").read_text())
+# More of the same published document: events, tickets (and webhooks, not simulated here).
+SPEC_MORE: dict = json.loads((Path(__file__).parent / "openapi-more.json").read_text())
 _SCHEMAS: dict = SPEC["components"]["schemas"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_OPS = ("$gt", "$gte", "$lt", "$lte", "$eq", "$ne")
-_UPDATED_RE = re.compile(r"^updatedAt\[(.*)\]$")
+_DEEP_RE = re.compile(r"^([A-Za-z]+)\[(.*)\]$", re.DOTALL)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 _INT_RE = re.compile(r"^[0-9]+$")
 
-CUSTOMER_PARAMS = {"name", "email", "company", "tags", "top", "skip"}
-TRANSACTION_PARAMS = {
-    "id", "name", "email", "coupon", "start", "end", "status", "paymentStatus",
-    "posPaymentMethods", "event", "customer", "subscriptionId", "psp", "top", "skip",
-}  # fmt: skip
-REPEATABLE = {"tags", "status", "paymentStatus", "event"}
+# Comma-separated list parameters that may also be repeated (`tags=a&tags=b` is `tags=a,b`).
+REPEATABLE = {"tags", "status", "paymentStatus", "event", "deliveryType", "type", "childEvents"}
+
+
+def _list_params(path: str) -> dict[str, dict]:
+    """The query parameters of a GET list operation, by name, from vivenu's document."""
+    for spec in (SPEC, SPEC_MORE):
+        if path in spec["paths"]:
+            return {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+    raise KeyError(path)
+
+
+CUSTOMER_PARAMS = _list_params("/api/customers/rich")
+TRANSACTION_PARAMS = _list_params("/api/transactions")
+EVENT_PARAMS = _list_params("/api/events")
+TICKET_PARAMS = _list_params("/api/tickets")
 
 
 class ApiError(Exception):
@@ -172,21 +193,23 @@ def to_us(dt: datetime) -> int:
     return (dt - _EPOCH) // _US
 
 
-async def read_body(request: Request, schema_name: str, *, optional: bool = False) -> dict:
-    """The JSON body validated against a request schema, reduced to the schema's properties."""
+async def read_body(request: Request, schema_name: str) -> dict:
+    """The JSON body validated against a request schema, reduced to the schema's properties.
+
+    Every body this API takes is required; a schema marked nullable accepts a JSON `null` (read
+    as `{}`), never an empty body.
+    """
     raw = await request.body()
     if not raw.strip():
-        if optional:
-            return {}
-        raise ApiError(400, "request body is required")
+        raise ApiError(400, "request body is required (send JSON, e.g. {})")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ApiError(400, "request body is not valid JSON") from None
-    if body is None and optional:
-        return {}
     schema = _SCHEMAS[schema_name]
     validate(body, schema, "body")
+    if body is None:
+        return {}
     try:
         orjson.dumps(body)
     except orjson.JSONEncodeError:
@@ -209,33 +232,64 @@ def _known(value: Any, schema: dict) -> Any:
 # ------------------------------------------------------------------ query parsing
 
 
-def parse_query(request: Request, allowed: set[str], *, updated: bool) -> tuple[dict, list]:
-    """Split the raw query into plain params and `updatedAt[$op]` filters; 400 on unknown ones."""
+def parse_query(
+    request: Request, spec_params: dict[str, dict]
+) -> tuple[dict[str, str], dict[str, list[tuple[str, Any]]]]:
+    """Plain params and `name[$op]` filters of the query, checked against the operation's
+    parameters in vivenu's document: 400 on unknown or repeated parameters, on a missing required
+    one, on a value outside its enum or format. An operator the document does not list is 400
+    where the document closes the object (`additionalProperties: false`) and ignored where it
+    leaves it open."""
     params: dict[str, str] = {}
-    ops: list[tuple[str, int]] = []
+    ops: dict[str, list[tuple[str, Any]]] = {}
     try:
         pairs = parse_qsl(request.url.query, keep_blank_values=True, strict_parsing=False)
     except ValueError:
         raise ApiError(400, "malformed query string") from None
     for key, value in pairs:
-        m = _UPDATED_RE.match(key)
-        if updated and m:
-            op = m.group(1)
-            if op not in _OPS:
-                raise ApiError(
-                    400, f"unknown updatedAt operator {op!r} (allowed: {', '.join(_OPS)})"
-                )
-            ops.append((op, to_us(parse_datetime(value, f"updatedAt[{op}]"))))
-        elif key in allowed:
+        m = _DEEP_RE.match(key)
+        spec = spec_params.get(m.group(1)) if m else None
+        if m and spec is not None and spec.get("style") == "deepObject":
+            name, op = m.groups()
+            prop = spec["schema"].get("properties", {}).get(op)
+            if prop is None:
+                if spec["schema"].get("additionalProperties") is False:
+                    allowed = ", ".join(spec["schema"].get("properties", {}))
+                    raise ApiError(400, f"unknown {name} operator {op!r} (allowed: {allowed})")
+                continue
+            ops.setdefault(name, []).append((op, _scalar(value, prop, f"{name}[{op}]")))
+        elif key in spec_params and spec_params[key].get("style") != "deepObject":
             if key in params:
                 if key not in REPEATABLE:
                     raise ApiError(400, f"query parameter {key!r} must not be repeated")
                 params[key] += "," + value
             else:
                 params[key] = value
+        elif key in spec_params:
+            raise ApiError(400, f"query parameter {key!r} takes operators: {key}[$gte]=...")
         else:
             raise ApiError(400, f"unknown query parameter {key!r}")
+    for name, spec in spec_params.items():
+        if spec.get("required") and name not in params and name not in ops:
+            raise ApiError(400, f"query parameter {name!r} is required")
+        enum = spec["schema"].get("enum")
+        if name in params and enum and params[name] not in enum:
+            raise ApiError(400, f"{name} must be one of {', '.join(enum)}, got {params[name]!r}")
+        if name in params and spec["schema"].get("format") == "date-time":
+            parse_datetime(params[name], name)
     return params, ops
+
+
+def _scalar(value: str, schema: dict, what: str) -> Any:
+    """An operator's value: epoch µs for a date-time, a float for a number."""
+    if schema.get("format") == "date-time":
+        return to_us(parse_datetime(value, what))
+    if schema.get("type") in ("number", "integer"):
+        try:
+            return float(value)
+        except ValueError:
+            raise ApiError(400, f"{what} must be a number, got {value!r}") from None
+    return value
 
 
 def paging(params: dict[str, str]) -> tuple[int, int]:
@@ -314,7 +368,7 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
             raise ApiError(401, "the customer of this token no longer exists") from None
 
     def no_query(request: Request, allowed: set[str] = frozenset()) -> dict:  # type: ignore[assignment]
-        params, _ = parse_query(request, set(allowed), updated=False)
+        params, _ = parse_query(request, {name: {"schema": {}} for name in allowed})
         return params
 
     async def create_customer(request: Request) -> Response:
@@ -329,14 +383,14 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
 
     async def list_customers(request: Request) -> Response:
         require_key(request)
-        params, ops = parse_query(request, CUSTOMER_PARAMS, updated=True)
+        params, ops = parse_query(request, CUSTOMER_PARAMS)
         top, skip = paging(params)
         query = CustomerQuery(
             name=params.get("name"),
             email=params.get("email"),
             company=params.get("company"),
             tags=_csv(params.get("tags")),
-            updated=ops,
+            updated=ops.get("updatedAt", []),
             top=top,
             skip=skip,
         )
@@ -372,13 +426,14 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
         try:
             return json_response(store.delete_customer(request.path_params["id"]))
         except NotFound:
-            # The document lists no 404 for DELETE; an unknown id is a bad request there.
-            raise ApiError(400, f"customer {request.path_params['id']} not found") from None
+            # As GET answers an unknown id (the document lists no 404 for DELETE, but no other
+            # status says "no such customer" either).
+            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
 
     async def create_account(request: Request) -> Response:
         require_key(request)
         no_query(request)
-        await read_body(request, "POST_Customers_CreateAccountForCustomer", optional=True)
+        await read_body(request, "POST_Customers_CreateAccountForCustomer")
         try:
             return json_response(store.create_account(request.path_params["id"]))
         except NotFound:
@@ -430,14 +485,14 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
         if "eventId" not in params:
             raise ApiError(400, "query parameter 'eventId' is required")
         shops = []
-        if params["eventId"] in store.events.ids:
+        if params["eventId"] in store.events.slot_of:
             shop_id = hashlib.sha256(params["eventId"].encode()).hexdigest()[:24]
             shops.append({"_id": shop_id, "name": "Presale"})
         return json_response({"shops": shops})
 
     async def list_transactions(request: Request) -> Response:
         require_key(request)
-        params, ops = parse_query(request, TRANSACTION_PARAMS, updated=True)
+        params, ops = parse_query(request, TRANSACTION_PARAMS)
         top, skip = paging(params)
         bounds = {
             k: to_us(parse_datetime(params[k], k)) if k in params else None
@@ -457,7 +512,7 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
             customer=params.get("customer"),
             subscription_id=params.get("subscriptionId"),
             psp=params.get("psp"),
-            updated=ops,
+            updated=ops.get("updatedAt", []),
             top=top,
             skip=skip,
         )
@@ -470,6 +525,41 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
             return json_response(store.transaction_blob(request.path_params["id"]))
         except NotFound:
             raise ApiError(404, f"transaction {request.path_params['id']} not found") from None
+
+    def list_query(request: Request, spec_params: dict[str, dict]) -> ListQuery:
+        params, ops = parse_query(request, spec_params)
+        top, skip = paging(params)
+        for bound, op in (("start", "$gte"), ("end", "$lte")):
+            # Tickets' plain `start`/`end` bound createdAt (events' are operator objects).
+            if bound in params and spec_params[bound].get("style") != "deepObject":
+                ops.setdefault("createdAt", []).append(
+                    (op, to_us(parse_datetime(params[bound], bound)))
+                )
+        return ListQuery(params=params, ops=ops, top=top, skip=skip)
+
+    async def list_events(request: Request) -> Response:
+        require_key(request)
+        return json_response(store.list_events(list_query(request, EVENT_PARAMS)))
+
+    async def get_event(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.event_blob(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"event {request.path_params['id']} not found") from None
+
+    async def list_tickets(request: Request) -> Response:
+        require_key(request)
+        return json_response(store.list_tickets(list_query(request, TICKET_PARAMS)))
+
+    async def get_ticket(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.ticket_blob(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"ticket {request.path_params['id']} not found") from None
 
     async def customers_root(request: Request) -> Response:
         # vivenu answers GET /api/customers (without /rich) with 404.
@@ -490,6 +580,10 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
         ("/api/customers/{id}/account", {"POST": create_account}),
         ("/api/transactions", {"GET": list_transactions}),
         ("/api/transactions/{id}", {"GET": get_transaction}),
+        ("/api/events", {"GET": list_events}),
+        ("/api/events/{id}", {"GET": get_event}),
+        ("/api/tickets", {"GET": list_tickets}),
+        ("/api/tickets/{id}", {"GET": get_ticket}),
     ]
     routes = [_route(path, handlers) for path, handlers in table]
 
@@ -550,7 +644,7 @@ def _route(path: str, handlers: dict[str, Callable[[Request], Awaitable[Response
             return e.response()
         except Exception:
             # A simulator bug: say so loudly (the real service would answer an opaque 500).
-            _log.exception("simulator error on %s %s", request.method, request.url)
+            _log.exception("simulator error on %s %s", request.method, request.url.path)
             return ApiError(500, "internal simulator error").response()
 
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
@@ -565,20 +659,10 @@ _ME_TXN_FIELDS = (
 
 
 def _event(store: Store, event_id: str) -> dict:
-    """A PublicEventResource for an event of the seeded pool (or a placeholder)."""
+    """The PublicEventResource part of a stored event."""
     try:
-        i = store.events.ids.index(event_id)
-        name = store.events.names[i]
-    except ValueError:
-        name = "Event"
-    start_s = int(event_id[:8], 16) if re.fullmatch(r"[0-9a-f]{24}", event_id) else 1_700_000_000
-    start = datetime.fromtimestamp(start_s, tz=UTC)
-    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {
-        "_id": event_id,
-        "sellerId": store.seller_id,
-        "name": name,
-        "start": start.strftime(fmt),
-        "end": (start + timedelta(hours=3)).strftime(fmt),
-        "eventType": "SINGLE",
-    }
+        doc = store.get_event(event_id)
+    except NotFound:
+        return {"_id": event_id, "sellerId": store.seller_id, "name": "Event"}
+    keys = ("_id", "sellerId", "name", "start", "end", "eventType", "locationName", "locationCity")
+    return {k: doc[k] for k in keys if k in doc}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import click
 
@@ -17,6 +18,12 @@ from pipelines.vivenu.simulator.writer import BackgroundWriter
 @click.option("--port", default=8787, show_default=True, type=int, help="TCP port.")
 @click.option("--customers", default=10_000, show_default=True, type=int, help="Customers to seed.")
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same data.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Day the seeded history ends (YYYY-MM-DD; default: the current UTC date).",
+)
 @click.option(
     "--api-key", default="sim-key", show_default=True, help="The Bearer key clients must send."
 )
@@ -33,6 +40,7 @@ def simulator(
     port: int,
     customers: int,
     seed: int,
+    today: datetime | None,
     api_key: str,
     latency_ms: float,
     error_rate: float,
@@ -45,7 +53,7 @@ def simulator(
 ) -> None:
     """Serve a simulated vivenu API with seeded customers until stopped."""
     started = time.perf_counter()
-    store = Store.seeded(customers, seed)
+    store = Store.seeded(customers, seed, today=today.date() if today else None)
     if same_updated_at:
         store.bulk_import(same_updated_at)
     took = time.perf_counter() - started

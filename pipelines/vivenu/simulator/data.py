@@ -8,14 +8,14 @@ The same `(customers, seed, start)` always yields the same records, ids included
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 
 CHUNK = 50_000
-# The seeded history ends here unless `start` says otherwise (a fixed day: same seed, same data).
-SEEDED_UNTIL = datetime(2025, 6, 1, tzinfo=UTC)
 SIMULATED_PASSWORD = "sim-password"  # every seeded or created customer account logs in with this
 
 FIRST_NAMES = [
@@ -421,32 +421,104 @@ TAG_VOCAB: tuple[str, ...] = tuple(TAGS.split(" ", 18)[:18]) + tuple(
     TAGS.split(" ", 18)[18].split("|")
 )
 SEGMENTS = ("high-value", "churn-risk", "first-timer", "regulars", "lapsed")
-EVENT_NAMES = (
-    "Sommerfestival",
-    "Jazz Night",
-    "Symphonie Nr. 9",
-    "Stand-up Comedy",
-    "Rock am Fluss",
-    "Kindertheater",
-    "Opernball",
-    "Indie Showcase",
-    "Derby Day",
-    "Wintermarkt",
-    "Open Air Kino",
-    "Tech Conference",
-    "Kammermusik",
-    "Poetry Slam",
-    "Hip-Hop Jam",
-    "Ballett Gala",
+# Event formats: name, tag, duration in hours (a festival spans days).
+EVENT_FORMATS: tuple[tuple[str, str, int], ...] = (
+    ("Sommerfestival", "festival", 54),
+    ("Jazz Night", "jazz", 3),
+    ("Symphonie Nr. 9", "klassik", 2),
+    ("Stand-up Comedy", "comedy", 2),
+    ("Rock am Fluss", "festival", 30),
+    ("Kindertheater", "family", 1),
+    ("Opernball", "gala", 6),
+    ("Indie Showcase", "concert", 4),
+    ("Derby Day", "sports", 3),
+    ("Wintermarkt", "market", 8),
+    ("Open Air Kino", "film", 3),
+    ("Tech Conference", "conference", 9),
+    ("Kammermusik", "klassik", 2),
+    ("Poetry Slam", "literature", 2),
+    ("Hip-Hop Jam", "concert", 4),
+    ("Ballett Gala", "dance", 3),
 )
-TICKET_CATEGORIES = (
-    "Stehplatz",
-    "Sitzplatz Kat. 1",
-    "Sitzplatz Kat. 2",
-    "VIP",
-    "Ermäßigt",
-    "Early Bird",
+# Ticket types: name and price factor against the event's base price.
+TICKET_TYPES: tuple[tuple[str, float], ...] = (
+    ("Stehplatz", 1.0),
+    ("Sitzplatz Kat. 1", 1.6),
+    ("Sitzplatz Kat. 2", 1.25),
+    ("VIP", 3.2),
+    ("Ermäßigt", 0.7),
+    ("Early Bird", 0.8),
 )
+TICKET_CATEGORIES = tuple(name for name, _ in TICKET_TYPES)
+# Venues: name, street, postal, city, country, capacity, timezone.
+VENUES: tuple[tuple[str, str, str, str, str, int, str], ...] = (
+    ("Kulturhalle Kreuzberg", "Columbiadamm 13", "10965", "Berlin", "DE", 3500, "Europe/Berlin"),
+    ("Hafenbühne", "Große Elbstraße 84", "22767", "Hamburg", "DE", 1200, "Europe/Berlin"),
+    (
+        "Olympiahalle Nord",
+        "Spiridon-Louis-Ring 21",
+        "80809",
+        "München",
+        "DE",
+        12000,
+        "Europe/Berlin",
+    ),
+    ("Stadtgarten Köln", "Venloer Straße 40", "50672", "Köln", "DE", 450, "Europe/Berlin"),
+    (
+        "Alte Oper Frankfurt",
+        "Opernplatz 1",
+        "60313",
+        "Frankfurt am Main",
+        "DE",
+        2400,
+        "Europe/Berlin",
+    ),
+    (
+        "Parkbühne Leipzig",
+        "Anton-Bruckner-Allee 11",
+        "04105",
+        "Leipzig",
+        "DE",
+        8000,
+        "Europe/Berlin",
+    ),
+    (
+        "Jazzkeller 17",
+        "Kleine Bockenheimer Straße 17",
+        "60313",
+        "Frankfurt am Main",
+        "DE",
+        180,
+        "Europe/Berlin",
+    ),
+    ("Messe Stuttgart Halle 1", "Messepiazza 1", "70629", "Stuttgart", "DE", 9000, "Europe/Berlin"),
+    ("Konzerthaus am Ring", "Lothringerstraße 20", "1030", "Wien", "AT", 1800, "Europe/Vienna"),
+    ("Seebühne Zürich", "Utoquai 55", "8008", "Zürich", "CH", 2500, "Europe/Zurich"),
+    ("Riverside Hall", "Upper Ground 12", "SE1 9PX", "London", "GB", 2900, "Europe/London"),
+    ("Paradiso Noord", "Weteringschans 6", "1017 SG", "Amsterdam", "NL", 1500, "Europe/Amsterdam"),
+    ("Salle Lumière", "Rue de Rivoli 99", "75001", "Paris", "FR", 2000, "Europe/Paris"),
+    ("Vega Scene", "Enghavevej 40", "1674", "København", "DK", 1550, "Europe/Copenhagen"),
+    (
+        "Södra Teatern Stora",
+        "Mosebacke torg 1",
+        "116 46",
+        "Stockholm",
+        "SE",
+        900,
+        "Europe/Stockholm",
+    ),
+    ("Stadion am Fluss", "Flutlichtweg 1", "40474", "Düsseldorf", "DE", 45000, "Europe/Berlin"),
+)
+# Fixed EUR rates and the price points each currency is sold at: (rate, step, offset); a price
+# is rounded up to a multiple of `step` and `offset` added (EUR 34.90, CHF 36.00, DKK 295).
+CURRENCY_PRICING: dict[str, tuple[float, float, float]] = {
+    "EUR": (1.0, 1.0, -0.10),
+    "CHF": (0.94, 1.0, 0.0),
+    "GBP": (0.85, 0.5, 0.0),
+    "USD": (1.08, 1.0, -0.01),
+    "DKK": (7.46, 5.0, 0.0),
+    "SEK": (11.2, 10.0, -1.0),
+}
 NOTES = (
     "Prefers aisle seats",
     "Rollstuhlplatz benötigt",
@@ -529,31 +601,200 @@ def _zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
     return w / w.sum()
 
 
-class Events:
-    """The seeded seller's event pool (ids and names)."""
+DAY_MS = 86_400_000
+HISTORY_MS = 6 * 365 * DAY_MS  # the seeded seller's history ends `today` and spans six years
+UPCOMING_MS = 180 * DAY_MS  # events are on sale up to half a year ahead
 
-    def __init__(self, seed: int, count: int = 40) -> None:
+
+def today_ms(today: date | None = None) -> int:
+    """Epoch ms of midnight UTC starting `today` (default: the current UTC date): seeded data ends there."""
+    day = today or datetime.now(UTC).date()
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+
+
+def price_point(eur: float, currency: str) -> float:
+    """An EUR base price in `currency` at fixed rates, rounded to that currency's price points."""
+    rate, step, offset = CURRENCY_PRICING.get(currency, CURRENCY_PRICING["EUR"])
+    return round(math.ceil(eur * rate / step - 1e-9) * step + offset, 2)
+
+
+def event_count(customers: int) -> int:
+    """How many events a seller with this many customers has run (about one per 50 customers)."""
+    return max(40, min(customers // 50, 25_000))
+
+
+class Events:
+    """The seeded seller's events: past ones and some on sale, each at a venue with ticket types.
+
+    Arrays are sorted by `start`. A sale at time t goes to an event starting within `horizon`
+    after t, and every event went on sale at least `horizon` before it starts, so no ticket is
+    ever sold for an event not yet on sale or already over.
+    """
+
+    def __init__(self, seed: int, count: int = 40, today: date | None = None) -> None:
         rng = np.random.default_rng([seed, 9001])
-        secs = (1_600_000_000 + rng.integers(0, 150_000_000, size=count)).astype(np.int64)
-        self.ids = object_ids(rng, secs, 0)
-        self.names = [f"{EVENT_NAMES[i % len(EVENT_NAMES)]} {2020 + i % 6}" for i in range(count)]
-        self.weights = _zipf_weights(count, 0.8)
+        now = today_ms(today)
+        first = now - HISTORY_MS
+        n_up = max(4, count // 15)
+        days = np.concatenate(
+            [
+                rng.integers(first // DAY_MS + 30, now // DAY_MS, size=count - n_up),
+                rng.integers(now // DAY_MS + 1, (now + UPCOMING_MS) // DAY_MS, size=n_up),
+            ]
+        )
+        days.sort()
+        minutes = rng.choice([17 * 60, 18 * 60, 19 * 60, 19 * 60 + 30, 20 * 60], size=count)
+        self.start = days * DAY_MS + minutes * 60_000
+        self.kind = rng.integers(0, len(EVENT_FORMATS), size=count)
+        hours = np.array([EVENT_FORMATS[k][2] for k in self.kind.tolist()], np.int64)
+        self.end = self.start + hours * 3_600_000
+        gaps = np.diff(np.concatenate([[first], self.start]))
+        self.horizon = int(max(120 * DAY_MS, gaps.max() + DAY_MS))
+        lead = self.horizon + rng.integers(0, 90 * DAY_MS, size=count)
+        self.created = np.minimum(
+            self.start - lead, now - rng.integers(DAY_MS, 30 * DAY_MS, size=count)
+        )
+        gap = (rng.exponential(0.1, size=count) * (now - self.created)).astype(np.int64)
+        gap[rng.random(count) < 0.4] = 0
+        self.updated = np.minimum(self.created + gap, now - 1000)
+        self.ids = object_ids(rng, self.created // 1000, 0)
+        self.venue = rng.integers(0, len(VENUES), size=count)
+        self.popularity = rng.permutation(_zipf_weights(count, 0.8))
+        self._cum = np.concatenate([[0.0], np.cumsum(self.popularity)])
+        base = np.exp(rng.normal(3.3, 0.5, size=count)).clip(9, 120)
+        ntypes = rng.integers(1, 5, size=count).tolist()
+        type_order = [rng.permutation(len(TICKET_TYPES))[:k].tolist() for k in ntypes]
+        type_ids = object_ids(rng, np.repeat(self.created // 1000, 4), 0x400000)
+        cat_ids = object_ids(rng, np.repeat(self.created // 1000, 4), 0x500000)
+        refs = hex_secrets(rng, 4 * count)
+        # Per event: [(type id, name, EUR price, category ref, category id)], cheapest first.
+        self.types: list[list[tuple[str, str, float, str, str]]] = []
+        for e, order in enumerate(type_order):
+            kinds = sorted(order, key=lambda k: TICKET_TYPES[k][1])
+            self.types.append(
+                [
+                    (
+                        type_ids[4 * e + j],
+                        TICKET_TYPES[k][0],
+                        price_point(float(base[e]) * TICKET_TYPES[k][1], "EUR"),
+                        _uuid(refs[4 * e + j]),
+                        cat_ids[4 * e + j],
+                    )
+                    for j, k in enumerate(kinds)
+                ]
+            )
+        self.names = [
+            f"{EVENT_FORMATS[k][0]} {datetime.fromtimestamp(s // 1000, UTC).year}"
+            for k, s in zip(self.kind.tolist(), self.start.tolist(), strict=True)
+        ]
+        self.index = {eid: i for i, eid in enumerate(self.ids)}
+        self._prices: dict[str, list[list[float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def pick(self, t_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """For sales at times t (before the last event), popularity-weighted events then on sale."""
+        lo = np.searchsorted(self.start, t_ms, side="right")
+        hi = np.maximum(np.searchsorted(self.start, t_ms + self.horizon, side="right"), lo + 1)
+        target = self._cum[lo] + u * (self._cum[hi] - self._cum[lo])
+        idx = np.searchsorted(self._cum, target, side="right") - 1
+        return np.clip(idx, lo, hi - 1)
+
+    def prices(self, currency: str) -> list[list[float]]:
+        """Per event, its ticket types' prices in `currency`."""
+        got = self._prices.get(currency)
+        if got is None:
+            got = self._prices[currency] = [
+                [price_point(t[2], currency) for t in types] for types in self.types
+            ]
+        return got
+
+    def doc(self, i: int, seller: str, sold: int) -> dict:
+        """Event i as vivenu's EventResource; capacity covers what was sold (contingents grow)."""
+        name, street, postal, city, country, capacity, tz = VENUES[int(self.venue[i])]
+        types = self.types[i]
+        cap = max(capacity, math.ceil(sold * 1.1 / 50) * 50)
+        share = [cap // len(types)] * len(types)
+        share[0] += cap - sum(share)
+        created, start, end = (
+            int(self.created[i]), int(self.start[i]), int(self.end[i])
+        )  # fmt: skip
+        fmt = EVENT_FORMATS[int(self.kind[i])]
+        return {
+            "_id": self.ids[i],
+            "sellerId": seller,
+            "name": self.names[i],
+            "locationName": name,
+            "locationStreet": street,
+            "locationCity": city,
+            "locationPostal": postal,
+            "locationCountry": country,
+            "timezone": tz,
+            "start": ms_iso(start),
+            "end": ms_iso(end),
+            "sellStart": ms_iso(created),
+            "sellEnd": ms_iso(end),
+            "maxAmount": cap,
+            "maxAmountPerOrder": 10,
+            "categories": [
+                {"_id": cid, "name": tname, "ref": ref, "amount": n}
+                for (_, tname, _, ref, cid), n in zip(types, share, strict=True)
+            ],
+            "tickets": [
+                {
+                    "_id": tid,
+                    "name": tname,
+                    "price": eur,
+                    "amount": n,
+                    "active": True,
+                    "categoryRef": ref,
+                }
+                for (tid, tname, eur, ref, _), n in zip(types, share, strict=True)
+            ],
+            "groups": [],
+            "eventType": "SINGLE",
+            "tags": [fmt[1]],
+            "createdAt": ms_iso(created),
+            "updatedAt": ms_iso(int(self.updated[i])),
+        }
+
+
+def _uuid(hex32: str) -> str:
+    h = hex32
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+def ms_iso(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds and Z for epoch ms."""
+    dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
 def iter_records(
-    customers: int, seed: int, *, start: datetime | None = None, number_start: int = 0
-) -> Iterator[tuple[list[dict], list[dict]]]:
-    """Yield (customers, transactions) chunks; each customer carries its transactions' ids."""
-    now = start or SEEDED_UNTIL
-    now_ms = int(now.timestamp() * 1000)
-    first_ms = now_ms - 6 * 365 * 86_400_000
+    customers: int,
+    seed: int,
+    *,
+    today: date | None = None,
+    number_start: int = 0,
+    events: Events | None = None,
+) -> Iterator[tuple[list[dict], list[dict], list[dict]]]:
+    """Yield (customers, transactions, tickets) chunks; each customer carries its transactions' ids.
+
+    The history ends at midnight UTC starting `today` (default: the current date), so seeded
+    records meet the writes of a running simulator without a gap.
+    """
+    now_ms = today_ms(today)
+    first_ms = now_ms - HISTORY_MS
     rng = np.random.default_rng(seed)
     seller = seller_id(seed)
-    events = Events(seed)
+    if events is None:
+        events = Events(seed, event_count(customers), today)
     tag_p = _zipf_weights(len(TAG_VOCAB))
     country_p = np.array([c[1] for c in COUNTRIES])
     country_p /= country_p.sum()
     txn_counter = 0
+    ticket_counter = 0
     first_slug = [ascii_slug(x) for x in FIRST_NAMES]
     last_slug = [ascii_slug(x) for x in LAST_NAMES]
     # 200 postal codes per city pattern are plenty of variety and keep the row loop cheap.
@@ -593,8 +834,11 @@ def iter_records(
         postal_pick = rng.integers(0, 200, size=n).tolist()
         created_s = iso_ms(created)
         limit_s = iso_ms(updated + 3_600_000)
-        # Transactions: a heavy-tailed count per customer (most 0, a few dozens), mean about 1.5.
-        nt = np.minimum(rng.negative_binomial(0.3, 0.3 / 1.8, size=n), 60)
+        # Transactions: a heavy-tailed count per customer (most 0, a few dozens), mean about 1.5,
+        # in proportion to how long the customer has been around: buying at a steady rate, so
+        # sales per month grow with the customer base instead of piling up just before today.
+        mean_t = 3.0 * (now_ms - created) / HISTORY_MS
+        nt = np.minimum(rng.negative_binomial(0.3, 0.3 / (0.3 + mean_t)), 60)
         total_t = int(nt.sum())
         owner = np.repeat(np.arange(n), nt)
         t_created = created[owner] + (
@@ -612,30 +856,39 @@ def iter_records(
         t_created_s = iso_ms(t_created)
         t_updated_s = iso_ms(t_updated)
         t_secret = hex_secrets(rng, total_t)
-        t_event = rng.choice(len(events.ids), size=total_t, p=events.weights).tolist()
+        t_u = rng.random(total_t)  # picks the event (the draw the old fixed pool used)
         t_status = rng.choice(4, size=total_t, p=[0.86, 0.06, 0.05, 0.03]).tolist()
         t_pay_r = rng.random(total_t).tolist()
-        t_amount = rng.choice(
-            [1, 2, 3, 4, 6], size=total_t, p=[0.45, 0.35, 0.1, 0.07, 0.03]
-        ).tolist()
-        t_price = (
-            (
-                np.floor(np.exp(rng.normal(3.4, 0.6, size=total_t)).clip(9, 149))
-                + rng.choice([0.9, 0.0, 0.5, 0.99], size=total_t)
-            )
-            .round(2)
-            .tolist()
-        )
-        t_cat = rng.integers(0, len(TICKET_CATEGORIES), size=total_t).tolist()
+        t_amount_a = rng.choice([1, 2, 3, 4, 6], size=total_t, p=[0.45, 0.35, 0.1, 0.07, 0.03])
+        t_amount = t_amount_a.tolist()
+        # Draws of retired columns stay, so the customers of later chunks stay what they were.
+        rng.normal(3.4, 0.6, size=total_t)
+        rng.choice([0.9, 0.0, 0.5, 0.99], size=total_t)
+        t_cat = rng.integers(0, len(TICKET_TYPES), size=total_t).tolist()
         t_method = rng.choice(5, size=total_t, p=[0.25, 0.35, 0.05, 0.05, 0.30]).tolist()
         t_pos = (rng.random(total_t) < 0.1).tolist()
-        t_tt = hex_secrets(rng, total_t, 12)
+        hex_secrets(rng, total_t, 12)
         nt_l = nt.tolist()
+        t_event = events.pick(t_created, t_u).tolist()
+        # Tickets come from their own stream: one per unit of each transaction's line item.
+        trng = np.random.default_rng([seed, 4242, base])
+        k_all = int(t_amount_a.sum())
+        k_owner = np.repeat(np.arange(total_t), t_amount_a)
+        k_ids = object_ids(trng, t_created[k_owner] // 1000, ticket_counter)
+        k_secret = hex_secrets(trng, k_all)
+        k_barcode = barcodes(trng, k_all, ticket_counter)
+        ticket_counter += k_all
+        k_companion = (trng.random(k_all) < 0.12).tolist()
+        k_first = trng.integers(0, len(FIRST_NAMES), size=k_all).tolist()
+        k_hard = (trng.random(k_all) < 0.03).tolist()
+        t_price_of = {cur: events.prices(cur) for cur in {c[2] for c in COUNTRIES}}
 
         docs: list[dict] = []
         txns: list[dict] = []
+        tickets: list[dict] = []
         t = 0
         ti = 0
+        ki = 0
         for i in range(n):
             country, _, currency, prefix, vat, lang, cities = COUNTRIES[ci[i]]
             city, postal_pat, state = cities[city_pick[i] % len(cities)]
@@ -704,19 +957,23 @@ def iter_records(
                 }
             my_txns = []
             for _ in range(nt_l[i]):
+                e = t_event[ti]
+                types = events.types[e]
+                j = t_cat[ti] % len(types)
+                ttype = types[j]
                 txn = make_transaction(
                     t_ids[ti],
                     seller,
                     doc,
-                    events.ids[t_event[ti]],
+                    events.ids[e],
                     t_status[ti],
                     t_pay_r[ti],
                     t_amount[ti],
-                    t_price[ti],
-                    TICKET_CATEGORIES[t_cat[ti]],
+                    t_price_of[currency][e][j],
+                    ttype[1],
                     t_method[ti],
                     t_pos[ti],
-                    t_tt[ti],
+                    ttype[0],
                     t_secret[ti],
                     currency,
                     vat,
@@ -724,12 +981,28 @@ def iter_records(
                     t_created_s[ti],
                     t_updated_s[ti],
                 )
+                k = t_amount[ti]
+                tickets.extend(
+                    make_tickets(
+                        txn,
+                        ttype,
+                        k_ids[ki : ki + k],
+                        k_secret[ki : ki + k],
+                        k_barcode[ki : ki + k],
+                        [
+                            FIRST_NAMES[k_first[x]] if k_companion[x] and x > ki else None
+                            for x in range(ki, ki + k)
+                        ],
+                        k_hard[ki : ki + k],
+                    )
+                )
+                ki += k
                 my_txns.append(txn["_id"])
                 txns.append(txn)
                 ti += 1
             doc["transactions"] = my_txns
             docs.append(doc)
-        yield docs, txns
+        yield docs, txns, tickets
 
 
 _STATUS = ("COMPLETE", "CANCELED", "ABORTED", "NEW")
@@ -811,13 +1084,105 @@ def make_transaction(
     return {k: v for k, v in txn.items() if v is not None}
 
 
+# A ticket's status follows its transaction's (COMPLETE, CANCELED, ABORTED, NEW).
+TICKET_STATUS = {
+    "COMPLETE": "VALID",
+    "CANCELED": "INVALID",
+    "ABORTED": "INVALID",
+    "NEW": "RESERVED",
+}
+_TICKET_CONTACT = (
+    ("email", "email"), ("name", "name"), ("firstname", "prename"), ("lastname", "lastname"),
+    ("street", "street"), ("postal", "postal"), ("city", "city"), ("country", "country"),
+)  # fmt: skip
+
+
+def make_tickets(
+    txn: dict,
+    ticket_type: tuple[str, str, float, str, str],
+    ids: list[str],
+    secrets: list[str],
+    codes: list[str],
+    companions: list[str | None],
+    hard: list[bool],
+) -> list[dict]:
+    """The tickets of a transaction's line item, one per unit, holder details from the buyer.
+
+    A companion ticket is personalized to someone else (first name given, the buyer's last name),
+    so it has no email and no customerId. Tickets of a canceled or aborted transaction became
+    INVALID when the transaction last changed; the others have not changed since the sale.
+    """
+    line = txn["tickets"][0]
+    status = TICKET_STATUS[txn["status"]]
+    unit_regular = round(txn["regularPrice"] / line["amount"], 2)
+    base: dict[str, Any] = {
+        "sellerId": txn["sellerId"],
+        "transactionId": txn["_id"],
+        "eventId": txn["eventId"],
+        "customerId": txn.get("customerId"),
+        "cartItemId": line["_id"],
+        "ticketTypeId": ticket_type[0],
+        "ticketName": ticket_type[1],
+        "categoryRef": ticket_type[3],
+        "categoryName": ticket_type[1],
+        "currency": txn["currency"],
+        "regularPrice": unit_regular,
+        "realPrice": line["price"],
+        "status": status,
+        "completed": status == "VALID",
+        "type": "SINGLE",
+        "origin": txn.get("origin", "yourticket"),
+        "extraFields": {},
+        "createdAt": txn["createdAt"],
+        "updatedAt": txn["updatedAt"] if status == "INVALID" else txn["createdAt"],
+        "__v": 0,
+    }
+    for key, src in _TICKET_CONTACT:
+        if src in txn:
+            base[key] = txn[src]
+    out = []
+    for tid, secret, code, companion, is_hard in zip(
+        ids, secrets, codes, companions, hard, strict=True
+    ):
+        ticket = {"_id": tid, **base, "secret": secret, "barcode": code}
+        ticket["deliveryType"] = "HARD" if is_hard else "VIRTUAL"
+        ticket["personalized"] = companion is not None
+        if companion is not None:
+            ticket["firstname"] = companion
+            ticket["name"] = f"{companion} {txn.get('lastname', '')}".strip()
+            ticket.pop("email", None)
+            ticket.pop("customerId", None)
+        elif ticket["customerId"] is None:
+            del ticket["customerId"]
+        out.append(ticket)
+    return out
+
+
+_BARCODE_ALPHABET = np.frombuffer(b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ", np.uint8)
+
+
+def barcodes(rng: np.random.Generator, n: int, counter_start: int) -> list[str]:
+    """Unique 16-character barcodes: 10 random symbols, then 6 encoding a running counter."""
+    rand = rng.integers(0, 32, size=(n, 10), dtype=np.uint8)
+    # An odd multiplier permutes the 30-bit counters: unique, yet not visibly sequential.
+    counter = (np.arange(counter_start, counter_start + n, dtype=np.int64) * 0x2545F491) & (
+        2**30 - 1
+    )
+    digits = (counter[:, None] >> (5 * np.arange(5, -1, -1, dtype=np.int64))) & 31
+    raw = _BARCODE_ALPHABET[np.concatenate([rand, digits.astype(np.uint8)], axis=1)]
+    text = raw.tobytes().decode()
+    return [text[i : i + 16] for i in range(0, 16 * n, 16)]
+
+
 def generate(
-    customers: int, seed: int, *, start: datetime | None = None
-) -> tuple[list[dict], list[dict]]:
-    """All seeded customers and transactions as lists (convenient for small sizes)."""
+    customers: int, seed: int, *, today: date | None = None
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """All seeded customers, transactions and tickets as lists (convenient for small sizes)."""
     all_c: list[dict] = []
     all_t: list[dict] = []
-    for docs, txns in iter_records(customers, seed, start=start):
+    all_k: list[dict] = []
+    for docs, txns, tickets in iter_records(customers, seed, today=today):
         all_c.extend(docs)
         all_t.extend(txns)
-    return all_c, all_t
+        all_k.extend(tickets)
+    return all_c, all_t, all_k

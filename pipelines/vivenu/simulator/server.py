@@ -44,7 +44,24 @@ class _Recorder:
             return
         started = time.monotonic()
         chunks: list[bytes] = []
-        status = [0]
+        recorded = [False]
+
+        def record(status: int) -> None:
+            # Recorded before the answer leaves, so a client never sees a reply to an unrecorded
+            # request.
+            if recorded[0]:
+                return
+            recorded[0] = True
+            rec = RecordedRequest(
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b"").decode("latin-1"),
+                status,
+                b"".join(chunks),
+                started,
+            )
+            with self.lock:
+                self.sink.append(rec)
 
         async def recv() -> dict:
             message = await receive()
@@ -54,22 +71,13 @@ class _Recorder:
 
         async def snd(message: dict) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                record(message["status"])
             await send(message)
 
         try:
             await self.app(scope, recv, snd)
         finally:
-            rec = RecordedRequest(
-                scope["method"],
-                scope["path"],
-                scope.get("query_string", b"").decode("latin-1"),
-                status[0],
-                b"".join(chunks),
-                started,
-            )
-            with self.lock:
-                self.sink.append(rec)
+            record(0)
 
 
 class SimulatorServer:

@@ -1,4 +1,5 @@
-"""Thread-safe in-memory state of the simulated vivenu seller: customers and transactions.
+"""Thread-safe in-memory state of the simulated vivenu seller: customers, transactions, events
+and tickets.
 
 Layout: one slot per record ever created. Per slot the store keeps numpy columns (updatedAt as
 int64 epoch ms, an alive mask, a fixed order key, small coded columns for transaction filters)
@@ -22,6 +23,15 @@ Choices where vivenu's document is silent (the real service must never be relied
 - Deleting a customer keeps its transactions (they still point to it with `customerId`).
 - Transaction `start`/`end` bound `createdAt`; `name` is a case-insensitive substring, `email`
   case-insensitive exact, `event`/`status`/`paymentStatus` comma-separated lists of exact values.
+- Events list by `start` (`sortDir` 1 ascending, the default, or -1; ties in the fixed hash
+  order): the document has `sortDir` without naming its key. Event `name` is a case-insensitive
+  substring; `start`/`end`/`createdAt`/`updatedAt` take the same `[$op]` operators.
+- Tickets list in the fixed hash order (the document has no sort parameter for them). `name` is a
+  case-insensitive substring of the holder's name, `barcode` and `customerId` exact,
+  `status`/`event`/`deliveryType` comma-separated lists, `start`/`end` bound `createdAt`. Filters
+  on fields the seeded tickets never carry (seats, batches, packages, checkouts) match nothing.
+- A transaction's tickets follow it: created with it (one per unit of its line item), INVALID
+  when it is canceled, gone when it is deleted. A ticket sale never bumps its event.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -100,6 +110,20 @@ class TransactionQuery:
     skip: int = 0
 
 
+@dataclass
+class ListQuery:
+    """A validated events or tickets list query: plain filters, `[$op]` filters, paging."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    ops: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # date-times as epoch µs
+    top: int = 25
+    skip: int = 0
+
+
+class NothingOnSale(NotFound):
+    """No event is on sale with tickets left."""
+
+
 def dump(doc: dict) -> bytes:
     """The record as compact JSON bytes, exactly sized."""
     # orjson returns a bytes object with a ~4 KiB allocation behind it; a copy trims it to size,
@@ -116,10 +140,7 @@ def order_keys(ids: list[str]) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def ms_to_iso(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds and Z."""
-    dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+ms_to_iso = data.ms_iso
 
 
 def _time_mask(updated_ms: np.ndarray, ops: list[tuple[str, int]]) -> np.ndarray | None:
@@ -174,7 +195,10 @@ class _Table:
         self.ids.extend(ids)
         self.blobs.extend(blobs)
         self.slot_of.update(zip(ids, range(first, first + k), strict=True))
-        self.updated[first : first + k] = np.fromiter(updated_ms, np.int64, count=k)
+        if isinstance(updated_ms, np.ndarray):
+            self.updated[first : first + k] = updated_ms
+        else:
+            self.updated[first : first + k] = np.fromiter(updated_ms, np.int64, count=k)
         self.alive[first : first + k] = True
         self.order[first : first + k] = order_keys(ids)
         self.n += k
@@ -205,8 +229,17 @@ class _Table:
         self.alive[slot] = False
         self.blobs[slot] = None
 
-    def page(self, mask: np.ndarray | None, extra: list[int] | None, skip: int, top: int) -> bytes:
-        """`{docs, total}` for the matching slots in default order."""
+    def page(
+        self,
+        mask: np.ndarray | None,
+        extra: list[int] | None,
+        skip: int,
+        top: int,
+        *,
+        key: bytes = b"docs",
+        sort: np.ndarray | None = None,
+    ) -> bytes:
+        """`{<key>, total}` for the matching slots in default order, or by `sort` (ties: default)."""
         n = self.n
         m = self.alive[:n] if mask is None else self.alive[:n] & mask[:n]
         idx = np.flatnonzero(m)
@@ -216,6 +249,8 @@ class _Table:
         end = skip + top
         if skip >= total:
             chosen: list[int] = []
+        elif sort is not None:
+            chosen = idx[np.lexsort((self.order[idx], sort[idx]))[skip:end]].tolist()
         else:
             keys = self.order[idx]
             if end < total:
@@ -226,7 +261,7 @@ class _Table:
             chosen = idx[part[skip:end]].tolist()
         blobs = self.blobs
         body = b",".join(blobs[s] for s in chosen)  # type: ignore[misc]
-        return b'{"docs":[' + body + b'],"total":' + str(total).encode() + b"}"
+        return b'{"' + key + b'":[' + body + b'],"total":' + str(total).encode() + b"}"
 
     def live_docs(self) -> list[dict]:
         """Every live record, decoded."""
@@ -246,6 +281,18 @@ class _Codes:
             c = self.code[key] = len(self.code)
         return c
 
+    def many(self, values: list[str | None]) -> list[int]:
+        """Codes of many values, new ones assigned."""
+        code = self.code
+        out = []
+        for value in values:
+            key = value or ""
+            c = code.get(key)
+            if c is None:
+                c = code[key] = len(code)
+            out.append(c)
+        return out
+
     def lookup(self, values: list[str]) -> list[int]:
         """Codes of known values (unknown values match nothing)."""
         return [self.code[v] for v in values if v in self.code]
@@ -254,11 +301,19 @@ class _Codes:
 class Store:
     """The simulated seller's customers and transactions behind one lock."""
 
-    def __init__(self, seed: int = 0, *, seller: str | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        seller: str | None = None,
+        today: date | None = None,
+        event_count: int = 40,
+    ) -> None:
         self.lock = threading.RLock()
         self.seed = seed
         self.seller_id = seller or data.seller_id(seed)
-        self.events = data.Events(seed)
+        self.today = today
+        self.event_pool = data.Events(seed, event_count, today)
         self._rng = np.random.default_rng([seed, 77])
         self._last_ms = 0
         self._id_counter = 0
@@ -278,37 +333,108 @@ class Store:
         self._t_created = np.zeros(1024, np.int64)
         self._t_email: list[str] = []
         self._t_name: list[str] = []
+        # events: slot i is event i of the pool; tickets sold per event
+        self.events = _Table()
+        self._e_start = np.zeros(0, np.int64)
+        self._e_end = np.zeros(0, np.int64)
+        self._e_created = np.zeros(0, np.int64)
+        self._e_name: list[str] = []
+        self._sold = np.zeros(len(self.event_pool), np.int64)
+        self._capacity = np.zeros(len(self.event_pool), np.int64)
+        # ticket filter columns (by slot)
+        self.tickets = _Table()
+        self._k_codes = {
+            k: _Codes() for k in ("status", "eventId", "customerId", "type", "deliveryType")
+        }
+        self._k_cols = {k: np.zeros(1024, np.int32) for k in self._k_codes}
+        self._k_created = np.zeros(1024, np.int64)
+        self._k_name: list[str] = []
+        self._barcode: dict[str, int] = {}
+        self._tickets_of: dict[str, list[int]] = {}  # transaction id -> ticket slots
+        self._ticket_counter = 0
 
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def empty(cls, seed: int = 0) -> Store:
-        """A store with no records."""
-        return cls(seed)
+    def empty(cls, seed: int = 0, *, today: date | None = None) -> Store:
+        """A store with its events but no customers, transactions or tickets."""
+        store = cls(seed, today=today)
+        store._add_events()
+        return store
 
     @classmethod
-    def seeded(cls, customers: int, seed: int, *, start: datetime | None = None) -> Store:
-        """A store holding `customers` deterministic customers and their transactions."""
-        store = cls(seed)
+    def seeded(cls, customers: int, seed: int, *, today: date | None = None) -> Store:
+        """`customers` deterministic customers with their transactions, tickets and events.
+
+        The history ends at midnight UTC starting `today` (default: the current date).
+        """
+        store = cls(seed, today=today, event_count=data.event_count(customers))
         # Millions of short-lived dicts would trigger full GC passes over everything built so far.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            for docs, txns in data.iter_records(customers, seed, start=start):
+            for docs, txns, tickets in data.iter_records(
+                customers, seed, today=today, events=store.event_pool
+            ):
                 store._add_customers(docs)
                 store._add_transactions(txns)
+                store._add_tickets(tickets)
+            store._add_events()
         finally:
             if was_enabled:
                 gc.enable()
         store._next_number = customers + 1
         return store
 
+    def _add_events(self) -> None:
+        pool = self.event_pool
+        docs = [pool.doc(i, self.seller_id, int(self._sold[i])) for i in range(len(pool))]
+        self.events.add(
+            pool.ids, [dump(d) for d in docs], iso_to_ms_many([d["updatedAt"] for d in docs])
+        )
+        self._capacity = np.array([d["maxAmount"] for d in docs], np.int64)
+        self._e_start = pool.start.copy()
+        self._e_end = pool.end.copy()
+        self._e_created = iso_to_ms_many([d["createdAt"] for d in docs])
+        self._e_name = [d["name"].lower() for d in docs]
+
+    def _add_tickets(self, tickets: list[dict]) -> None:
+        if not tickets:
+            return
+        t = self.tickets
+        first = t.add(
+            [k["_id"] for k in tickets],
+            [dump(k) for k in tickets],
+            iso_to_ms_many([k["updatedAt"] for k in tickets]),
+        )
+        need = t.n
+        if need > len(self._k_created):
+            cap = max(need, 2 * len(self._k_created))
+            self._k_created = np.resize(self._k_created, cap)
+            for k in self._k_cols:
+                self._k_cols[k] = np.resize(self._k_cols[k], cap)
+        for k, codes in self._k_codes.items():
+            self._k_cols[k][first:need] = codes.many([x.get(k) for x in tickets])
+        self._k_created[first:need] = iso_to_ms_many([x["createdAt"] for x in tickets])
+        self._k_name.extend((x.get("name") or "").lower() for x in tickets)
+        index = self.event_pool.index
+        np.add.at(self._sold, [index[x["eventId"]] for x in tickets], 1)
+        for slot, x in enumerate(tickets, first):
+            self._barcode[x["barcode"]] = slot
+            self._tickets_of.setdefault(x["transactionId"], []).append(slot)
+        self._ticket_counter += len(tickets)
+
+    def _index_ticket(self, slot: int, x: dict) -> None:
+        for k, codes in self._k_codes.items():
+            self._k_cols[k][slot] = codes(x.get(k))
+        self._k_name[slot] = (x.get("name") or "").lower()
+
     def _add_customers(self, docs: list[dict]) -> None:
         dumps = dump
         first = self.customers.add(
             [d["_id"] for d in docs],
             [dumps(d) for d in docs],
-            (iso_to_ms_fast(d["updatedAt"]) for d in docs),
+            iso_to_ms_many([d["updatedAt"] for d in docs]),
         )
         for i, d in enumerate(docs, first):
             self._index_customer(i, d, new=True)
@@ -351,7 +477,7 @@ class Store:
         first = self.transactions.add(
             [t["_id"] for t in txns],
             [dumps(t) for t in txns],
-            (iso_to_ms_fast(t["updatedAt"]) for t in txns),
+            iso_to_ms_many([t["updatedAt"] for t in txns]),
         )
         need = self.transactions.n
         if need > len(self._t_created):
@@ -360,8 +486,8 @@ class Store:
             for k in self._t_cols:
                 self._t_cols[k] = np.resize(self._t_cols[k], cap)
         for k, codes in self._codes.items():
-            self._t_cols[k][first:need] = [codes(t.get(k)) for t in txns]
-        self._t_created[first:need] = [iso_to_ms_fast(t["createdAt"]) for t in txns]
+            self._t_cols[k][first:need] = codes.many([t.get(k) for t in txns])
+        self._t_created[first:need] = iso_to_ms_many([t["createdAt"] for t in txns])
         self._t_email.extend((t.get("email") or "").lower() for t in txns)
         self._t_name.extend((t.get("name") or "").lower() for t in txns)
 
@@ -385,7 +511,10 @@ class Store:
             secs = np.array([(ms if ms is not None else self.now_ms()) // 1000], np.int64)
             self._id_counter += 1
             oid = data.object_ids(self._rng, secs, 0x800000 + self._id_counter)[0]
-            while oid in self.customers.slot_of or oid in self.transactions.slot_of:
+            while any(
+                oid in t.slot_of
+                for t in (self.customers, self.transactions, self.tickets, self.events)
+            ):
                 oid = data.object_ids(self._rng, secs, self._id_counter)[0]
             return oid
 
@@ -543,7 +672,9 @@ class Store:
             seed = int(self._rng.integers(0, 2**31))
             base = self._next_number - 1
             docs: list[dict] = []
-            for chunk, _ in data.iter_records(n, seed, number_start=base):
+            for chunk, _, _ in data.iter_records(
+                n, seed, today=self.today, number_start=base, events=self.event_pool
+            ):
                 docs.extend(chunk)
             for d in docs:
                 d["_id"] = self.new_id(ms)
@@ -636,28 +767,49 @@ class Store:
             return self.transactions.doc(self.transactions.slot(transaction_id))
 
     def create_transaction(self, customer_id: str, **fields: Any) -> dict:
-        """A new transaction for a customer (contact fields copied); bumps the customer."""
+        """A new sale to a customer (contact fields copied) with its tickets; bumps the customer.
+
+        The event is one on sale now (starting later, tickets left), picked by popularity; the
+        price is its ticket type's in the customer's currency.
+        """
         with self.lock:
             cust = self.get_customer(customer_id)
             ms = self.now_ms()
             stamp = ms_to_iso(ms)
             r = self._rng
+            pool = self.event_pool
+            left = self._capacity - self._sold
+            on_sale = np.flatnonzero((self._e_start > ms) & (left > 0))
+            if not len(on_sale):
+                raise NothingOnSale("no event is on sale with tickets left")
+            p = pool.popularity[on_sale] / pool.popularity[on_sale].sum()
+            e = int(on_sale[int(r.choice(len(on_sale), p=p))])
             country = (cust.get("location") or {}).get("country") or "DE"
             meta = next((c for c in data.COUNTRIES if c[0] == country), data.COUNTRIES[0])
-            price = round(float(r.integers(9, 150)) + 0.9, 2)
-            amount = int(r.integers(1, 5))
+            j = int(r.integers(0, len(pool.types[e])))
+            ttype = pool.types[e][j]
+            amount = min(int(r.integers(1, 5)), int(left[e]))
             tid = self.new_id(ms)
             secret = data.hex_secrets(r, 1)[0]
-            event = self.events.ids[int(r.choice(len(self.events.ids), p=self.events.weights))]
             txn = data.make_transaction(
-                tid, self.seller_id, cust, event, 0, float(r.random()), amount, price,
-                data.TICKET_CATEGORIES[int(r.integers(0, len(data.TICKET_CATEGORIES)))],
-                int(r.integers(0, 5)), False, data.hex_secrets(r, 1, 12)[0], secret,
-                meta[2], meta[4], meta[5], stamp, stamp,
+                tid, self.seller_id, cust, pool.ids[e], 0, float(r.random()), amount,
+                pool.prices(meta[2])[e][j], ttype[1], int(r.integers(0, 5)), False, ttype[0],
+                secret, meta[2], meta[4], meta[5], stamp, stamp,
             )  # fmt: skip
             txn.update(fields)
             txn["updatedAt"] = stamp
             self._add_transactions([txn])
+            ids = [self.new_id(ms) for _ in range(amount)]
+            tickets = data.make_tickets(
+                txn,
+                ttype,
+                ids,
+                data.hex_secrets(r, amount),
+                data.barcodes(r, amount, self._ticket_counter),
+                [None] * amount,
+                [False] * amount,
+            )
+            self._add_tickets(tickets)
             cust["transactions"] = [*cust.get("transactions", []), tid]
             cust["updatedAt"] = stamp
             cslot = self.customers.slot(customer_id)
@@ -665,24 +817,39 @@ class Store:
             return txn
 
     def update_transaction(self, transaction_id: str, fields: dict[str, Any]) -> dict:
-        """Top-level partial update of a transaction (e.g. a refund); bumps its updatedAt."""
+        """Top-level partial update of a transaction (e.g. a refund); bumps its updatedAt.
+
+        A new status carries over to its tickets (canceled: INVALID), which are bumped too.
+        """
         with self.lock:
             t = self.transactions
             slot = t.slot(transaction_id)
             doc = t.doc(slot)
+            old_status = doc.get("status")
             doc.update({k: v for k, v in fields.items() if k != "_id"})
-            doc["updatedAt"] = ms_to_iso(self.now_ms())
+            ms = self.now_ms()
+            doc["updatedAt"] = ms_to_iso(ms)
             t.put(slot, doc)
             self._index_transaction(slot, doc)
+            new_status = data.TICKET_STATUS.get(doc.get("status", ""))
+            if doc.get("status") != old_status and new_status:
+                for ks in self._tickets_of.get(transaction_id, []):
+                    if self.tickets.alive[ks]:
+                        self._write_ticket(
+                            ks, {"status": new_status, "completed": new_status == "VALID"}, ms
+                        )
             return doc
 
     def delete_transaction(self, transaction_id: str) -> dict:
-        """Delete a transaction; its customer's `transactions` list shrinks and is bumped."""
+        """Delete a transaction and its tickets; its customer's `transactions` list shrinks."""
         with self.lock:
             t = self.transactions
             slot = t.slot(transaction_id)
             doc = t.doc(slot)
             t.kill(slot)
+            for ks in self._tickets_of.pop(transaction_id, []):
+                if self.tickets.alive[ks]:
+                    self._kill_ticket(ks)
             cid = doc.get("customerId")
             cs = self.customers.slot_of.get(cid) if cid else None
             if cs is not None and self.customers.alive[cs]:
@@ -693,6 +860,148 @@ class Store:
                 cust["updatedAt"] = ms_to_iso(self.now_ms())
                 self.customers.put(cs, cust)
             return doc
+
+    # ---------------------------------------------------------------- events
+
+    def list_events(self, query: ListQuery) -> bytes:
+        """The `{rows, total}` JSON body of an events list query."""
+        with self.lock:
+            t = self.events
+            n = t.n
+            mask = np.ones(n, bool)
+            for name, col in (
+                ("start", self._e_start),
+                ("end", self._e_end),
+                ("createdAt", self._e_created),
+                ("updatedAt", t.updated[:n]),
+            ):
+                ops = query.ops.get(name)
+                if ops:
+                    mask &= _time_mask(col[:n], ops)  # type: ignore[operator]
+            p = query.params
+            if "name" in p:
+                q = p["name"].lower()
+                mask &= np.fromiter((q in x for x in self._e_name), bool, count=n)
+            if "sellerId" in p and p["sellerId"] != self.seller_id:
+                mask[:] = False
+            rare = {
+                "rootId": p.get("rootId"),
+                "eventType": _csv(p.get("type")),
+                "groupEventId": p.get("groupEventId"),
+                "salesChannelId": p.get("salesChannelId"),
+                "subscriptionPlanId": p.get("subscriptionPlanId"),
+                "childEvents": _csv(p.get("childEvents")),
+            }
+            extra = None
+            if any(v is not None for v in rare.values()):
+                extra = [
+                    s
+                    for s in np.flatnonzero(mask & t.alive[:n]).tolist()
+                    if _event_match(t.doc(s), rare)
+                ]
+            order = -self._e_start if p.get("sortDir") == "-1" else self._e_start
+            return t.page(mask, extra, query.skip, query.top, key=b"rows", sort=order)
+
+    def event_blob(self, event_id: str) -> bytes:
+        """The serialized event, or NotFound."""
+        with self.lock:
+            blob = self.events.blobs[self.events.slot(event_id)]
+            assert blob is not None
+            return blob
+
+    def get_event(self, event_id: str) -> dict:
+        """A copy of the event, or NotFound."""
+        with self.lock:
+            return self.events.doc(self.events.slot(event_id))
+
+    def update_event(self, event_id: str, fields: dict[str, Any]) -> dict:
+        """Top-level partial update of an event (never its id, dates or seller); bumps updatedAt."""
+        keep = {"_id", "sellerId", "createdAt", "updatedAt", "start", "end"}
+        with self.lock:
+            t = self.events
+            slot = t.slot(event_id)
+            doc = t.doc(slot)
+            doc.update({k: v for k, v in fields.items() if k not in keep})
+            doc["updatedAt"] = ms_to_iso(self.now_ms())
+            t.put(slot, doc)
+            self._e_name[slot] = (doc.get("name") or "").lower()
+            if "maxAmount" in fields:
+                self._capacity[slot] = int(doc["maxAmount"])
+            return doc
+
+    # ---------------------------------------------------------------- tickets
+
+    def list_tickets(self, query: ListQuery) -> bytes:
+        """The `{rows, total}` JSON body of a tickets list query."""
+        with self.lock:
+            t = self.tickets
+            n = t.n
+            mask = _time_mask(t.updated[:n], query.ops.get("updatedAt", []))
+            if mask is None:
+                mask = np.ones(n, bool)
+            p = query.params
+            for key, param in (
+                ("status", "status"),
+                ("eventId", "event"),
+                ("deliveryType", "deliveryType"),
+                ("type", "type"),
+                ("customerId", "customerId"),
+            ):
+                if param in p:
+                    values = _csv(p[param]) if param != "customerId" else [p[param]]
+                    codes = self._k_codes[key].lookup([v for v in values or [] if v])
+                    mask &= np.isin(self._k_cols[key][:n], codes)
+            created = query.ops.get("createdAt")  # the `start`/`end` parameters
+            if created:
+                mask &= _time_mask(self._k_created[:n], created)  # type: ignore[operator]
+            extra: list[int] | None = None
+            if "barcode" in p:
+                s = self._barcode.get(p["barcode"])
+                extra = [s] if s is not None else []
+            if "name" in p:
+                q = p["name"].lower()
+                cand = np.flatnonzero(mask & t.alive[:n]).tolist() if extra is None else extra
+                extra = [s for s in cand if q in self._k_name[s]]
+            rare = {k: p[k] for k in _TICKET_RARE if k in p}
+            counter = query.ops.get("batchCounter")
+            if rare or counter:
+                cand = np.flatnonzero(mask & t.alive[:n]).tolist() if extra is None else extra
+                extra = [s for s in cand if _ticket_match(t.doc(s), rare, counter or [])]
+            return t.page(mask, extra, query.skip, query.top, key=b"rows")
+
+    def ticket_blob(self, ticket_id: str) -> bytes:
+        """The serialized ticket, or NotFound."""
+        with self.lock:
+            blob = self.tickets.blobs[self.tickets.slot(ticket_id)]
+            assert blob is not None
+            return blob
+
+    def get_ticket(self, ticket_id: str) -> dict:
+        """A copy of the ticket, or NotFound."""
+        with self.lock:
+            return self.tickets.doc(self.tickets.slot(ticket_id))
+
+    def update_ticket(self, ticket_id: str, fields: dict[str, Any]) -> dict:
+        """Top-level partial update of a ticket (e.g. personalized to its holder); bumps it."""
+        with self.lock:
+            return self._write_ticket(self.tickets.slot(ticket_id), fields, self.now_ms())
+
+    def _write_ticket(self, slot: int, fields: dict[str, Any], ms: int) -> dict:
+        t = self.tickets
+        doc = t.doc(slot)
+        fixed = {"_id", "sellerId", "transactionId", "createdAt", "updatedAt", "barcode"}
+        doc.update({k: v for k, v in fields.items() if k not in fixed})
+        doc["updatedAt"] = ms_to_iso(ms)
+        doc["__v"] = int(doc.get("__v", 0)) + 1
+        t.put(slot, doc)
+        self._index_ticket(slot, doc)
+        return doc
+
+    def _kill_ticket(self, slot: int) -> None:
+        doc = self.tickets.doc(slot)
+        self._barcode.pop(doc["barcode"], None)
+        self._sold[self.event_pool.index[doc["eventId"]]] -= 1
+        self.tickets.kill(slot)
 
     # ---------------------------------------------------------------- truth and helpers
 
@@ -705,6 +1014,16 @@ class Store:
         """Deep copies of every live transaction (secrets included)."""
         with self.lock:
             return self.transactions.live_docs()
+
+    def events_truth(self) -> list[dict]:
+        """Deep copies of every event."""
+        with self.lock:
+            return self.events.live_docs()
+
+    def tickets_truth(self) -> list[dict]:
+        """Deep copies of every live ticket (secrets and barcodes included)."""
+        with self.lock:
+            return self.tickets.live_docs()
 
     def live_customer_ids(self) -> list[str]:
         """Ids of every live customer."""
@@ -724,7 +1043,73 @@ class Store:
             return {
                 "customers": int(self.customers.alive[: self.customers.n].sum()),
                 "transactions": int(self.transactions.alive[: self.transactions.n].sum()),
+                "events": int(self.events.alive[: self.events.n].sum()),
+                "tickets": int(self.tickets.alive[: self.tickets.n].sum()),
             }
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v for v in value.split(",") if v]
+
+
+def _event_match(doc: dict, rare: dict[str, Any]) -> bool:
+    """Equality on fields the seeded events may lack (absent never matches a given value)."""
+    for key, want in rare.items():
+        if want is None:
+            continue
+        have = doc.get(key)
+        if key == "childEvents":
+            if not set(have or ()) & set(want):
+                return False
+        elif isinstance(want, list):
+            if have not in want:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+# Ticket filters on fields the seeded tickets never carry: parameter -> path in the ticket.
+_TICKET_RARE: dict[str, tuple[str, ...]] = {
+    "statusId": ("seatingInfo", "statusId"),
+    "gaName": ("seatingInfo", "name"),
+    "sectionName": ("seatingInfo", "sectionName"),
+    "groupName": ("seatingInfo", "groupName"),
+    "rowName": ("seatingInfo", "rowName"),
+    "seatName": ("seatingInfo", "seatName"),
+    "purchaseIntentId": ("purchaseIntentId",),
+    "checkoutId": ("checkoutId",),
+    "subscriptionId": ("subscriptionId",),
+    "batch": ("batch",),
+    "packageId": ("packageInfo", "packageId"),
+}
+
+
+def _ticket_match(doc: dict, rare: dict[str, str], counter: list[tuple[str, Any]]) -> bool:
+    for key, want in rare.items():
+        have: Any = doc
+        for part in _TICKET_RARE[key]:
+            have = have.get(part) if isinstance(have, dict) else None
+        if have != want:
+            return False
+    value = doc.get("batchCounter")
+    for op, bound in counter:
+        # MongoDB semantics: a missing field is "not equal" to anything and fails the rest.
+        if value is None:
+            if op != "$ne":
+                return False
+            continue
+        ok = {
+            "$gt": value > bound,
+            "$gte": value >= bound,
+            "$lt": value < bound,
+            "$lte": value <= bound,
+            "$eq": value == bound,
+            "$ne": value != bound,
+        }[op]
+        if not ok:
+            return False
+    return True
 
 
 def _rare_match(doc: dict, rare: dict[str, str | None]) -> bool:
@@ -744,6 +1129,11 @@ def _rare_match(doc: dict, rare: dict[str, str | None]) -> bool:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_to_ms_many(texts: list[str]) -> np.ndarray:
+    """Epoch ms of many simulator timestamps ("YYYY-MM-DDTHH:MM:SS.mmmZ"), parsed by numpy."""
+    return np.array([t[:23] for t in texts], dtype="datetime64[ms]").view(np.int64)
 
 
 def iso_to_ms_fast(text: str) -> int:

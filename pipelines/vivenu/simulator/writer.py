@@ -1,4 +1,9 @@
-"""A background writer that keeps the simulated seller busy while a sync pages through it."""
+"""A background writer that keeps the simulated seller busy while a sync pages through it.
+
+Sales (`create_transaction`) come with their tickets and cancellations invalidate them (the
+store keeps both consistent); tickets are sometimes personalized and events sometimes edited,
+which bumps their `updatedAt`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,16 @@ DEFAULT_MIX: dict[str, float] = {
     "delete_customer": 0.05,
     "create_transaction": 0.15,
     "update_transaction": 0.10,
+    "update_ticket": 0.03,
+    "update_event": 0.02,
 }
+SLOGANS = (
+    "Jetzt Tickets sichern!",
+    "Nur noch wenige Plätze",
+    "Zusatzshow bestätigt",
+    "Einlass ab 18:30",
+    "Neuer Termin, Tickets bleiben gültig",
+)
 
 
 class BackgroundWriter:
@@ -124,6 +138,21 @@ class BackgroundWriter:
                 if tid is None:
                     return "noop"
                 s.update_transaction(tid, {"status": "CANCELED", "paymentStatus": "REFUND"})
+            elif op == "update_ticket":
+                kid = self._pick("tickets")
+                if kid is None:
+                    return "noop"
+                first, last = r.choice(data.FIRST_NAMES), r.choice(data.LAST_NAMES)
+                s.update_ticket(
+                    kid,
+                    {"firstname": first, "lastname": last, "name": f"{first} {last}",
+                     "personalized": True},
+                )  # fmt: skip
+            elif op == "update_event":
+                eid = self._pick("events")
+                if eid is None:
+                    return "noop"
+                s.update_event(eid, {"slogan": r.choice(SLOGANS)})
         except NotFound:
             return "noop"
         self.counts[op] += 1
