@@ -152,6 +152,47 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
         raise dg.Failure(description=str(exc)) from exc
 
 
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    deps=[customer_changes, transaction_changes],
+    owners=OWNERS,
+    tags=tags("all", personal_data=False),
+    metadata=table_metadata("customers", "deletions"),
+    automation_condition=EAGER,
+)
+def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Records others refer to that vivenu deleted before any sync saw them, each confirmed by a
+    404."""
+
+    async def run() -> dict[str, int]:
+        found: dict[str, int] = {}
+        async with vivenu.client(pipeline=True) as client:
+            for suite in load_suites():
+                for ref in suite.references.values():
+                    # Only references that accept deleted records, on a synced table.
+                    if "deleted" not in ref.get("known", []) or suite.table != suite.resource:
+                        continue
+                    checked = await confirm_deleted_references(
+                        client,
+                        lake.lake(),
+                        referencing=suite.table,
+                        column=ref["column"],
+                        referenced=Resource[ref["resource"].upper()],
+                    )
+                    prefix = f"{suite.table}.{ref['column']}"
+                    found[f"{prefix}_unknown"] = checked.unknown
+                    found[f"{prefix}_asked"] = checked.asked
+                    found[f"{prefix}_confirmed_deleted"] = checked.confirmed_deleted
+            found["requests"] = client.stats.requests
+        return found
+
+    try:
+        return dg.MaterializeResult(metadata=asyncio.run(run()))
+    except (VivenuError, LakeBusy, LakeCorrupt) as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
 def _compact(lake: LakeResource, resource: str) -> dg.MaterializeResult:
     try:
         result = lake.lake().compact(resource)
@@ -181,21 +222,16 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 @dg.asset(
     group_name="ingest",
     kinds={"parquet"},
-    # transaction_changes: the customers they name that vivenu deleted unseen get tombstones.
-    deps=[customer_changes, deleted_records, transaction_changes],
+    deps=[customer_changes, deleted_records, unseen_deletions],
     freshness_policy=SNAPSHOT_FRESHNESS,
     owners=OWNERS,
     tags=tags("customers", personal_data=True),
     metadata=table_metadata("customers", "customers"),
     automation_condition=EAGER,
 )
-def customer_snapshot(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
+def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live customer as vivenu has it now, with its tags and transaction links."""
-    result = _compact(lake, "customers")
-    confirmed = _confirm_deleted_references(vivenu, lake, "customers")
-    if any(v for k, v in confirmed.items() if k.endswith("_confirmed_deleted")):
-        lake.lake().compact("customers")  # merges the new tombstones before the gate reads them
-    return dg.MaterializeResult(metadata={**(result.metadata or {}), **confirmed})
+    return _compact(lake, "customers")
 
 
 @dg.asset(
@@ -211,36 +247,3 @@ def customer_snapshot(vivenu: VivenuResource, lake: LakeResource) -> dg.Material
 def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
     """Every live transaction as vivenu has it now."""
     return _compact(lake, "transactions")
-
-
-def _confirm_deleted_references(
-    vivenu: VivenuResource, lake: LakeResource, resource: str
-) -> dict[str, int]:
-    """Tombstones for the `resource` records others refer to that vivenu deleted before any
-    sync saw them (the suites' references that accept deleted records)."""
-
-    async def run() -> dict[str, int]:
-        found: dict[str, int] = {}
-        async with vivenu.client(pipeline=True) as client:
-            for suite in load_suites():
-                for ref in suite.references.values():
-                    if ref["resource"] != resource or "deleted" not in ref.get("known", []):
-                        continue
-                    if suite.table != suite.resource:  # e.g. the raw records received
-                        continue
-                    checked = await confirm_deleted_references(
-                        client,
-                        lake.lake(),
-                        referencing=suite.table,
-                        column=ref["column"],
-                        referenced=Resource[resource.upper()],
-                    )
-                    prefix = f"{suite.table}.{ref['column']}"
-                    found[f"{prefix}_unknown"] = checked.unknown
-                    found[f"{prefix}_confirmed_deleted"] = checked.confirmed_deleted
-        return found
-
-    try:
-        return asyncio.run(run())
-    except (VivenuError, LakeBusy, LakeCorrupt) as exc:
-        raise dg.Failure(description=str(exc)) from exc

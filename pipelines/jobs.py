@@ -11,6 +11,7 @@ from assets.ingest import (
     deleted_records,
     transaction_changes,
     transaction_snapshot,
+    unseen_deletions,
 )
 from assets.push import crm_push
 
@@ -38,6 +39,7 @@ sync_job = dg.define_asset_job(
     selection=[
         customer_changes,
         transaction_changes,
+        unseen_deletions,
         customer_snapshot,
         transaction_snapshot,
         *WAREHOUSE_ASSETS,

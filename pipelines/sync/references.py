@@ -42,14 +42,13 @@ async def confirm_deleted_references(
     limit: int = MAX_CONFIRMATIONS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReferenceCheck:
-    """Ask vivenu for each `referenced` id that `referencing.column` names but neither the
-    snapshot nor a tombstone knows; tombstone those it answers 404 for (merged at the next
-    compaction of `referenced`)."""
+    """Ask vivenu for each `referenced` id that `referencing.column` names but no synced record
+    or tombstone knows; tombstone those it answers 404 for (merged at the next compaction)."""
     name = referenced.name.lower()
     with lake.lock():
-        named = _referenced_ids(lake, referencing, column)
-        known = set(lake.read_snapshot(name, name).column("id").to_pylist())
-        known.update(lake.read_snapshot(name, "deletions").column("id").to_pylist())
+        # Change batches not merged yet count too: this runs before the snapshots' compaction.
+        named = _ids(lake, referencing, referencing, column)
+        known = _ids(lake, name, name, "id") | _ids(lake, name, "deletions", "id")
         # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
         unknown = sorted(i for i in named if i and i not in known and is_vivenu_id(i))
         asked = unknown[:limit]
@@ -58,10 +57,10 @@ async def confirm_deleted_references(
     return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
 
 
-def _referenced_ids(lake: Lake, resource: str, column: str) -> set[str]:
-    """`column` over `resource`'s snapshot and its change batches not merged yet."""
-    ids = set(pc.unique(lake.read_snapshot(resource, resource).column(column)).to_pylist())
+def _ids(lake: Lake, resource: str, table: str, column: str) -> set[str]:
+    """`column` of `table` over the snapshot and the change batches not merged yet."""
+    ids = set(pc.unique(lake.read_snapshot(resource, table).column(column)).to_pylist())
     pending = lake.load_state(resource).pending_compaction
-    for path in lake.run_files(resource, pending, resource):
+    for path in lake.run_files(resource, pending, table):
         ids.update(pc.unique(pq.read_table(path, columns=[column]).column(0)).to_pylist())
     return ids

@@ -98,7 +98,7 @@ def test_an_echoed_api_key_reaches_no_output_log_or_file(tmp_path):
 
     echo_key.failed = False
     with (
-        SimulatorServer(Store.seeded(40, 3), api_key=API_KEY) as sim,
+        SimulatorServer(Store.seeded(200, 3), api_key=API_KEY) as sim,
         HostileAPI(sim.base_url) as hostile,
     ):
         hostile.rules.append(echo_key)
@@ -154,7 +154,7 @@ def test_secrets_in_odd_shapes_reach_no_lake_or_warehouse_file(tmp_path):
         return as_response(upstream, content=orjson.dumps(page))
 
     with (
-        SimulatorServer(Store.seeded(40, 3), api_key=API_KEY) as sim,
+        SimulatorServer(Store.seeded(200, 3), api_key=API_KEY) as sim,
         HostileAPI(sim.base_url) as hostile,
     ):
         hostile.rules.append(odd_shapes)

@@ -12,6 +12,7 @@ from pipelines.definitions import defs
 
 CHANGES = {"customer_changes", "transaction_changes"}
 DOWNSTREAM = {
+    "unseen_deletions",
     "customer_snapshot",
     "transaction_snapshot",
     "warehouse",
