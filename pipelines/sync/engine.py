@@ -27,14 +27,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.sync.lake import TABLES, Lake, LakeBusy
-from pipelines.sync.normalize import (
-    Lineage,
-    normalize_customers,
-    normalize_transactions,
-    scrub_customer,
-    scrub_transaction,
-)
+from pipelines.registry import ResourceSpec
+from pipelines.sync.lake import Lake, LakeBusy
+from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.sync.state import Part, RunInProgress
 from pipelines.sync.windows import (
     Window,
@@ -43,7 +38,7 @@ from pipelines.sync.windows import (
     WindowPolicy,
     WindowStats,
 )
-from pipelines.vivenu.client import Resource, VivenuClient
+from pipelines.vivenu.client import VivenuClient
 from pipelines.vivenu.errors import VivenuError, VivenuNotFound
 
 
@@ -148,37 +143,18 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
-_NORMALIZERS = {
-    Resource.CUSTOMERS: (scrub_customer, normalize_customers),
-    Resource.TRANSACTIONS: (scrub_transaction, normalize_transactions),
-}
-
-
-def _tables(resource: Resource, docs: list[Any], lineage: Lineage) -> dict[str, pa.Table]:
-    scrub, normalize = _NORMALIZERS[resource]
-    batch = normalize([scrub(d) for d in docs], lineage)
-    return {name: getattr(batch, attr) for name, attr in _BATCH_FIELDS[resource].items()}
-
-
-_BATCH_FIELDS = {
-    Resource.CUSTOMERS: {
-        "customers": "customers",
-        "customer_tags": "tags",
-        "customer_transactions": "links",
-        "quarantine": "quarantine",
-    },
-    Resource.TRANSACTIONS: {"transactions": "transactions", "quarantine": "quarantine"},
-}
+def _tables(resource: ResourceSpec, docs: list[Any], lineage: Lineage) -> dict[str, pa.Table]:
+    return normalize(resource, [scrub(resource, d) for d in docs], lineage)
 
 
 class _Writer:
     """Buffers normalized windows and writes them as checkpointed Parquet parts."""
 
     def __init__(
-        self, lake: Lake, resource: Resource, run: RunInProgress, save: Callable[[], None]
+        self, lake: Lake, resource: ResourceSpec, run: RunInProgress, save: Callable[[], None]
     ):
         self.lake = lake
-        self.name = resource.name.lower()
+        self.name = resource.name
         self.run = run
         self.save = save
         self.windows: list[Window] = []
@@ -215,7 +191,7 @@ class _Writer:
 async def sync_resource(
     client: VivenuClient,
     lake: Lake,
-    resource: Resource,
+    resource: ResourceSpec,
     options: SyncOptions | None = None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -223,7 +199,7 @@ async def sync_resource(
 ) -> SyncResult:
     """Run (or resume) one incremental sync of `resource` into the lake."""
     options = options or SyncOptions()
-    name = resource.name.lower()
+    name = resource.name
     started = time.monotonic()
     requests_before, retries_before = client.stats.requests, client.stats.retries
     with ExitStack() as held:
@@ -363,7 +339,7 @@ def _check_mark(name: str, hwm: int, api_now: datetime) -> None:
 async def reconcile_resource(
     client: VivenuClient,
     lake: Lake,
-    resource: Resource,
+    resource: ResourceSpec,
     options: SyncOptions | None = None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -371,7 +347,7 @@ async def reconcile_resource(
     """Find records deleted in vivenu: ids in the snapshot that the API no longer lists,
     each confirmed by a 404 on GET before its tombstone is written. Never a false delete."""
     options = options or SyncOptions()
-    name = resource.name.lower()
+    name = resource.name
     requests_before = client.stats.requests
     with lake.lock():
         # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
@@ -415,7 +391,7 @@ async def reconcile_resource(
                     "_run_id": [run_id] * len(deleted),
                     "_synced_at": [lineage.synced_at] * len(deleted),
                 },
-                schema=TABLES[name]["deletions"],
+                schema=resource.tables["deletions"],
             )
             # Recorded as pending first: a crash after the write leaves a run that compaction
             # merges, never a folder that nothing knows about.

@@ -27,8 +27,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
-from pipelines.sync import schemas
 from pipelines.sync.state import (
     STATE_FILE,
     LakeCorrupt,
@@ -42,20 +42,7 @@ SQL_DIR = Path(__file__).parent / "sql"
 COMPACTION_MEMORY = "1GB"
 
 # Tables each resource writes per run; the first is the resource's own, keyed by `id`.
-TABLES: dict[str, dict[str, pa.Schema]] = {
-    "customers": {
-        "customers": schemas.CUSTOMERS,
-        "customer_tags": schemas.CUSTOMER_TAGS,
-        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
-        "quarantine": schemas.QUARANTINE,
-        "deletions": schemas.DELETIONS,
-    },
-    "transactions": {
-        "transactions": schemas.TRANSACTIONS,
-        "quarantine": schemas.QUARANTINE,
-        "deletions": schemas.DELETIONS,
-    },
-}
+TABLES: dict[str, dict[str, pa.Schema]] = {spec.name: spec.tables for spec in RESOURCES}
 
 
 sql = partial(read_sql, SQL_DIR)
@@ -118,9 +105,7 @@ class CompactionResult:
 
 def _snapshot_tables(resource: str) -> list[str]:
     """The snapshot's files: the resource's own table first."""
-    primary = next(iter(TABLES[resource]))
-    links = ["customer_tags", "customer_transactions"] if resource == "customers" else []
-    return [primary, "deletions", "quarantine", *links]
+    return [resource, "deletions", "quarantine", *(link.table for link in spec(resource).links)]
 
 
 class Lake:
@@ -388,13 +373,13 @@ class Lake:
                 primary: lambda: con.table("merged"),
                 "deletions": lambda: con.table("deleted_ids"),
                 "quarantine": lambda: con.sql(sql("merge_quarantine")),
-                "customer_tags": lambda: con.sql(sql("customer_tags")),
-                "customer_transactions": lambda: con.sql(sql("customer_transactions")),
             }
             staged: dict[str, Path] = {}
             for table in outputs:
                 staged[table] = scratch / f"{table}.parquet"
-                _stream(results[table](), tables[table], staged[table])
+                # A link table is rebuilt from the merged records by `sql/<table>.sql`.
+                relation = results[table]() if table in results else con.sql(sql(table))
+                _stream(relation, tables[table], staged[table])
             rows = con.table("merged").shape[0]
         finally:
             con.close()

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import settings
+from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import schemas
 from pipelines.sync.lake import TABLES, Lake
@@ -165,12 +166,10 @@ def connect(
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse tables if missing; columns follow the lake's Arrow schemas."""
-    # One source of truth for column types: the lake's explicit schemas (schemas.py).
+    # One source of truth for column types: the lake's schemas, from the registry.
     empties = {
-        "customers": schemas.CUSTOMERS,
-        "transactions": schemas.TRANSACTIONS,
-        "customer_tags": schemas.CUSTOMER_TAGS,
-        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
+        **{r.name: r.schema for r in RESOURCES},
+        **{link.table: link.schema for r in RESOURCES for link in r.links},
         "deletions": schemas.DELETIONS,
     }
     for table, schema in empties.items():
@@ -282,9 +281,10 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         merged = con.sql(sql("upsert", table=resource)).to_arrow_table()
         con.register("applied", merged)
         deleted = len(con.execute(sql("delete_current", table=resource)).fetchall())
-        for link in LINKS.get(resource, ()):
-            con.execute(sql("links_delete", link=link))
-            con.execute(sql(link))
+        # Link rows, derived from a record's current version, are rebuilt for those it changed.
+        for link in spec(resource).links:
+            con.execute(sql("links_delete", link=link.table, key=link.key))
+            con.execute(sql(link.table))
         (versions,) = con.execute(sql("history_insert", table=resource)).fetchall()[0]
         con.execute(sql("history_close", table=resource), params)
         con.execute(sql("rejected_hold"), params)
