@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from pipelines import progress
+from pipelines.registry import RESOURCES, ResourceSpec
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
     SyncFailed,
@@ -17,7 +18,6 @@ from pipelines.sync.engine import (
 )
 from pipelines.sync.lake import LakeBusy
 from pipelines.sync.state import LakeCorrupt
-from pipelines.vivenu.client import Resource
 from pipelines.vivenu.errors import VivenuError
 
 
@@ -44,7 +44,7 @@ def _sync(
     config: SyncConfig,
     vivenu: VivenuResource,
     lake: LakeResource,
-    resource: Resource,
+    resource: ResourceSpec,
 ) -> dg.MaterializeResult:
     last_log = 0.0
 
@@ -75,36 +75,45 @@ def _sync(
         raise dg.Failure(description=str(exc)) from exc
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
-def customer_changes(
-    context: dg.AssetExecutionContext,
-    config: SyncConfig,
-    vivenu: VivenuResource,
-    lake: LakeResource,
-) -> dg.MaterializeResult:
-    """Customers created or changed in vivenu since the last sync, as a Parquet change batch."""
-    return _sync(context, config, vivenu, lake, Resource.CUSTOMERS)
+def _prose(names: list[str]) -> str:
+    """`a, b and c`."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
-def transaction_changes(
-    context: dg.AssetExecutionContext,
-    config: SyncConfig,
-    vivenu: VivenuResource,
-    lake: LakeResource,
-) -> dg.MaterializeResult:
-    """Transactions created or changed in vivenu since the last sync, as a Parquet change batch."""
-    return _sync(context, config, vivenu, lake, Resource.TRANSACTIONS)
+def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=resource.changes_asset,
+        group_name="ingest",
+        kinds={"parquet"},
+        description=f"{resource.name.capitalize()} created or changed in vivenu since the last "
+        "sync, as a Parquet change batch.",
+    )
+    def changes(
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        vivenu: VivenuResource,
+        lake: LakeResource,
+    ) -> dg.MaterializeResult:
+        return _sync(context, config, vivenu, lake, resource)
+
+    return changes
 
 
-@dg.asset(group_name="ingest", kinds={"parquet"})
+# One per resource of the registry, by resource name.
+CHANGES = {r.name: _changes(r) for r in RESOURCES}
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"parquet"},
+    description=f"{_prose([r.name for r in RESOURCES]).capitalize()} deleted in vivenu, each "
+    "confirmed by a 404 before it counts.",
+)
 def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Customers and transactions deleted in vivenu, each confirmed by a 404 before it counts."""
-
     async def run() -> dict[str, int]:
         metadata: dict[str, int] = {}
         async with vivenu.client() as client:
-            for resource in (Resource.CUSTOMERS, Resource.TRANSACTIONS):
+            for resource in RESOURCES:
                 found = await reconcile_resource(client, lake.lake(), resource)
                 name = found.resource
                 metadata[f"{name}_listed"] = found.listed
@@ -146,23 +155,24 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    deps=[customer_changes, deleted_records],
-    freshness_policy=SNAPSHOT_FRESHNESS,
-)
-def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
-    """Every live customer as vivenu has it now, with its tags and transaction links."""
-    return _compact(lake, "customers")
+def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
+    links = _prose([link.label for link in resource.links])
+
+    @dg.asset(
+        name=resource.snapshot_asset,
+        group_name="ingest",
+        kinds={"parquet"},
+        deps=[CHANGES[resource.name], deleted_records],
+        freshness_policy=SNAPSHOT_FRESHNESS,
+        description=f"Every live {resource.singular} as vivenu has it now"
+        + (f", with its {links}." if links else "."),
+    )
+    def snapshot(lake: LakeResource) -> dg.MaterializeResult:
+        return _compact(lake, resource.name)
+
+    return snapshot
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    deps=[transaction_changes, deleted_records],
-    freshness_policy=SNAPSHOT_FRESHNESS,
-)
-def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
-    """Every live transaction as vivenu has it now."""
-    return _compact(lake, "transactions")
+SNAPSHOTS = {r.name: _snapshot(r) for r in RESOURCES}
+# What `load_assets_from_modules` collects (it reads lists, not dicts).
+ingest_assets = [*CHANGES.values(), *SNAPSHOTS.values()]

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from pipelines import failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
+from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.state import STATE_FILE, LakeCorrupt
@@ -210,20 +211,20 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
             "sync_job",
-            {"ops": {"customer_changes": op_config, "transaction_changes": op_config}},
+            {"ops": {r.changes_asset: op_config for r in RESOURCES}},
             verbose=verbose,
             as_json=as_json,
         )
     warehouse = metadata.get("warehouse", {})
     summary = {
-        resource: {
-            **{k: metadata.get(f"{resource[:-1]}_changes", {}).get(k) for k in _SYNC_KEYS},
-            **{k: metadata.get(f"{resource[:-1]}_snapshot", {}).get(k) for k in _SNAPSHOT_KEYS},
-            "quality_passed": metadata.get(f"{resource[:-1]}_quality", {}).get("passed"),
-            "quality_rejected": metadata.get(f"{resource[:-1]}_quality", {}).get("rejected"),
-            **{f"warehouse_{k}": warehouse.get(f"{resource}_{k}") for k in _WAREHOUSE_KEYS},
+        r.name: {
+            **{k: metadata.get(r.changes_asset, {}).get(k) for k in _SYNC_KEYS},
+            **{k: metadata.get(r.snapshot_asset, {}).get(k) for k in _SNAPSHOT_KEYS},
+            "quality_passed": metadata.get(r.quality_check, {}).get("passed"),
+            "quality_rejected": metadata.get(r.quality_check, {}).get("rejected"),
+            **{f"warehouse_{k}": warehouse.get(f"{r.name}_{k}") for k in _WAREHOUSE_KEYS},
         }
-        for resource in TABLES
+        for r in RESOURCES
     }
     table = Table(title="customer-sync: sync finished")
     table.add_column("")

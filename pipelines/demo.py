@@ -21,6 +21,7 @@ from rich.table import Table
 
 from pipelines import settings
 from pipelines.cli import run_job
+from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -42,9 +43,7 @@ def _table(title: str, rows: list[tuple[str, ...]], columns: tuple[str, ...]) ->
 def _sync(label: str) -> dict[str, Any]:
     started = time.monotonic()
     config = {"config": {"safety_lag_seconds": 0}}
-    metadata = run_job(
-        "sync_job", {"ops": {"customer_changes": config, "transaction_changes": config}}
-    )
+    metadata = run_job("sync_job", {"ops": {r.changes_asset: config for r in RESOURCES}})
     seconds = time.monotonic() - started
     c, t = metadata["customer_changes"], metadata["transaction_changes"]
     cs, ts = metadata["customer_snapshot"], metadata["transaction_snapshot"]

@@ -349,7 +349,7 @@ def validate_snapshot(
 
     Args:
         lake: the Parquet lake.
-        resource: "customers" or "transactions".
+        resource: a resource name of `pipelines.registry`.
         max_bad_share: largest tolerated share of rejected records (0.01 = 1%).
         report_dir: where the HTML/JSON reports go.
         suites_dir: the suites folder (default CUSTOMER_SYNC_EXPECTATIONS_DIR or `expectations/`).

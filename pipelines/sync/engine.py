@@ -365,7 +365,8 @@ async def reconcile_resource(
         if api_now is not None:
             upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
         async for _, docs in fetcher.stream([Window(0, upper)]):
-            listed.update(d["_id"] for d in docs if isinstance(d, dict) and "_id" in d)
+            key = resource.id_field
+            listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
         candidates = sorted(known - listed)
 
         async def confirm(record_id: str) -> bool:
