@@ -42,9 +42,6 @@ SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
 MEMORY_LIMIT = "1GB"
 
-# Links derived from a customer's current version, rebuilt for the customers a load changes.
-LINKS = {"customers": ("customer_tags", "customer_transactions")}
-
 REJECTED = pa.schema(
     [pa.field("record_id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)]
 )
