@@ -232,7 +232,19 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
         table.add_column(resource, justify="right")
     for key in next(iter(summary.values())):
         table.add_row(key, *(_fmt(summary[r][key]) for r in summary))
+    # Reported once, by the run that first meets them; nothing fails (declare them to model).
+    new_fields = {
+        r.name: metadata.get(r.changes_asset, {}).get("new_api_fields") or [] for r in RESOURCES
+    }
+    for name, fields in new_fields.items():
+        summary[name]["new_api_fields"] = fields
     _emit(summary, as_json=as_json, quiet=quiet, table=table)
+    if not quiet and not as_json:
+        for name, fields in new_fields.items():
+            for api_field in fields:
+                Console().print(
+                    f"new API field `{api_field}` on {name}, kept in api_extra", markup=False
+                )
 
 
 _SYNC_KEYS = (

@@ -124,9 +124,11 @@ def _lists(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(values), pa.scalar([], values.type), values)
 
 
-def _python_columns(docs: list[Any], spec: ResourceSpec) -> dict[str, list[Any]]:
+def _python_columns(
+    docs: list[Any], spec: ResourceSpec, unmodeled: set[str] | None
+) -> dict[str, list[Any]]:
     """The columns Arrow cannot build (JSON values, money, unmodeled fields), after the strict
-    type checks."""
+    type checks; adds the names of the unmodeled fields met to `unmodeled`."""
     plan = _plan(spec)
     json_keys = tuple(f.api for f in plan.python if f.kind is Kind.JSON)
     money_keys = tuple(f.api for f in plan.python if f.kind is Kind.MONEY)
@@ -149,7 +151,12 @@ def _python_columns(docs: list[Any], spec: ResourceSpec) -> dict[str, list[Any]]
                 value = doc.get(key)
                 out[key].append(None if value is None else to_money(value))
             extra = doc.keys() - modeled
-            extras.append(to_json({k: doc[k] for k in extra}) if extra else None)
+            if extra:
+                extras.append(to_json({k: doc[k] for k in extra}))
+                if unmodeled is not None:
+                    unmodeled.update(extra)
+            else:
+                extras.append(None)
     except ValueError as exc:  # an amount decimal(18, 4) cannot hold
         raise NotColumnar(str(exc)) from None
     out[""] = extras
@@ -203,9 +210,17 @@ _COLUMN: dict[Kind, Callable[[pa.Array, Field], pa.Array]] = {
 }
 
 
-def build(spec: ResourceSpec, docs: list[Any], run_id: str, synced_at: Any) -> dict[str, pa.Table]:
-    """The resource's table and its link tables of a valid batch; NotColumnar otherwise."""
-    py = _python_columns(docs, spec)
+def build(
+    spec: ResourceSpec,
+    docs: list[Any],
+    run_id: str,
+    synced_at: Any,
+    *,
+    unmodeled: set[str] | None = None,
+) -> dict[str, pa.Table]:
+    """The resource's table and its link tables of a valid batch; NotColumnar otherwise. The
+    names of the fields kept in `api_extra` are added to `unmodeled`."""
+    py = _python_columns(docs, spec, unmodeled)
     raw = _convert(docs, _plan(spec).raw)
     nested: dict[str, dict[str, pa.Array]] = {}
     columns: dict[str, Any] = {}

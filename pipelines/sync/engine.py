@@ -97,6 +97,8 @@ class SyncResult:
     requests: int
     retries: int
     seconds: float
+    # Undeclared API fields no earlier run met: kept in `api_extra`, reported once.
+    new_fields: list[str] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class SyncResult:
             "requests": self.requests,
             "retries": self.retries,
             "seconds": round(self.seconds, 2),
+            "new_api_fields": self.new_fields,
         }
 
 
@@ -143,8 +146,10 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
-def _tables(resource: ResourceSpec, docs: list[Any], lineage: Lineage) -> dict[str, pa.Table]:
-    return normalize(resource, [scrub(resource, d) for d in docs], lineage)
+def _tables(
+    resource: ResourceSpec, docs: list[Any], lineage: Lineage, unmodeled: set[str]
+) -> dict[str, pa.Table]:
+    return normalize(resource, [scrub(resource, d) for d in docs], lineage, unmodeled=unmodeled)
 
 
 class _Writer:
@@ -160,6 +165,7 @@ class _Writer:
         self.windows: list[Window] = []
         self.tables: dict[str, list[pa.Table]] = {}
         self.rows = 0
+        self.unmodeled: set[str] = set()
 
     def add(self, window: Window, tables: dict[str, pa.Table]) -> None:
         self.windows.append(window)
@@ -184,6 +190,7 @@ class _Writer:
         self.run.done.extend([w.lo, w.hi] for w in self.windows)
         self.run.records += sum(p.rows for p in parts if p.table == self.name)
         self.run.quarantined += sum(p.rows for p in parts if p.table == "quarantine")
+        self.run.unmodeled = sorted(self.unmodeled.union(self.run.unmodeled))
         self.save()
         self.windows, self.tables, self.rows = [], {}, 0
 
@@ -263,7 +270,7 @@ async def sync_resource(
                     lake.save_state(state)
             windows = [Window(lo, hi) for lo, hi in run.remaining()]
             async for window, docs in fetcher.stream(windows):
-                writer.add(window, _tables(resource, docs, lineage))
+                writer.add(window, _tables(resource, docs, lineage, writer.unmodeled))
                 if writer.rows >= options.batch_rows:
                     writer.flush()
             writer.flush()
@@ -278,6 +285,8 @@ async def sync_resource(
         state.pending_compaction.append(run.run_id)
         state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
         state.in_progress = None
+        new_fields = sorted(set(run.unmodeled) - set(state.unmodeled_fields))
+        state.unmodeled_fields = sorted({*state.unmodeled_fields, *run.unmodeled})
         result = SyncResult(
             resource=name,
             run_id=run.run_id,
@@ -294,6 +303,7 @@ async def sync_resource(
             requests=client.stats.requests - requests_before,
             retries=client.stats.retries - retries_before,
             seconds=time.monotonic() - started,
+            new_fields=new_fields,
         )
         state.runs.append(
             {"kind": "sync", "finished_at": now().isoformat(), **result.as_metadata()}

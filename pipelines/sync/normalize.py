@@ -132,8 +132,10 @@ def _record_id(doc: Any, field: str) -> str:
     return record_id
 
 
-def _extra(doc: dict[str, Any], modeled: frozenset[str]) -> str | None:
+def _extra(doc: dict[str, Any], modeled: frozenset[str], unmodeled: set[str] | None) -> str | None:
     extra = {k: v for k, v in doc.items() if k not in modeled}
+    if extra and unmodeled is not None:
+        unmodeled.update(extra)
     return _json(extra) if extra else None
 
 
@@ -185,7 +187,7 @@ _READ: dict[Kind, Callable[[dict[str, Any], str, str], Any]] = {
 }
 
 
-def _row(spec: ResourceSpec, doc: Any) -> dict[str, Any]:
+def _row(spec: ResourceSpec, doc: Any, unmodeled: set[str] | None = None) -> dict[str, Any]:
     """One record as the resource's row; RecordError (the quarantine reason) if malformed."""
     record_id = _record_id(doc, spec.id_field)
     objects = {}
@@ -201,7 +203,7 @@ def _row(spec: ResourceSpec, doc: Any) -> dict[str, Any]:
         if f.kind is Kind.ID:
             row[f.column] = record_id
         elif f.kind is Kind.UNMODELED:
-            row[f.column] = _extra(doc, spec.modeled)
+            row[f.column] = _extra(doc, spec.modeled, unmodeled)
         elif f.kind is Kind.TIMESTAMP and f.required:
             row[f.column] = parse_timestamp(doc.get(f.api), f.api)
         elif f.key is None:
@@ -214,13 +216,13 @@ def _row(spec: ResourceSpec, doc: Any) -> dict[str, Any]:
 
 
 def _split(
-    spec: ResourceSpec, docs: Iterable[Any], lineage: Lineage
+    spec: ResourceSpec, docs: Iterable[Any], lineage: Lineage, unmodeled: set[str] | None
 ) -> tuple[list[dict[str, Any]], pa.Table]:
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     for doc in docs:
         try:
-            rows.append(_row(spec, doc))
+            rows.append(_row(spec, doc, unmodeled))
         except RecordError as exc:
             record_id = doc.get(spec.id_field) if isinstance(doc, dict) else None
             ts = updated_at_ms(doc, spec.updated_field) if isinstance(doc, dict) else None
@@ -245,16 +247,23 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema, lineage: Lineage) -> p
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def normalize(spec: ResourceSpec, docs: Iterable[Any], lineage: Lineage) -> dict[str, pa.Table]:
+def normalize(
+    spec: ResourceSpec,
+    docs: Iterable[Any],
+    lineage: Lineage,
+    *,
+    unmodeled: set[str] | None = None,
+) -> dict[str, pa.Table]:
     """Records (already scrubbed) as the tables a run writes: the resource's own, its link
-    tables and `quarantine`."""
+    tables and `quarantine`. The names of the top-level fields the declaration does not model
+    (kept in `api_extra`) are added to `unmodeled`."""
     docs = list(docs)
     try:
-        tables = columnar.build(spec, docs, lineage.run_id, lineage.synced_at)
+        tables = columnar.build(spec, docs, lineage.run_id, lineage.synced_at, unmodeled=unmodeled)
         return {**tables, "quarantine": schemas.QUARANTINE.empty_table()}
     except columnar.NotColumnar:
         pass  # a malformed record: the row path below quarantines exactly it
-    rows, quarantine = _split(spec, docs, lineage)
+    rows, quarantine = _split(spec, docs, lineage, unmodeled)
     tables = {spec.name: _table(rows, spec.schema, lineage)}
     for link in spec.links:
         pairs = [

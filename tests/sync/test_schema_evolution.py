@@ -1,0 +1,89 @@
+"""Fields vivenu starts sending: kept, reported once, never a failed load."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+import pipelines.definitions
+from pipelines.cli import main
+from pipelines.sync.lake import Lake
+from pipelines.vivenu.simulator.server import SimulatorServer
+from pipelines.vivenu.simulator.store import Store
+from pipelines.warehouse.loader import connect
+
+
+def _cli(sim: SimulatorServer, data_dir: Path, *args: str) -> Result:
+    """`customer-sync ARGS` in this process (a subprocess spends most of its time importing)."""
+    env = {
+        "VIVENU_BASE_URL": sim.base_url,
+        "VIVENU_API_KEY": sim.api_key,
+        "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
+        "CUSTOMER_SYNC_MAX_RPS": "1000",
+    }
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            importlib.reload(pipelines.definitions)  # resources are wired from the environment
+            return CliRunner().invoke(main, list(args))
+    finally:
+        importlib.reload(pipelines.definitions)
+
+
+def test_a_new_undeclared_field_is_kept_reported_once_and_loaded(tmp_path):
+    store = Store.seeded(120, 3)
+    data_dir = tmp_path / "data"
+    with SimulatorServer(store, api_key="sim-key") as sim:
+        first = _cli(sim, data_dir, "sync", "--json")
+        assert first.exit_code == 0, first.output
+        known = json.loads(first.stdout)["customers"]["new_api_fields"]
+        assert "segments" in known  # what the seed sends beyond the declaration: first met now
+
+        customer_id = store.live_customer_ids()[0]
+        # A new field, with a secret nested in it: kept, scrubbed, and named without its value.
+        store.update_customer(customer_id, {"loyalty": {"tier": "gold", "apiToken": "LT-SECRET"}})
+        time.sleep(2.1)  # past the sync's safety lag
+        second = _cli(sim, data_dir, "sync")
+        assert second.exit_code == 0, second.output
+        assert "new API field `loyalty` on customers, kept in api_extra" in second.stdout
+        assert "`segments`" not in second.stdout  # reported once, by the run that met it first
+
+        store.update_customer(customer_id, {"loyalty": {"tier": "platinum"}})
+        time.sleep(2.1)
+        third = _cli(sim, data_dir, "sync", "--json")
+        assert third.exit_code == 0, third.output
+        summary = json.loads(third.stdout)["customers"]
+        assert summary["new_api_fields"] == [] and summary["records_fetched"] >= 1
+
+    state = Lake(data_dir).load_state("customers")
+    assert {"loyalty", "segments"} <= set(state.unmodeled_fields)
+    assert state.runs[-2]["new_api_fields"] == ["loyalty"]
+    con = connect(data_dir / "warehouse.duckdb", read_only=True)
+    try:
+        (extra,) = con.execute(
+            "SELECT api_extra FROM customers WHERE id = ?", [customer_id]
+        ).fetchone()
+        versions = con.execute(
+            "SELECT count(*) FROM customers_history WHERE id = ? AND api_extra LIKE '%loyalty%'",
+            [customer_id],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert orjson.loads(extra)["loyalty"] == {"tier": "platinum"}
+    assert versions == 2
+    texts = [
+        str(pq.read_table(p).to_pylist())
+        if p.suffix == ".parquet"
+        else p.read_text("utf-8", "replace")
+        for p in (data_dir / "lake").rglob("*")
+        if p.is_file() and p.name != ".lock"
+    ]
+    assert "LT-SECRET" not in "".join(texts)
