@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
+from pipelines.sync import evolve
 from pipelines.sync.state import (
     STATE_FILE,
     LakeCorrupt,
@@ -349,13 +350,27 @@ class Lake:
             config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
         )
         try:
+            # Files written before a field was declared lack its column (evolve.py).
+            declared = spec(resource)
+            current = self.snapshot_path(resource, primary)
+            every = [*files[primary], *([str(current)] if current.exists() and not rebuild else [])]
+            missing = evolve.missing_columns(declared, every)
+            added = evolve.backfillable(declared, missing)
+            con.register("typed_rows", declared.schema.empty_table())
 
             def view(name: str, table: str, files: list[str]) -> None:
                 if not files:  # read_parquet needs a file: an empty one with the schema
                     empty = scratch / f"empty-{table}.parquet"
                     pq.write_table(tables[table].empty_table(), empty)
                     files = [str(empty)]
-                con.read_parquet(files).create_view(name)
+                if table != primary or not missing:
+                    con.read_parquet(files).create_view(name)
+                    return
+                con.read_parquet(files, union_by_name=True).create_view(f"raw_{name}")
+                con.execute(
+                    f"CREATE VIEW {name} AS "
+                    + evolve.conform_sql(declared, f"raw_{name}", "typed_rows", added)
+                )
 
             for table, prefix in (
                 (primary, "rows"),

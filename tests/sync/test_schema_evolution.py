@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import importlib
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
 import pipelines.definitions
+from pipelines import registry
 from pipelines.cli import main
-from pipelines.sync.lake import Lake
+from pipelines.registry import CUSTOMERS, Field, ResourceSpec
+from pipelines.sync.engine import SyncOptions, sync_resource
+from pipelines.sync.lake import TABLES, Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from pipelines.warehouse import loader
 from pipelines.warehouse.loader import connect
+from tests.sync.truth import client_for, sync
 
 
 def _cli(sim: SimulatorServer, data_dir: Path, *args: str) -> Result:
@@ -87,3 +96,67 @@ def test_a_new_undeclared_field_is_kept_reported_once_and_loaded(tmp_path):
         if p.is_file() and p.name != ".lock"
     ]
     assert "LT-SECRET" not in "".join(texts)
+
+
+def _declare(monkeypatch: pytest.MonkeyPatch, new: ResourceSpec) -> None:
+    """Ship `new` in place of the resource of its name, as an upgraded checkout would."""
+    monkeypatch.setitem(registry.BY_NAME, new.name, new)
+    resources = tuple(new if r.name == new.name else r for r in registry.RESOURCES)
+    monkeypatch.setattr(registry, "RESOURCES", resources)
+    monkeypatch.setattr(loader, "RESOURCES", resources)
+    monkeypatch.setitem(TABLES, new.name, new.tables)
+
+
+def test_a_field_declared_later_becomes_a_column_filled_from_api_extra(tmp_path, monkeypatch):
+    store = Store.seeded(150, 4)
+    data_dir, db = tmp_path / "data", tmp_path / "data" / "warehouse.duckdb"
+    lake = Lake(data_dir)
+    with SimulatorServer(store, api_key="sim-key") as sim:
+        sync(sim, data_dir)
+        loader.load(lake, db, publish_copy=False)
+        had = {c["_id"]: c["externalId"] for c in store.customers_truth() if c.get("externalId")}
+        assert had  # the seed sends externalId, undeclared so far: in api_extra
+
+        fields = list(CUSTOMERS.fields)
+        fields.insert(
+            fields.index(CUSTOMERS.field_for("api_extra")), Field("externalId", "external_id")
+        )
+        upgraded = dataclasses.replace(CUSTOMERS, fields=tuple(fields))
+        _declare(monkeypatch, upgraded)
+        changed = next(iter(had))
+        store.update_customer(changed, {"externalId": "crm-new", "notes": "changed"})
+        time.sleep(2.1)  # past the safety lag
+
+        async def incremental() -> int:
+            async with client_for(sim) as client:
+                result = await sync_resource(
+                    client, lake, upgraded, SyncOptions(safety_lag=timedelta(0))
+                )
+            return result.records
+
+        fetched = asyncio.run(incremental())
+    assert fetched < 10  # an incremental run, not a resync
+    lake.compact("customers")
+    loader.load(lake, db, publish_copy=False)
+
+    expected = {**had, changed: "crm-new"}
+    snapshot = pq.read_table(lake.snapshot_path("customers", "customers"))
+    assert snapshot.schema.field("external_id").type == pa.string()
+    rows = {r["id"]: r for r in snapshot.to_pylist()}
+    assert {i: r["external_id"] for i, r in rows.items() if r["external_id"]} == expected
+    assert not any("externalId" in (r["api_extra"] or "") for r in rows.values())
+    assert any("segments" in (r["api_extra"] or "") for r in rows.values())  # still unmodeled
+    con = loader.connect(db, read_only=True)
+    try:
+        live = dict(con.execute("SELECT id, external_id FROM customers").fetchall())
+        stale = con.execute(
+            "SELECT count(*) FROM customers_history WHERE api_extra LIKE '%externalId%'"
+        ).fetchone()[0]
+        old = con.execute(
+            "SELECT external_id FROM customers_history WHERE id = ? AND valid_to IS NOT NULL",
+            [changed],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert {i: v for i, v in live.items() if v} == expected
+    assert stale == 0 and old == had[changed]  # the history is back-filled too
