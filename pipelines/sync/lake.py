@@ -335,7 +335,14 @@ class Lake:
             runs = sorted({*self._rebuild_runs(resource, state, problem), *runs})
         files = {t: self._readable(state, self.run_files(resource, runs, t)) for t in tables}
         nothing_new = not any(files.values())
-        if nothing_new and not rebuild and self.snapshot_path(resource, primary).exists():
+        current = self.snapshot_path(resource, primary)
+        # A snapshot written before a field was declared is rewritten with its column anyway.
+        if (
+            nothing_new
+            and not rebuild
+            and current.exists()
+            and not evolve.missing_columns(spec(resource), [current])
+        ):
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
             if runs:
                 state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
@@ -352,7 +359,6 @@ class Lake:
         try:
             # Files written before a field was declared lack its column (evolve.py).
             declared = spec(resource)
-            current = self.snapshot_path(resource, primary)
             every = [*files[primary], *([str(current)] if current.exists() and not rebuild else [])]
             missing = evolve.missing_columns(declared, every)
             added = evolve.backfillable(declared, missing)

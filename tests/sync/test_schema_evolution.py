@@ -123,6 +123,9 @@ def test_a_field_declared_later_becomes_a_column_filled_from_api_extra(tmp_path,
         )
         upgraded = dataclasses.replace(CUSTOMERS, fields=tuple(fields))
         _declare(monkeypatch, upgraded)
+        lake.compact("customers")  # nothing new to merge: the column comes all the same
+        snapshot = pq.read_table(lake.snapshot_path("customers", "customers"))
+        assert {r["id"]: r["external_id"] for r in snapshot.to_pylist() if r["external_id"]} == had
         changed = next(iter(had))
         store.update_customer(changed, {"externalId": "crm-new", "notes": "changed"})
         time.sleep(2.1)  # past the safety lag
