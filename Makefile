@@ -24,14 +24,15 @@ demo: .venv/.synced
 
 ## The test suite (slow tests included; `make test-fast` skips them).
 test: .venv/.synced
-	.venv/bin/pytest
+	.venv/bin/pytest -n auto --dist worksteal --durations=15
 
 test-fast: .venv/.synced
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest -n auto --dist worksteal -m "not slow"
 
 lint: .venv/.synced
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/dg check defs
 
 format: .venv/.synced
 	.venv/bin/ruff check --fix .
@@ -45,7 +46,7 @@ bench: .venv/.synced
 clean:
 	rm -rf .venv .tools
 
-## The Dagster UI on this code location (http://127.0.0.1:3000); run history in data/dagster_home.
+## The Dagster UI (`dg dev`, http://127.0.0.1:3000). Without VIVENU_BASE_URL: on the demo's simulated
+## seller and its data (data/demo/, instance data/demo/dagster_home; the first start runs the demo).
 ui: .venv/.synced
-	mkdir -p data/dagster_home && cp pipelines/dagster.yaml data/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home .venv/bin/dagster dev -m pipelines.definitions
+	.venv/bin/customer-sync ui

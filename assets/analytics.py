@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from assets.metadata import EAGER, OWNERS, tags
 from assets.warehouse import warehouse
 from pipelines.markdown import cell
 from pipelines.sqlfiles import read_sql
@@ -60,6 +61,19 @@ def _materialize(
         rows = build(con, name, params)
         metadata: dict[str, Any] = {
             "dagster/row_count": rows,
+            # The SQL declares these columns, so they are read from the table it built.
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        name=column,
+                        type=kind.lower(),
+                        constraints=dg.TableColumnConstraints(nullable=nullable),
+                    )
+                    for column, kind, nullable in con.execute(
+                        sql("columns"), {"name": name}
+                    ).fetchall()
+                ]
+            ),
             "sql": dg.MetadataValue.path(str(SQL_DIR / f"{name}.sql")),
         }
         for key in summaries:
@@ -74,6 +88,10 @@ _ASSET = {
     "kinds": {"duckdb", "sql"},
     "deps": [warehouse],
     "pool": "duckdb",
+    "owners": OWNERS,
+    # Per customer id or aggregate: no names, e-mails or addresses.
+    "tags": tags("all", personal_data=False),
+    "automation_condition": EAGER,
 }
 
 
@@ -165,6 +183,9 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
         tag_summary,
     ],
     pool="duckdb",
+    owners=OWNERS,
+    tags=tags("all", personal_data=True),
+    automation_condition=EAGER,
 )
 def analyst_copy(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The analysts' copy of the warehouse and its spending analytics, replaced whole after each

@@ -6,8 +6,17 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.metadata import (
+    EAGER,
+    ON_RECONCILE_CRON,
+    ON_SYNC_CRON,
+    OWNERS,
+    table_metadata,
+    tags,
+)
 from pipelines import progress
-from pipelines.registry import RESOURCES, ResourceSpec
+from pipelines.quality.suites import load_suites
+from pipelines.registry import RESOURCES, ResourceSpec, spec
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
     SyncFailed,
@@ -17,6 +26,7 @@ from pipelines.sync.engine import (
     sync_resource,
 )
 from pipelines.sync.lake import LakeBusy
+from pipelines.sync.references import confirm_deleted_references
 from pipelines.sync.state import LakeCorrupt
 from pipelines.vivenu.errors import VivenuError
 
@@ -59,11 +69,12 @@ def _sync(
             )
 
     async def run() -> dg.MaterializeResult:
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             result = await sync_resource(
                 client, lake.lake(), resource, _options(config), on_progress=report
             )
         metadata = result.as_metadata()
+        metadata["dagster/row_count"] = metadata["rows_written"]
         metadata["change_batch"] = dg.MetadataValue.path(
             str(lake.lake().run_dir(result.resource, result.run_id))
         )
@@ -85,6 +96,10 @@ def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
         name=resource.changes_asset,
         group_name="ingest",
         kinds={"parquet"},
+        owners=OWNERS,
+        tags=tags(resource.name, personal_data=True),
+        metadata=table_metadata(resource.name, resource.name),
+        automation_condition=ON_SYNC_CRON,
         description=f"{resource.name.capitalize()} created or changed in vivenu since the last "
         "sync, as a Parquet change batch.",
     )
@@ -106,13 +121,17 @@ CHANGES = {r.name: _changes(r) for r in RESOURCES}
 @dg.asset(
     group_name="ingest",
     kinds={"parquet"},
+    owners=OWNERS,
+    tags=tags("all", personal_data=False),
+    metadata=table_metadata(RESOURCES[0].name, "deletions"),
+    automation_condition=ON_RECONCILE_CRON,
     description=f"{_prose([r.name for r in RESOURCES]).capitalize()} deleted in vivenu, each "
     "confirmed by a 404 before it counts.",
 )
 def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
     async def run() -> dict[str, int]:
         metadata: dict[str, int] = {}
-        async with vivenu.client() as client:
+        async with vivenu.client(pipeline=True) as client:
             for resource in RESOURCES:
                 found = await reconcile_resource(client, lake.lake(), resource)
                 name = found.resource
@@ -162,15 +181,58 @@ def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
         name=resource.snapshot_asset,
         group_name="ingest",
         kinds={"parquet"},
-        deps=[CHANGES[resource.name], deleted_records],
+        # Every resource's changes: the records of this one they name that vivenu deleted
+        # unseen get tombstones.
+        deps=[*CHANGES.values(), deleted_records],
         freshness_policy=SNAPSHOT_FRESHNESS,
+        owners=OWNERS,
+        tags=tags(resource.name, personal_data=True),
+        metadata=table_metadata(resource.name, resource.name),
+        automation_condition=EAGER,
         description=f"Every live {resource.singular} as vivenu has it now"
         + (f", with its {links}." if links else "."),
     )
-    def snapshot(lake: LakeResource) -> dg.MaterializeResult:
-        return _compact(lake, resource.name)
+    def snapshot(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
+        result = _compact(lake, resource.name)
+        confirmed = _confirm_deleted_references(vivenu, lake, resource.name)
+        if any(v for k, v in confirmed.items() if k.endswith("_confirmed_deleted")):
+            lake.lake().compact(resource.name)  # merges the new tombstones before the gate reads
+        return dg.MaterializeResult(metadata={**(result.metadata or {}), **confirmed})
 
     return snapshot
+
+
+def _confirm_deleted_references(
+    vivenu: VivenuResource, lake: LakeResource, resource: str
+) -> dict[str, int]:
+    """Tombstones for the `resource` records others refer to that vivenu deleted before any
+    sync saw them (the suites' references that accept deleted records)."""
+
+    async def run() -> dict[str, int]:
+        found: dict[str, int] = {}
+        async with vivenu.client(pipeline=True) as client:
+            for suite in load_suites():
+                for ref in suite.references.values():
+                    if ref["resource"] != resource or "deleted" not in ref.get("known", []):
+                        continue
+                    if suite.table != suite.resource:  # e.g. the raw records received
+                        continue
+                    checked = await confirm_deleted_references(
+                        client,
+                        lake.lake(),
+                        referencing=suite.table,
+                        column=ref["column"],
+                        referenced=spec(resource),
+                    )
+                    prefix = f"{suite.table}.{ref['column']}"
+                    found[f"{prefix}_unknown"] = checked.unknown
+                    found[f"{prefix}_confirmed_deleted"] = checked.confirmed_deleted
+        return found
+
+    try:
+        return asyncio.run(run())
+    except (VivenuError, LakeBusy, LakeCorrupt) as exc:
+        raise dg.Failure(description=str(exc)) from exc
 
 
 SNAPSHOTS = {r.name: _snapshot(r) for r in RESOURCES}

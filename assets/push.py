@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.metadata import OWNERS, tags
 from pipelines.push.runner import (
     DEFAULT_MAX_SHARE,
     CrmDirs,
@@ -49,6 +50,8 @@ def _metadata(reports: list[PushReport]) -> dict[str, object]:
     kinds={"duckdb"},
     deps=[dg.AssetKey("warehouse")],
     pool="duckdb",
+    owners=OWNERS,
+    tags=tags("customers", personal_data=True),
 )
 def crm_push(
     context: dg.AssetExecutionContext,

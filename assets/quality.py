@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets.ingest import SNAPSHOTS
+from assets.metadata import EAGER
 from pipelines import settings
 from pipelines.markdown import cell
 from pipelines.quality import QualityReport, validate_snapshot
@@ -107,6 +108,7 @@ def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
             r.quality_check,
             asset=SNAPSHOTS[r.name],
             blocking=True,
+            automation_condition=EAGER,
             description=f"Suites {', '.join(r.suites)}.",
         )
         for r in RESOURCES

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.ingest import SNAPSHOT_FRESHNESS, SNAPSHOTS
+from assets.metadata import EAGER, OWNERS, tags
 from pipelines.resources import LakeResource
 from pipelines.warehouse.resource import WarehouseResource
 
@@ -15,6 +16,9 @@ from pipelines.warehouse.resource import WarehouseResource
     deps=list(SNAPSHOTS.values()),
     pool="duckdb",
     freshness_policy=SNAPSHOT_FRESHNESS,
+    owners=OWNERS,
+    tags=tags("all", personal_data=True),
+    automation_condition=EAGER,
 )
 def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The validated current customers and transactions, with every earlier version and every

@@ -10,7 +10,6 @@ import importlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines import failures, progress, settings
+from pipelines import clikit, failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncProgress
@@ -30,8 +29,6 @@ from pipelines.sync.state import STATE_FILE, LakeCorrupt
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
-
-EXIT_CONFIG = 3
 
 console = Console(stderr=True)
 
@@ -45,6 +42,7 @@ class LazyGroup(click.Group):
         "demo": "pipelines.demo:demo",
         "segments": "pipelines.warehouse.cli:segments",
         "push": "pipelines.push.cli:push",
+        "ui": "pipelines.ui:ui",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -60,17 +58,22 @@ class LazyGroup(click.Group):
         # A full disk or a read-only directory outside a run (state reset, exports, ...) ends in
         # the same one line as inside one, not in a traceback.
         try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as exc:
-            why = failures.explain_exception(exc, data_dir=settings.data_dir().absolute())
-            if why is None:
+            try:
+                return super().invoke(ctx)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
-            raise click.ClickException(why) from exc
+            except Exception as exc:
+                why = failures.explain_exception(exc, data_dir=settings.data_dir().absolute())
+                if why is None:
+                    raise
+                raise click.ClickException(why) from exc
+        except click.ClickException as exc:
+            clikit.echo_json_error(ctx, exc)
+            raise
 
 
 @click.group(cls=LazyGroup)
+@click.version_option(package_name="customer-sync", message="customer-sync %(version)s")
 def main() -> None:
     """Keep a trustworthy analytics copy of a vivenu seller's customers.
 
@@ -82,11 +85,7 @@ def main() -> None:
 
 def _check_config(*, api: bool = False, pipeline: bool = False) -> None:
     """Exit 3 naming every bad or missing variable, before the command does any work."""
-    found = settings.problems(api=api, pipeline=pipeline)
-    for problem in found:
-        click.echo(f"error: {problem}", err=True)
-    if found:
-        sys.exit(EXIT_CONFIG)
+    clikit.config_problems(settings.problems(api=api, pipeline=pipeline))
 
 
 @contextmanager
@@ -120,13 +119,10 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         yield
 
 
-def run_job(
-    job_name: str, run_config: dict[str, Any], *, verbose: bool = False, as_json: bool = False
-) -> dict[str, Any]:
+def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False) -> dict[str, Any]:
     """Execute a job of the code location in-process; returns per-asset metadata.
 
-    Raises click.ClickException (exit 1) with the first failure's one-line reason (with
-    `as_json`, also printed on stdout as `{"error": reason}`).
+    Raises click.ClickException (exit 1) with the first failure's one-line reason.
     """
     import dagster as dg
 
@@ -140,10 +136,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     if not result.success:
-        reason = _failure_reason(result)
-        if as_json:
-            click.echo(json.dumps({"error": reason}))
-        raise click.ClickException(reason)
+        raise click.ClickException(_failure_reason(result))
     metadata: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
@@ -198,7 +191,7 @@ def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table |
 @click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars and no summary; exit code only."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@clikit.json_option("Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
 def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool) -> None:
     """One incremental sync of customers and transactions into the lake.
@@ -213,7 +206,6 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
             "sync_job",
             {"ops": {r.changes_asset: op_config for r in RESOURCES}},
             verbose=verbose,
-            as_json=as_json,
         )
     warehouse = metadata.get("warehouse", {})
     summary = {
@@ -266,7 +258,7 @@ def _fmt(value: Any) -> str:
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="No summary; exit code only.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@clikit.json_option("Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
 def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
     """Find records deleted in vivenu and apply the deletions.
@@ -274,7 +266,7 @@ def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
     Lists every id, and marks a record deleted only after GET answers 404 for it.
     """
     _check_config(api=True, pipeline=True)
-    metadata = run_job("reconcile_job", {}, verbose=verbose, as_json=as_json)
+    metadata = run_job("reconcile_job", {}, verbose=verbose)
     found = metadata.get("deleted_records", {})
     table = Table(title="customer-sync: reconcile finished")
     table.add_column("")
@@ -294,7 +286,7 @@ def _ts(ms: int | None) -> str | None:
 
 
 @state.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON on stdout.")
+@clikit.json_option("Print as JSON on stdout.")
 def state_show(as_json: bool) -> None:
     """High-water mark, run in progress and recent runs of each resource."""
     lake = Lake(settings.data_dir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,24 +14,49 @@ from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import ClientSettings, VivenuClient
 from pipelines.warehouse.resource import WarehouseResource
 
+CONFIG_FIX = (
+    "fix: set or correct these variables where `make ui`/`dg dev` (and the daemon) were started, "
+    "then restart it; `make ui` without VIVENU_BASE_URL serves the simulator"
+)
+
+
+def config_failure(problems: list[str]) -> dg.Failure:
+    """The run failure for missing or invalid configuration: one line, every problem named."""
+    # A Failure, not an exception: the UI shows its description as the error's headline.
+    return dg.Failure(description=f"configuration: {'; '.join(problems)} ({CONFIG_FIX})")
+
+
+def require_config(
+    *, api: bool = False, pipeline: bool = False, env: dict[str, str] | None = None
+) -> None:
+    """Fail the step with `config_failure` if a variable the step needs is missing or bad
+    (`settings.problems`), before it does any work."""
+    found = settings.problems(api=api, pipeline=pipeline, env=env)
+    if found:
+        raise config_failure(found)
+
 
 class VivenuResource(dg.ConfigurableResource):
-    """The vivenu API; the key is only ever read from the environment and never shown."""
+    """The vivenu API: VIVENU_BASE_URL and VIVENU_API_KEY, read from the environment when a run
+    needs them (a missing one fails that run with one line, never the code location); the key
+    is never part of run config, shown or logged."""
 
-    base_url: str
-    api_key: str
+    base_url: str | None = None
+    api_key: str | None = None
     max_rps: float | None = None
     concurrency: int | None = None
 
-    def client(self) -> VivenuClient:
-        """A new client (one per run: it owns the rate cap and the connection pool)."""
+    def client(self, *, pipeline: bool = False) -> VivenuClient:
+        """A new client (one per run: it owns the rate cap and the connection pool).
+
+        Raises `config_failure` naming every bad variable of the API (and, with `pipeline`, of
+        the sync's quality gate, warehouse load and segment exports) before any request.
+        """
+        given = {"VIVENU_BASE_URL": self.base_url, "VIVENU_API_KEY": self.api_key}
+        env = {**os.environ, **{k: v for k, v in given.items() if v}}
+        require_config(api=True, pipeline=pipeline, env=env)
         return VivenuClient(
-            ClientSettings.from_env(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                max_rps=self.max_rps,
-                concurrency=self.concurrency,
-            )
+            ClientSettings.from_env(env, max_rps=self.max_rps, concurrency=self.concurrency)
         )
 
 
@@ -53,9 +79,7 @@ class LakeResource(dg.ConfigurableResource):
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources wired from VIVENU_BASE_URL, VIVENU_API_KEY and CUSTOMER_SYNC_DATA_DIR."""
     return {
-        "vivenu": VivenuResource(
-            base_url=dg.EnvVar("VIVENU_BASE_URL"), api_key=dg.EnvVar("VIVENU_API_KEY")
-        ),
+        "vivenu": VivenuResource(),
         "lake": LakeResource(data_dir=str(settings.data_dir())),
         "warehouse": WarehouseResource(db_path=str(settings.data_dir() / "warehouse.duckdb")),
     }

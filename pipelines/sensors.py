@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.jobs import push_job
+from pipelines.jobs import WRITES, push_job
 from pipelines.push.runner import CrmDirs
 
 FILE_TAG = "customer_sync/crm_file"
@@ -44,3 +44,18 @@ def crm_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     if not requests:
         return dg.SkipReason(f"{len(files)} file(s) in the inbox are already being pushed")
     return dg.SensorResult(run_requests=requests)
+
+
+# Declarative automation: the sync's change assets on their cron, the reconcile nightly, and
+# everything downstream eagerly (assets/metadata.py). Its runs carry the writes tag, so they
+# queue behind a running sync like `sync_job` runs do (pipelines/dagster.yaml).
+sync_automation = dg.AutomationConditionSensorDefinition(
+    "sync_automation",
+    target=dg.AssetSelection.all(),
+    run_tags=WRITES,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "Runs the assets by their automation conditions: the sync every 15 minutes, reconcile at "
+        "02:30 UTC, the rest when its inputs change. An alternative to the schedules."
+    ),
+)

@@ -2,6 +2,16 @@
 -- later month. A cohort is the month of a customer's first completed, paid purchase in any
 -- currency; customer counts do not mix money, so cohorts span currencies. Every month from the
 -- cohort's first to the latest month with a purchase is listed, including months with zero.
+--
+-- Table cohorts: one row per first-purchase cohort (month) and each month from it to the latest
+--   month with a purchase: how many of the cohort bought in that month.
+-- Columns:
+--   cohort_month: the UTC month of the cohort's customers' first paid purchase (first day)
+--   month_number: months since cohort_month (0 = the cohort's first month)
+--   month: the month counted (first day)
+--   cohort_size: customers in the cohort
+--   customers: of them, those with a paid purchase in month
+--   retention: customers / cohort_size, rounded to 4 decimals
 WITH purchases AS (
     SELECT DISTINCT customer_id, date_trunc('month', purchase_date)::DATE AS month
     FROM transaction_facts

@@ -4,6 +4,22 @@
 --   frequency: completed, paid orders; monetary: their revenue (net, see transaction_facts)
 -- Scores 1-5 are quintiles by cume_dist(): equal values always get the same score, so ties are
 -- deterministic (no arbitrary split as with ntile). Recency scores 5 for the most recent.
+--
+-- Table customer_rfm: one row per customer and currency with a completed, paid purchase up to
+--   as_of: recency, frequency and monetary values, their 1-5 scores and the RFM segment.
+-- Columns:
+--   as_of: the reference day (UTC) the table was computed for (the asset's as_of config)
+--   customer_id: the customer (customers.id)
+--   currency: ISO 4217 code of monetary
+--   recency_days: days from the last paid purchase to as_of
+--   frequency: completed, paid orders up to as_of
+--   monetary: their revenue (net), in currency
+--   last_purchase_at: created_at of the latest paid purchase (UTC)
+--   r_score: recency score 1-5 among the currency's customers (5 = most recent)
+--   f_score: frequency score 1-5 among the currency's customers (5 = most orders)
+--   m_score: monetary score 1-5 among the currency's customers (5 = highest revenue)
+--   segment: champions, loyal, potential loyalists, new customers, need attention, at risk or
+--     hibernating (first matching rule of the query)
 WITH rfm AS (
     SELECT
         customer_id,

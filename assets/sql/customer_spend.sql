@@ -2,6 +2,21 @@
 -- revenue: completed, paid transactions (see transaction_facts for the definitions); refunded and
 -- canceled transactions are not paid, so revenue is net of them. Refunds are shown beside it.
 -- Purchase dates are the paid transactions' created_at.
+--
+-- Table customer_spend: one row per customer and currency in which the customer has a paid,
+--   refunded or canceled transaction: lifetime spend, never summed across currencies.
+-- Columns:
+--   customer_id: the customer (customers.id)
+--   currency: ISO 4217 code of every amount in the row
+--   revenue: lifetime revenue: the sum of real_price over completed, paid transactions (net of
+--     refunds and cancellations); 0 if none
+--   orders: completed, paid transactions
+--   avg_order_value: revenue / orders; NULL without orders
+--   refunded: the sum of real_price over refunded or charged-back transactions
+--   refunds: refunded or charged-back transactions
+--   cancellations: canceled transactions
+--   first_purchase_at: created_at of the first paid transaction (UTC)
+--   last_purchase_at: created_at of the latest paid transaction (UTC)
 SELECT
     customer_id,
     currency,

@@ -1,4 +1,17 @@
 -- Revenue per event and currency: completed, paid transactions (net, see transaction_facts).
+--
+-- Table event_spend: one row per event and currency with a paid or refunded order.
+-- Columns:
+--   event_id: the event (transactions.event_id); NULL for orders without an event
+--   currency: ISO 4217 code of every amount in the row
+--   revenue: sum of real_price of the event's completed, paid orders (net)
+--   orders: completed, paid orders
+--   tickets: tickets in those orders
+--   customers: distinct customers with a paid order
+--   refunded: sum of real_price of refunded or charged-back orders
+--   refunds: refunded or charged-back orders
+--   first_order_at: created_at of the first paid order (UTC)
+--   last_order_at: created_at of the latest paid order (UTC)
 SELECT
     event_id,
     currency,

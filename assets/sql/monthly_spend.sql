@@ -1,5 +1,17 @@
 -- Revenue per UTC month of purchase and currency: completed, paid transactions (net, see
 -- transaction_facts), with refunds in the month the refunded order was placed.
+--
+-- Table monthly_spend: one row per UTC month of purchase and currency with a paid or refunded
+--   order.
+-- Columns:
+--   month: the month (its first day, UTC)
+--   currency: ISO 4217 code of every amount in the row
+--   revenue: sum of real_price of the month's completed, paid orders (net)
+--   orders: completed, paid orders placed in the month
+--   customers: distinct customers with a paid order in the month
+--   avg_order_value: revenue / orders; NULL without orders
+--   refunded: sum of real_price of the month's orders since refunded or charged back
+--   refunds: orders placed in the month since refunded or charged back
 SELECT
     date_trunc('month', purchase_date)::DATE AS month,
     currency,

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import settings
+from pipelines import clikit, settings
 from pipelines.push.runner import DEFAULT_MAX_SHARE, PushOptions, PushReport, run_push
 from pipelines.vivenu.client import ClientSettings
 from pipelines.vivenu.errors import VivenuConfigError
@@ -104,7 +104,7 @@ def _print(report: PushReport) -> None:
     help="Refuse a file that changes more than this share of all customers.",
 )
 @click.option("--force", is_flag=True, help="Push even above --max-share.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@clikit.json_option("Print the report as JSON on stdout.")
 def push(
     file: Path, dry_run: bool, on_conflict: str, max_share: float, force: bool, as_json: bool
 ) -> None:
@@ -119,8 +119,7 @@ def push(
     try:
         client_settings = ClientSettings.from_env()
     except VivenuConfigError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(3)
+        raise clikit.ConfigProblems([str(exc)]) from None
     data_dir = settings.data_dir()
     report = run_push(
         file,

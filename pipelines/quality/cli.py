@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import settings
+from pipelines import clikit, settings
 from pipelines.quality import rejects
 from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.lake import TABLES, Lake
@@ -20,7 +20,6 @@ from pipelines.sync.state import LakeCorrupt
 from pipelines.warehouse.loader import analyst_path, live_versions
 
 EXIT_FAILED = 1
-EXIT_CONFIG = 3
 
 
 @click.command()
@@ -42,7 +41,7 @@ EXIT_CONFIG = 3
     is_flag=True,
     help="Re-judge every row, not only the rows changed since the last validation.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
+@clikit.json_option("Print the reports as JSON on stdout.")
 def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bool) -> None:
     """Re-run the expectation suites over the current snapshot.
 
@@ -59,8 +58,7 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
         share = settings.max_bad_share() if max_bad_share is None else max_bad_share
         require_suites()
     except (settings.SettingsError, SuiteError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(EXIT_CONFIG)
+        raise clikit.ConfigProblems([str(exc)]) from None
     names = list(TABLES) if resource == "all" else [resource]
     for name in names:
         # Validating what is left of a lost snapshot would report on the wrong data.
@@ -149,7 +147,7 @@ _RESOURCE = click.option(
 
 @quarantine.command("list")
 @_RESOURCE
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON on stdout.")
+@clikit.json_option("Print as JSON on stdout.")
 def quarantine_list(resource: str, as_json: bool) -> None:
     """Every quarantined record version with its resource, source, reason(s), and whether the
     warehouse (its analyst copy) holds the record anyway, in this or another version."""

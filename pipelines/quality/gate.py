@@ -271,7 +271,12 @@ def _run_suite(
             [int(i) for i in res.get("unexpected_index_list") or [] if isinstance(i, int)],
             pa.int64(),
         )
-        shown = [suite.record_id, *_columns_of(spec["kwargs"])]
+        # The failing values: a derived reference flag (always False here) shows the column it
+        # was computed from instead, e.g. the unknown `customer_id`.
+        shown = [
+            suite.record_id,
+            *(suite.references.get(c, {}).get("column", c) for c in _columns_of(spec["kwargs"])),
+        ]
         sample = table.take(bad[:SAMPLE_ROWS]).select(
             [c for c in dict.fromkeys(shown) if c in table.schema.names]
         )

@@ -1,12 +1,16 @@
 """A static, self-contained HTML report of a validation (plus the same as JSON).
 
-GX's Data Docs need a file-backed context and site builders; this page shows what a reviewer
-needs (every expectation, its counts, sample offending rows, the gate's decision) in one file.
+Not GX's Data Docs: they need a file-backed GX context and site builders (a folder of pages per
+run, kept outside the lake), and they know nothing of what the gate decided beyond GX's
+verdicts (quarantine vs block, incremental carry-over, the bad-share limit). This one file
+shows what a reviewer needs: every expectation with its description (the suites' Markdown,
+rendered), its counts, the offending rows with their failing values, and the gate's decision.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +28,17 @@ code{font-size:90%}
 """
 
 
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def inline_markdown(text: str) -> str:
+    """The inline Markdown the suites' descriptions use (`code`, **bold**) as escaped HTML."""
+    html = escape(text)
+    html = _CODE.sub(r"<code>\1</code>", html)
+    return _BOLD.sub(r"<b>\1</b>", html)
+
+
 def _samples(rows: list[dict]) -> str:
     if not rows:
         return ""
@@ -37,13 +52,13 @@ def _samples(rows: list[dict]) -> str:
 
 def render(report: QualityReport) -> str:
     verdict = "passed" if report.passed else "FAILED: the warehouse load is blocked"
-    failures = "".join(f"<li>{escape(f)}</li>" for f in report.table_failures)
+    failures = "".join(f"<li>{inline_markdown(f)}</li>" for f in report.table_failures)
     rows = []
     for e in report.expectations:
         status = '<span class="ok">ok</span>' if not e.failed else '<span class="bad">fail</span>'
         rows.append(
             f"<tr><td>{status}</td><td><code>{escape(e.qualified_name)}</code><br>"
-            f"{escape(e.description)}</td><td><code>{escape(e.type)}</code></td>"
+            f"{inline_markdown(e.description)}</td><td><code>{escape(e.type)}</code></td>"
             f"<td>{escape(e.on_failure)}</td><td>{e.unexpected_count:,} / {e.element_count:,}</td>"
             f"<td>{e.judged:,}</td>"
             f"<td>{escape(str(e.observed if e.observed is not None else ''))}"

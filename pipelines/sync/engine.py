@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.registry import ResourceSpec
-from pipelines.sync.lake import Lake, LakeBusy
+from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.sync.state import Part, RunInProgress
 from pipelines.sync.windows import (
@@ -379,43 +379,11 @@ async def reconcile_resource(
             listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
         candidates = sorted(known - listed)
 
-        async def confirm(record_id: str) -> bool:
-            try:
-                await client.get(resource, record_id)
-            except VivenuNotFound:  # vivenu's own 404 (its JSON error body), nothing else
-                return True
-            return False
-
         try:
-            gone = await asyncio.gather(*(confirm(i) for i in candidates))
+            deleted = await confirm_gone(client, resource, candidates)
         except VivenuError as exc:
             raise SyncFailed(f"{name} reconcile stopped, nothing marked deleted: {exc}") from exc
-        deleted = [i for i, g in zip(candidates, gone, strict=True) if g]
-        run_id = new_run_id(start)
-        lineage = Lineage(run_id=run_id, synced_at=now())
-        if deleted:
-            tombstones = pa.Table.from_pydict(
-                {
-                    "resource": [name] * len(deleted),
-                    "id": deleted,
-                    "deleted_at": [lineage.synced_at] * len(deleted),
-                    "_run_id": [run_id] * len(deleted),
-                    "_synced_at": [lineage.synced_at] * len(deleted),
-                },
-                schema=resource.tables["deletions"],
-            )
-            # Recorded as pending first: a crash after the write leaves a run that compaction
-            # merges, never a folder that nothing knows about.
-            state = lake.load_state(name)
-            state.pending_compaction.append(run_id)
-            lake.save_state(state)
-            lake.write_part(name, run_id, "deletions", 0, tombstones)
-            state.count_batch(run_id, full=False, wrote=True)
-            state.runs.append(
-                {"kind": "reconcile", "run_id": run_id, "finished_at": now().isoformat(),
-                 "deleted": len(deleted)}
-            )  # fmt: skip
-            lake.save_state(state)
+        run_id = record_deletions(lake, name, deleted, start, now, kind="reconcile")
         return ReconcileResult(
             resource=name,
             run_id=run_id,
@@ -425,3 +393,55 @@ async def reconcile_resource(
             still_present=len(candidates) - len(deleted),
             requests=client.stats.requests - requests_before,
         )
+
+
+async def confirm_gone(client: VivenuClient, resource: ResourceSpec, ids: list[str]) -> list[str]:
+    """The ids among `ids` that vivenu answers with its own 404 (its JSON error body), in order."""
+
+    async def gone(record_id: str) -> bool:
+        try:
+            await client.get(resource, record_id)
+        except VivenuNotFound:
+            return True
+        return False
+
+    found = await asyncio.gather(*(gone(i) for i in ids))
+    return [i for i, g in zip(ids, found, strict=True) if g]
+
+
+def record_deletions(
+    lake: Lake,
+    name: str,
+    deleted: list[str],
+    start: datetime,
+    now: Callable[[], datetime],
+    *,
+    kind: str,
+) -> str:
+    """Write tombstones for `deleted` as a run that the next compaction merges; its run id."""
+    run_id = new_run_id(start)
+    if not deleted:
+        return run_id
+    synced_at = now()
+    tombstones = pa.Table.from_pydict(
+        {
+            "resource": [name] * len(deleted),
+            "id": deleted,
+            "deleted_at": [synced_at] * len(deleted),
+            "_run_id": [run_id] * len(deleted),
+            "_synced_at": [synced_at] * len(deleted),
+        },
+        schema=TABLES[name]["deletions"],
+    )
+    # Recorded as pending first: a crash after the write leaves a run that compaction
+    # merges, never a folder that nothing knows about.
+    state = lake.load_state(name)
+    state.pending_compaction.append(run_id)
+    lake.save_state(state)
+    lake.write_part(name, run_id, "deletions", 0, tombstones)
+    state.count_batch(run_id, full=False, wrote=True)
+    state.runs.append(
+        {"kind": kind, "run_id": run_id, "finished_at": now().isoformat(), "deleted": len(deleted)}
+    )
+    lake.save_state(state)
+    return run_id

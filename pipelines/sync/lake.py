@@ -182,8 +182,12 @@ class Lake:
                         f"{path}); let it finish, then run this again"
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            os.close(fd)  # a full disk must not leave the lock held by nobody's descriptor
+            raise
         return fd
 
     def _release_if_unused(self) -> None:

@@ -3,13 +3,15 @@
     <data_dir>/warehouse.duckdb   the pipeline's own file: live tables, SCD2 history, analytics
     <data_dir>/analytics.duckdb   the analysts' copy, replaced atomically after each load
 
-Only the change batches of runs not loaded yet are read (`_loaded_runs` remembers them), so the
+Only the change batches of runs not loaded yet are read (`internal.loaded_runs` remembers them), so the
 cost follows what changed. Each resource is merged in one transaction that also records its runs:
 a crash leaves the previous state, and loading the same batch twice changes nothing.
 
 Analysts and BI tools open the copy, never `warehouse.duckdb`: DuckDB allows one writing process
 per file, so a reader there would block the load. The copy is written to a temporary file and
-renamed over the old one; a reader holding the old copy open keeps its consistent snapshot.
+renamed over the old one; a reader holding the old copy open keeps its consistent snapshot. It is
+written in DuckDB 1.0's storage format (any 1.x client opens it), its JSON columns typed JSON and
+every table and column commented from the SQL headers (`catalog.py`).
 A load that finds the file locked anyway retries for CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT seconds
 (default 30), then fails naming the process DuckDB says holds it.
 """
@@ -37,6 +39,7 @@ from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
+from pipelines.warehouse import catalog
 
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
@@ -171,12 +174,15 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     }
     for table, schema in empties.items():
         con.register("_empty", schema.empty_table())
-        con.execute(sql("create_table", table=table))
+        # One file per table: its header documents the columns (pipelines.warehouse.catalog).
+        con.execute(sql(f"create_{table}"))
         if table in TABLES:
             con.execute(sql("create_history", table=table))
         _add_columns(con, table, schema)
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
+    if _count(con, "has_table", table="_loaded_runs"):
+        con.execute(sql("internal_migrate"))
     con.execute(sql("views"))
 
 
@@ -414,7 +420,14 @@ def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | Non
             lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
         )
         con.execute(sql("publish_target"), {"path": str(tmp)})
-        con.execute(sql("publish_copy"))
+        con.execute(sql("publish_schema"))
+        # JSON text is typed JSON for the analysts; the views over the retyped tables are then
+        # rebound (CREATE OR REPLACE), and only then documented (replacing drops comments).
+        if catalog.type_json(con):
+            con.execute(sql("views"))
+        con.execute(sql("publish_data"))
+        catalog.comment(con)
+        con.execute(sql("publish_close"))
     finally:
         con.close()
     try:

@@ -12,7 +12,6 @@ from collections import defaultdict
 import pytest
 
 _outcomes: dict[str, list[str]] = defaultdict(list)
-_KEY = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,22 +24,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker("attack")
         if marker is not None:
-            item.stash[_KEY] = str(marker.args[0])
+            # user_properties reach every report, also across pytest-xdist's workers.
+            item.user_properties.append(("attack", str(marker.args[0])))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    name = getattr(report, "attack", None)
+    name = dict(report.user_properties).get("attack")
     if name is None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _outcomes[name].append("skipped" if report.skipped else report.outcome)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    outcome = yield
-    if _KEY in item.stash:
-        outcome.get_result().attack = item.stash[_KEY]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from pipelines.sync.engine import SyncFailed, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
+from tests.adversarial.disk import resize
 from tests.sync.truth import client_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,18 @@ def test_full_disk_names_the_disk_and_free_space(simulator, small_disk):
     assert "disk full" in line and str(small_disk) in line and "free" in line, line
     assert "CUSTOMER_SYNC_DATA_DIR" in line, line
     assert "disk full" in json.loads(done.stdout)["error"]
+
+
+@pytest.mark.attack("11.11 full disk while taking the sync lock: the lock stays held for a minute")
+def test_a_lock_taken_on_a_full_disk_is_released_with_the_failure(small_disk):
+    lake = Lake(small_disk / "data")
+    (small_disk / "data" / "lake").mkdir(parents=True)
+    _fill(small_disk, leave=0)
+    with pytest.raises(OSError), lake.lock(wait_s=0):
+        pass
+    resize(small_disk, "8m")
+    with lake.lock(wait_s=0):
+        pass
 
 
 @pytest.mark.attack("11.11 disk fills mid-run (compaction): the root cause, not Dagster's wrapper")

@@ -23,8 +23,8 @@ def test_bench_runs_at_small_n_and_writes_the_table(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     result = run.main(
         [
-            "--customers", "2000",
-            "--writer-customers", "2000",
+            "--customers", "500",
+            "--writer-customers", "500",
             "--push-customers", "20",
             "--work-dir", str(tmp_path / "work"),
             "--out", str(out),

@@ -26,3 +26,26 @@ def test_code_location_import_stays_lean():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_assets_carry_owners_tags_and_the_lake_column_schemas():
+    from pipelines.sync.lake import TABLES
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:data-engineering"], key
+        assert node.tags["resource"] in {"customers", "transactions", "all"}, key
+        assert node.tags["personal_data"] in {"yes", "no"}, key
+    for asset, (resource, table) in {
+        "customer_changes": ("customers", "customers"),
+        "customer_snapshot": ("customers", "customers"),
+        "transaction_changes": ("transactions", "transactions"),
+        "transaction_snapshot": ("transactions", "transactions"),
+    }.items():
+        schema = graph.get(dg.AssetKey(asset)).metadata["dagster/column_schema"]
+        arrow = TABLES[resource][table]
+        assert [c.name for c in schema.columns] == arrow.names
+        by_name = {c.name: c for c in schema.columns}
+        assert by_name["id"].constraints.nullable is False
+        assert by_name["primary_email" if resource == "customers" else "email"].type == "string"

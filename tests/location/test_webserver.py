@@ -1,18 +1,20 @@
-"""The UI path, proven: a real dagster-webserver launches a real sync_job run through GraphQL."""
+"""The UI path, proven: `make ui` serves the code location and launches a real sync_job run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
-from dagster_graphql import DagsterGraphQLClient
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
@@ -28,47 +30,52 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_webserver_launches_sync_job_through_graphql(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
+def test_make_ui_serves_the_location_and_records_runs_in_the_data_dir(tmp_path):
+    """`customer-sync ui` (what `make ui` runs) with VIVENU_BASE_URL set: dg dev on the code
+    location `customer_sync`, its instance under the data directory; a sync_job launched through
+    GraphQL succeeds. Slow (~60 s): dg dev starts a webserver, a daemon and a code server."""
     data_dir = tmp_path / "data"
     port = _free_port()
     with SimulatorServer(Store.seeded(800, 3)) as sim:
         env = {
             **os.environ,
-            "DAGSTER_HOME": str(home),
             "VIVENU_BASE_URL": sim.base_url,
             "VIVENU_API_KEY": sim.api_key,
             "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
             "CUSTOMER_SYNC_MAX_RPS": "1000",
         }
-        # The webserver alone does not dequeue runs; the daemon does (as under `dagster dev`).
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", module, *args, "-m", "pipelines.definitions"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for module, args in (
-                ("dagster_webserver", ["-h", "127.0.0.1", "-p", str(port)]),
-                ("dagster._daemon", ["run"]),
-            )
-        ]
+        env.pop("DAGSTER_HOME", None)
+        cli = Path(sys.executable).with_name("customer-sync")
+        # Its own session, so the webserver, daemon and code server dg starts end with it.
+        proc = subprocess.Popen(
+            [str(cli), "ui", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 120
             while True:
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
                         break
                 except httpx.TransportError:
                     pass
+                assert proc.poll() is None, "customer-sync ui exited"
                 assert time.monotonic() < deadline, "webserver did not come up"
                 time.sleep(0.5)
             client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-            run_id = client.submit_job_execution("sync_job")
+            run_id = None
+            while run_id is None:  # the code server may still be loading
+                try:
+                    run_id = client.submit_job_execution(
+                        "sync_job", repository_location_name="customer_sync"
+                    )
+                except DagsterGraphQLClientError:
+                    assert time.monotonic() < deadline, "location customer_sync did not load"
+                    time.sleep(1)
             status = None
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
@@ -78,9 +85,13 @@ def test_webserver_launches_sync_job_through_graphql(tmp_path):
                 time.sleep(1)
             assert status == "SUCCESS"
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
+            proc.terminate()  # customer-sync ui passes it on to dg and waits for it
+            try:
+                proc.wait(timeout=60)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # whatever of its session is left
         assert mismatches(sim, data_dir) == {}
     assert (data_dir / "warehouse.duckdb").exists()
+    with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        assert instance.get_run_by_id(run_id) is not None

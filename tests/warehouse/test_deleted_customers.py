@@ -134,3 +134,26 @@ def test_quarantine_list_says_what_the_warehouse_holds(cli, tmp_path):
     assert "held back" not in shown and "not merged into the warehouse" in shown
     (row,) = [line for line in shown.splitlines() if customer_id in line]
     assert f"yes, version {entry['warehouse_updated_at']}" in row
+
+
+@pytest.mark.attack("11.2 customers deleted before the first sync: their transactions block it")
+def test_customers_deleted_before_the_first_sync_do_not_block_it(cli, tmp_path):
+    store, run = cli
+    buyers = Counter(t["customerId"] for t in store.transactions_truth() if t.get("customerId"))
+    deleted = {c for c, _ in buyers.most_common(3)}
+    orphaned = sorted(t["_id"] for t in store.transactions_truth() if t["customerId"] in deleted)
+    assert len(orphaned) / sum(buyers.values()) > 0.01  # beyond customer_id_is_known's `mostly`
+    for customer_id in deleted:
+        store.delete_customer(customer_id)
+
+    summary = json.loads(run("sync", "--json"))
+    assert summary["transactions"]["quality_passed"] is True
+    ids = {"ids": sorted(deleted)}
+    assert {i for (i,) in warehouse(tmp_path, "SELECT id FROM deletions", {})} == deleted
+    kept = warehouse(
+        tmp_path, "SELECT id FROM transactions WHERE customer_id IN $ids ORDER BY id", ids
+    )
+    assert [i for (i,) in kept] == orphaned
+    run("sync", "--quiet")  # known now: nothing asked twice
+    state = json.loads(run("state", "show", "--json"))
+    assert state["customers"]["last_run"]["kind"] != "references"

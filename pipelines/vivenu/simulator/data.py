@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 CHUNK = 50_000
+# The seeded history ends here unless `start` says otherwise (a fixed day: same seed, same data).
+SEEDED_UNTIL = datetime(2025, 6, 1, tzinfo=UTC)
 SIMULATED_PASSWORD = "sim-password"  # every seeded or created customer account logs in with this
 
 FIRST_NAMES = [
@@ -542,7 +544,7 @@ def iter_records(
     customers: int, seed: int, *, start: datetime | None = None, number_start: int = 0
 ) -> Iterator[tuple[list[dict], list[dict]]]:
     """Yield (customers, transactions) chunks; each customer carries its transactions' ids."""
-    now = start or datetime(2025, 6, 1, tzinfo=UTC)
+    now = start or SEEDED_UNTIL
     now_ms = int(now.timestamp() * 1000)
     first_ms = now_ms - 6 * 365 * 86_400_000
     rng = np.random.default_rng(seed)

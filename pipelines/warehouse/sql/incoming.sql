@@ -7,7 +7,7 @@ SELECT * FROM pending_rows
 UNION ALL BY NAME
 SELECT r.*
 FROM released_rows AS r
-SEMI JOIN _rejected_versions AS v
+SEMI JOIN internal.rejected_versions AS v
     ON v.resource = $resource AND v.id = r.id AND v.updated_at = r.updated_at
 SEMI JOIN current_versions AS c ON c.id = r.id AND c.updated_at = r.updated_at
 WHERE NOT EXISTS (

@@ -1,2 +1,2 @@
 -- The runs of a resource already merged.
-SELECT run_id FROM _loaded_runs WHERE resource = $resource
+SELECT run_id FROM internal.loaded_runs WHERE resource = $resource

@@ -1,2 +1,2 @@
 -- Versions of a resource still held back by the quality gate.
-SELECT count(*) FROM _rejected_versions WHERE resource = $resource
+SELECT count(*) FROM internal.rejected_versions WHERE resource = $resource

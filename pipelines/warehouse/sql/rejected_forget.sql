@@ -4,7 +4,7 @@
 --       the record, so this one will never be judged again and is dropped, never loaded;
 --   deleted: the record is confirmed deleted (deleted ids are never merged, see versions.sql).
 -- `{table}` is one of the loader's own table names: DuckDB cannot bind an identifier.
-DELETE FROM _rejected_versions AS v
+DELETE FROM internal.rejected_versions AS v
 WHERE v.resource = $resource
   AND (
       EXISTS (SELECT 1 FROM versions AS s WHERE s.id = v.id AND s.updated_at = v.updated_at)

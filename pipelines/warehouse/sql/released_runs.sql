@@ -3,7 +3,7 @@
 -- released only when it is that version and it is no longer rejected. An older held version was
 -- never judged again: it is never released (rejected_forget.sql drops it once superseded).
 SELECT DISTINCT v.run_id
-FROM _rejected_versions AS v
+FROM internal.rejected_versions AS v
 SEMI JOIN current_versions AS c ON c.id = v.id AND c.updated_at = v.updated_at
 WHERE v.resource = $resource
   AND NOT EXISTS (

@@ -8,6 +8,16 @@
 --   canceled: status CANCELED, or paymentStatus CANCELED/POS-CANCELED (never paid, or voided).
 -- A transaction holds its current state only, so a refunded order is no longer "paid": revenue
 -- (the sum over completed, paid transactions) is already net of refunds and cancellations.
+--
+-- View transaction_facts: one row per transaction (as in transactions) with how it counts for
+--   revenue; the analytics tables are built from it.
+-- Columns:
+--   *: transactions
+--   is_paid: completed and paid (status COMPLETE, payment RECEIVED, POS-RECEIVED or
+--     LOCAL-RECEIVED): counts for revenue
+--   is_refund: refunded or charged back (payment REFUND or CHARGEBACK)
+--   is_canceled: canceled (status CANCELED, or payment CANCELED or POS-CANCELED)
+--   purchase_date: the UTC calendar day the order was placed (created_at)
 CREATE OR REPLACE VIEW transaction_facts AS
 SELECT
     t.*,

@@ -1,0 +1,68 @@
+"""Records that others refer to but that vivenu deleted before any sync saw them.
+
+vivenu keeps a deleted customer's transactions. A customer deleted before the first sync (or
+between listing pages of a full one) is never in the snapshot, so reconcile, which compares the
+snapshot with vivenu's list, can never find it: its transactions would fail the reference check
+forever. Each unknown referenced id is therefore asked for once; vivenu's own 404 records the
+deletion (a tombstone, as reconcile writes), anything else leaves it for the quality gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.registry import ResourceSpec
+from pipelines.sync.engine import confirm_gone, record_deletions
+from pipelines.sync.lake import Lake
+from pipelines.vivenu.client import VivenuClient
+from pipelines.vivenu.ids import is_vivenu_id
+
+# A bound on the requests one run spends; the rest are asked for by the next runs.
+MAX_CONFIRMATIONS = 500
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    unknown: int
+    asked: int
+    confirmed_deleted: int
+
+
+async def confirm_deleted_references(
+    client: VivenuClient,
+    lake: Lake,
+    *,
+    referencing: str,
+    column: str,
+    referenced: ResourceSpec,
+    limit: int = MAX_CONFIRMATIONS,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ReferenceCheck:
+    """Ask vivenu for each `referenced` id that `referencing.column` names but neither the
+    snapshot nor a tombstone knows; tombstone those it answers 404 for (merged at the next
+    compaction of `referenced`)."""
+    name = referenced.name.lower()
+    with lake.lock():
+        named = _referenced_ids(lake, referencing, column)
+        known = set(lake.read_snapshot(name, name).column("id").to_pylist())
+        known.update(lake.read_snapshot(name, "deletions").column("id").to_pylist())
+        # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
+        unknown = sorted(i for i in named if i and i not in known and is_vivenu_id(i))
+        asked = unknown[:limit]
+        deleted = await confirm_gone(client, referenced, asked)
+        record_deletions(lake, name, deleted, now(), now, kind="references")
+    return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
+
+
+def _referenced_ids(lake: Lake, resource: str, column: str) -> set[str]:
+    """`column` over `resource`'s snapshot and its change batches not merged yet."""
+    ids = set(pc.unique(lake.read_snapshot(resource, resource).column(column)).to_pylist())
+    pending = lake.load_state(resource).pending_compaction
+    for path in lake.run_files(resource, pending, resource):
+        ids.update(pc.unique(pq.read_table(path, columns=[column]).column(0)).to_pylist())
+    return ids

@@ -1,0 +1,13 @@
+-- The customer-tag links: columns and types of the registered empty Arrow table `_empty`
+-- (pipelines/sync/schemas.py); rebuilt for the customers a load changes (customer_tags.sql).
+--
+-- Table customer_tags: one row per (customer, tag) of the live customers: customers.tags
+--   unnested, for joins and counts by tag.
+-- Columns:
+--   customer_id: the customer (customers.id)
+--   tag: one of the customer's tags, as written in vivenu (case-sensitive)
+--   updated_at: the customers.updated_at of the version the tag was read from (UTC)
+--   _run_id: the sync run that fetched that customer version (lineage)
+--   _synced_at: when the sync fetched that customer version (UTC, lineage)
+-- `customer_tags` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS customer_tags AS SELECT * FROM _empty

@@ -1,0 +1,15 @@
+-- The customer-transaction links: columns and types of the registered empty Arrow table `_empty`
+-- (pipelines/sync/schemas.py); rebuilt for the customers a load changes.
+--
+-- Table customer_transactions: one row per (customer, transaction id) listed on a live customer
+--   (customers.transaction_ids unnested). The transaction itself may be missing from
+--   transactions (not synced yet, or of another seller); transactions.customer_id is the
+--   authoritative link for spend.
+-- Columns:
+--   customer_id: the customer (customers.id)
+--   transaction_id: a transaction id listed on the customer (transactions.id)
+--   updated_at: the customers.updated_at of the version the link was read from (UTC)
+--   _run_id: the sync run that fetched that customer version (lineage)
+--   _synced_at: when the sync fetched that customer version (UTC, lineage)
+-- `customer_transactions` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS customer_transactions AS SELECT * FROM _empty

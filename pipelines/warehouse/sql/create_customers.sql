@@ -1,0 +1,40 @@
+-- The live customers table: its columns and types are those of the registered empty Arrow table
+-- `_empty` (the lake's schema, pipelines/sync/schemas.py); the comments below document them.
+--
+-- Table customers: one row per customer of the seller as vivenu holds it now (the latest synced
+--   version; customers vivenu confirmed deleted are gone, see deletions). Earlier versions are in
+--   customers_history.
+-- Columns:
+--   id: vivenu's customer id (_id)
+--   seller_id: the vivenu seller the customer belongs to (sellerId)
+--   number: the customer number vivenu assigns, unique and incrementing per seller
+--   primary_email: the customer's email address (primaryEmail), as entered
+--   company: company name
+--   name: full name as vivenu shows it
+--   prename: first name
+--   lastname: last name
+--   phone: phone number, as entered
+--   notes: free-text notes the seller keeps on the customer
+--   location_street: address: street and number (location.street)
+--   location_line2: address: second line (location.line2)
+--   location_postal: address: postal code (location.postal)
+--   location_city: address: city (location.city)
+--   location_state: address: state or region (location.state)
+--   location_country: address: country, ISO 3166-1 alpha-2 code (location.country)
+--   tags: the seller's tags on the customer, as a list; one row per tag in customer_tags
+--   blocked: whether the seller blocked the customer (left out of segment exports)
+--   verified: whether the customer verified their email address
+--   extra_fields (JSON): the seller's custom fields (extraFields), as a JSON object
+--   meta (JSON): custom key-value data set through the API (meta), as a JSON object
+--   has_account: whether the customer has a login account (_account present)
+--   account_login_type: how the account logs in (_account.loginType); NULL without an account
+--   transaction_ids: ids of the customer's transactions as vivenu lists them on the customer;
+--     one row per id in customer_transactions
+--   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. segments,
+--     externalId), as a JSON object; NULL when there were none
+--   created_at: when the customer was created in vivenu (UTC)
+--   updated_at: when vivenu last changed the customer (UTC): the version of this row
+--   _run_id: the sync run that fetched this version (lineage; see internal.loaded_runs)
+--   _synced_at: when the sync fetched this version (UTC, lineage)
+-- `customers` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS customers AS SELECT * FROM _empty

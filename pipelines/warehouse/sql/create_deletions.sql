@@ -1,0 +1,14 @@
+-- The tombstones: columns and types of the registered empty Arrow table `_empty`
+-- (pipelines/sync/schemas.py).
+--
+-- Table deletions: one row per customer or transaction vivenu confirmed deleted (reconcile saw
+--   its id missing and GET answered 404), the latest tombstone per record. A record listed again
+--   later loses its tombstone and is back in its live table.
+-- Columns:
+--   resource: which table the record was in: customers or transactions
+--   id: the deleted record's id (customers.id or transactions.id)
+--   deleted_at: when the deletion was confirmed (UTC); its history rows end here
+--   _run_id: the reconcile run that confirmed it (lineage)
+--   _synced_at: when that run confirmed it (UTC, lineage)
+-- `deletions` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS deletions AS SELECT * FROM _empty

@@ -1,0 +1,40 @@
+-- The live transactions table: its columns and types are those of the registered empty Arrow
+-- table `_empty` (the lake's schema, pipelines/sync/schemas.py); the comments below document them.
+--
+-- Table transactions: one row per vivenu transaction (an order: one checkout of one or more
+--   tickets) as vivenu holds it now, in its current state (a refunded order shows REFUND).
+--   Earlier versions are in transactions_history; transaction_facts adds the revenue flags.
+-- Columns:
+--   id: vivenu's transaction id (_id)
+--   customer_id: the buying customer (customers.id); NULL for an order without a customer
+--   event_id: the event the tickets are for (eventId)
+--   seller_id: the vivenu seller (sellerId)
+--   status: order status: NEW, RESERVED-BY-SYSTEM, ABORTED, COMPLETE or CANCELED
+--   payment_status: AWAITING, PENDING, RECEIVED, REFUND, CANCELED, FAILED, DISPUTE, CHARGEBACK,
+--     POS-RECEIVED, POS-CANCELED, LOCAL-PENDING or LOCAL-AWAITING
+--   payment_method: paypal, stripe, local, external or vivenu-payments
+--   origin: where the order came from: yourticket (online shop), pos, rebooking, upgrade or
+--     subscription
+--   real_price: the amount charged, in currency (after discounts; for a refund, the amount
+--     returned); never add amounts of different currencies
+--   regular_price: the amount before discounts, in currency
+--   currency: ISO 4217 code of both prices (EUR, USD, ...)
+--   tax_rate: the tax rate applied (vivenu's taxRate)
+--   ticket_count: number of tickets in the order (vivenu's tickets array)
+--   email: the buyer's email as entered at checkout (may differ from the customer's)
+--   name: the buyer's full name at checkout
+--   prename: the buyer's first name at checkout
+--   lastname: the buyer's last name at checkout
+--   company: the buyer's company at checkout
+--   city: the buyer's city at checkout
+--   country: the buyer's country at checkout
+--   cancellation_reason: why a canceled order was canceled: REQUESTED_BY_CUSTOMER, CLAIM,
+--     COMMUNICATION_ERROR or TRAINING/TEST
+--   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. street,
+--     postal, outerCharge), as a JSON object; NULL when there were none
+--   created_at: when the order was placed (UTC): its purchase time
+--   updated_at: when vivenu last changed the transaction (UTC): the version of this row
+--   _run_id: the sync run that fetched this version (lineage; see internal.loaded_runs)
+--   _synced_at: when the sync fetched this version (UTC, lineage)
+-- `transactions` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS transactions AS SELECT * FROM _empty
