@@ -16,6 +16,7 @@ from assets.metadata import (
 )
 from pipelines import progress
 from pipelines.quality.suites import load_suites
+from pipelines.registry import RESOURCES, ResourceSpec, spec
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
     SyncFailed,
@@ -27,7 +28,6 @@ from pipelines.sync.engine import (
 from pipelines.sync.lake import LakeBusy
 from pipelines.sync.references import confirm_deleted_references
 from pipelines.sync.state import LakeCorrupt
-from pipelines.vivenu.client import Resource
 from pipelines.vivenu.errors import VivenuError
 
 
@@ -54,7 +54,7 @@ def _sync(
     config: SyncConfig,
     vivenu: VivenuResource,
     lake: LakeResource,
-    resource: Resource,
+    resource: ResourceSpec,
 ) -> dg.MaterializeResult:
     last_log = 0.0
 
@@ -86,40 +86,36 @@ def _sync(
         raise dg.Failure(description=str(exc)) from exc
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    owners=OWNERS,
-    tags=tags("customers", personal_data=True),
-    metadata=table_metadata("customers", "customers"),
-    automation_condition=ON_SYNC_CRON,
-)
-def customer_changes(
-    context: dg.AssetExecutionContext,
-    config: SyncConfig,
-    vivenu: VivenuResource,
-    lake: LakeResource,
-) -> dg.MaterializeResult:
-    """Customers created or changed in vivenu since the last sync, as a Parquet change batch."""
-    return _sync(context, config, vivenu, lake, Resource.CUSTOMERS)
+def _prose(names: list[str]) -> str:
+    """`a, b and c`."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    owners=OWNERS,
-    tags=tags("transactions", personal_data=True),
-    metadata=table_metadata("transactions", "transactions"),
-    automation_condition=ON_SYNC_CRON,
-)
-def transaction_changes(
-    context: dg.AssetExecutionContext,
-    config: SyncConfig,
-    vivenu: VivenuResource,
-    lake: LakeResource,
-) -> dg.MaterializeResult:
-    """Transactions created or changed in vivenu since the last sync, as a Parquet change batch."""
-    return _sync(context, config, vivenu, lake, Resource.TRANSACTIONS)
+def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=resource.changes_asset,
+        group_name="ingest",
+        kinds={"parquet"},
+        owners=OWNERS,
+        tags=tags(resource.name, personal_data=True),
+        metadata=table_metadata(resource.name, resource.name),
+        automation_condition=ON_SYNC_CRON,
+        description=f"{resource.name.capitalize()} created or changed in vivenu since the last "
+        "sync, as a Parquet change batch.",
+    )
+    def changes(
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        vivenu: VivenuResource,
+        lake: LakeResource,
+    ) -> dg.MaterializeResult:
+        return _sync(context, config, vivenu, lake, resource)
+
+    return changes
+
+
+# One per resource of the registry, by resource name.
+CHANGES = {r.name: _changes(r) for r in RESOURCES}
 
 
 @dg.asset(
@@ -127,16 +123,16 @@ def transaction_changes(
     kinds={"parquet"},
     owners=OWNERS,
     tags=tags("all", personal_data=False),
-    metadata=table_metadata("customers", "deletions"),
+    metadata=table_metadata(RESOURCES[0].name, "deletions"),
     automation_condition=ON_RECONCILE_CRON,
+    description=f"{_prose([r.name for r in RESOURCES]).capitalize()} deleted in vivenu, each "
+    "confirmed by a 404 before it counts.",
 )
 def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Customers and transactions deleted in vivenu, each confirmed by a 404 before it counts."""
-
     async def run() -> dict[str, int]:
         metadata: dict[str, int] = {}
         async with vivenu.client(pipeline=True) as client:
-            for resource in (Resource.CUSTOMERS, Resource.TRANSACTIONS):
+            for resource in RESOURCES:
                 found = await reconcile_resource(client, lake.lake(), resource)
                 name = found.resource
                 metadata[f"{name}_listed"] = found.listed
@@ -155,7 +151,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
 @dg.asset(
     group_name="ingest",
     kinds={"parquet"},
-    deps=[customer_changes, transaction_changes],
+    deps=list(CHANGES.values()),
     owners=OWNERS,
     tags=tags("all", personal_data=False),
     metadata=table_metadata("customers", "deletions"),
@@ -178,7 +174,7 @@ def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.Materiali
                         lake.lake(),
                         referencing=suite.table,
                         column=ref["column"],
-                        referenced=Resource[ref["resource"].upper()],
+                        referenced=spec(ref["resource"]),
                     )
                     prefix = f"{suite.table}.{ref['column']}"
                     found[f"{prefix}_unknown"] = checked.unknown
@@ -219,31 +215,28 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    deps=[customer_changes, deleted_records, unseen_deletions],
-    freshness_policy=SNAPSHOT_FRESHNESS,
-    owners=OWNERS,
-    tags=tags("customers", personal_data=True),
-    metadata=table_metadata("customers", "customers"),
-    automation_condition=EAGER,
-)
-def customer_snapshot(lake: LakeResource) -> dg.MaterializeResult:
-    """Every live customer as vivenu has it now, with its tags and transaction links."""
-    return _compact(lake, "customers")
+def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
+    links = _prose([link.label for link in resource.links])
+
+    @dg.asset(
+        name=resource.snapshot_asset,
+        group_name="ingest",
+        kinds={"parquet"},
+        deps=[CHANGES[resource.name], deleted_records, unseen_deletions],
+        freshness_policy=SNAPSHOT_FRESHNESS,
+        owners=OWNERS,
+        tags=tags(resource.name, personal_data=True),
+        metadata=table_metadata(resource.name, resource.name),
+        automation_condition=EAGER,
+        description=f"Every live {resource.singular} as vivenu has it now"
+        + (f", with its {links}." if links else "."),
+    )
+    def snapshot(lake: LakeResource) -> dg.MaterializeResult:
+        return _compact(lake, resource.name)
+
+    return snapshot
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"parquet"},
-    deps=[transaction_changes, deleted_records],
-    freshness_policy=SNAPSHOT_FRESHNESS,
-    owners=OWNERS,
-    tags=tags("transactions", personal_data=True),
-    metadata=table_metadata("transactions", "transactions"),
-    automation_condition=EAGER,
-)
-def transaction_snapshot(lake: LakeResource) -> dg.MaterializeResult:
-    """Every live transaction as vivenu has it now."""
-    return _compact(lake, "transactions")
+SNAPSHOTS = {r.name: _snapshot(r) for r in RESOURCES}
+# What `load_assets_from_modules` collects (it reads lists, not dicts).
+ingest_assets = [*CHANGES.values(), *SNAPSHOTS.values()]

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.ingest import customer_snapshot, transaction_snapshot
+from assets.ingest import SNAPSHOTS
 from assets.metadata import EAGER
 from pipelines import settings
 from pipelines.markdown import cell
 from pipelines.quality import QualityReport, validate_snapshot
 from pipelines.quality.suites import SuiteError
+from pipelines.registry import RESOURCES, spec
 from pipelines.resources import LakeResource
 
 MAX_SAMPLE_ROWS = 5
@@ -89,8 +90,8 @@ def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
     except SuiteError as exc:  # no suites, or one GX cannot use: the gate cannot decide
         raise dg.Failure(description=str(exc)) from None
     return dg.AssetCheckResult(
-        asset_key=_ASSETS[resource].key,
-        check_name=CHECK_NAMES[resource],
+        asset_key=SNAPSHOTS[resource].key,
+        check_name=spec(resource).quality_check,
         passed=report.passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(report.table_failures) or None,
@@ -98,40 +99,30 @@ def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
     )
 
 
-_ASSETS = {"customers": customer_snapshot, "transactions": transaction_snapshot}
-CHECK_NAMES = {"customers": "customer_quality", "transactions": "transaction_quality"}
-
-
-# One op for both: each resource's suites read the other's snapshot (referential integrity),
-# so both snapshots must be compacted first. Two checks with crossed deps would form a cycle
-# once blocking (each would wait for the other's check).
+# One op for every resource: each resource's suites may read another's snapshot (referential
+# integrity), so all snapshots must be compacted first. Checks with crossed deps would form a
+# cycle once blocking (each would wait for the other's check).
 @dg.multi_asset_check(
     specs=[
         dg.AssetCheckSpec(
-            CHECK_NAMES["customers"],
-            asset=customer_snapshot,
+            r.quality_check,
+            asset=SNAPSHOTS[r.name],
             blocking=True,
             automation_condition=EAGER,
-            description="Suites customers, customer_tags, customer_transactions, customers_received.",
-        ),
-        dg.AssetCheckSpec(
-            CHECK_NAMES["transactions"],
-            asset=transaction_snapshot,
-            blocking=True,
-            automation_condition=EAGER,
-            description="Suites transactions, transactions_received.",
-        ),
+            description=f"Suites {', '.join(r.suites)}.",
+        )
+        for r in RESOURCES
     ],
     can_subset=True,
 )
 def quality_gate(
     context: dg.AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[dg.AssetCheckResult]:
-    """The expectation suites of `expectations/` over both snapshots."""
-    for resource, name in CHECK_NAMES.items():
-        key = dg.AssetCheckKey(_ASSETS[resource].key, name)
+    """The expectation suites of `expectations/` over every snapshot."""
+    for r in RESOURCES:
+        key = dg.AssetCheckKey(SNAPSHOTS[r.name].key, r.quality_check)
         if key in context.selected_asset_check_keys:
-            yield check_result(lake, resource)
+            yield check_result(lake, r.name)
 
 
 quality_checks = [quality_gate]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.ingest import SNAPSHOT_FRESHNESS, customer_snapshot, transaction_snapshot
+from assets.ingest import SNAPSHOT_FRESHNESS, SNAPSHOTS
 from assets.metadata import EAGER, OWNERS, tags
 from pipelines.resources import LakeResource
 from pipelines.warehouse.resource import WarehouseResource
@@ -13,7 +13,7 @@ from pipelines.warehouse.resource import WarehouseResource
 @dg.asset(
     group_name="warehouse",
     kinds={"duckdb"},
-    deps=[customer_snapshot, transaction_snapshot],
+    deps=list(SNAPSHOTS.values()),
     pool="duckdb",
     freshness_policy=SNAPSHOT_FRESHNESS,
     owners=OWNERS,

@@ -58,8 +58,11 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
         **lineage,
     }
     table = pa.table(
-        {f.name: customers.get(f.name, pa.nulls(n, f.type)) for f in schemas.CUSTOMERS}
-    ).cast(schemas.CUSTOMERS)
+        {
+            f.name: customers.get(f.name, pa.nulls(n, f.type))
+            for f in TABLES["customers"]["customers"]
+        }
+    ).cast(TABLES["customers"]["customers"])
     write_parquet_atomic(table, lake.snapshot_path("customers", "customers"))
 
     tag_vocab = np.array(["vip", "newsletter", "member", "Früh bucher", "kids club", "jazz"])
@@ -74,7 +77,8 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
         }
     )
     write_parquet_atomic(
-        tags.cast(schemas.CUSTOMER_TAGS), lake.snapshot_path("customers", "customer_tags")
+        tags.cast(TABLES["customers"]["customer_tags"]),
+        lake.snapshot_path("customers", "customer_tags"),
     )
     tx_lineage = {"_run_id": pa.array(["bench"] * n_tx), "_synced_at": _ts(np.full(n_tx, now_ms))}
     links = pa.table(
@@ -86,7 +90,7 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
         }
     )
     write_parquet_atomic(
-        links.cast(schemas.CUSTOMER_TRANSACTIONS),
+        links.cast(TABLES["customers"]["customer_transactions"]),
         lake.snapshot_path("customers", "customer_transactions"),
     )
     tx_created = updated[owner]
@@ -103,8 +107,11 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
         **tx_lineage,
     }
     tx_table = pa.table(
-        {f.name: tx.get(f.name, pa.nulls(n_tx, f.type)) for f in schemas.TRANSACTIONS}
-    ).cast(schemas.TRANSACTIONS)
+        {
+            f.name: tx.get(f.name, pa.nulls(n_tx, f.type))
+            for f in TABLES["transactions"]["transactions"]
+        }
+    ).cast(TABLES["transactions"]["transactions"])
     write_parquet_atomic(tx_table, lake.snapshot_path("transactions", "transactions"))
     return lake
 

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from pipelines import clikit, failures, progress, settings
 from pipelines.quality.cli import quarantine, validate
+from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.state import STATE_FILE, LakeCorrupt
@@ -203,19 +204,19 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
         metadata = run_job(
             "sync_job",
-            {"ops": {"customer_changes": op_config, "transaction_changes": op_config}},
+            {"ops": {r.changes_asset: op_config for r in RESOURCES}},
             verbose=verbose,
         )
     warehouse = metadata.get("warehouse", {})
     summary = {
-        resource: {
-            **{k: metadata.get(f"{resource[:-1]}_changes", {}).get(k) for k in _SYNC_KEYS},
-            **{k: metadata.get(f"{resource[:-1]}_snapshot", {}).get(k) for k in _SNAPSHOT_KEYS},
-            "quality_passed": metadata.get(f"{resource[:-1]}_quality", {}).get("passed"),
-            "quality_rejected": metadata.get(f"{resource[:-1]}_quality", {}).get("rejected"),
-            **{f"warehouse_{k}": warehouse.get(f"{resource}_{k}") for k in _WAREHOUSE_KEYS},
+        r.name: {
+            **{k: metadata.get(r.changes_asset, {}).get(k) for k in _SYNC_KEYS},
+            **{k: metadata.get(r.snapshot_asset, {}).get(k) for k in _SNAPSHOT_KEYS},
+            "quality_passed": metadata.get(r.quality_check, {}).get("passed"),
+            "quality_rejected": metadata.get(r.quality_check, {}).get("rejected"),
+            **{f"warehouse_{k}": warehouse.get(f"{r.name}_{k}") for k in _WAREHOUSE_KEYS},
         }
-        for resource in TABLES
+        for r in RESOURCES
     }
     table = Table(title="customer-sync: sync finished")
     table.add_column("")
@@ -223,7 +224,19 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
         table.add_column(resource, justify="right")
     for key in next(iter(summary.values())):
         table.add_row(key, *(_fmt(summary[r][key]) for r in summary))
+    # Reported once, by the run that first meets them; nothing fails (declare them to model).
+    new_fields = {
+        r.name: metadata.get(r.changes_asset, {}).get("new_api_fields") or [] for r in RESOURCES
+    }
+    for name, fields in new_fields.items():
+        summary[name]["new_api_fields"] = fields
     _emit(summary, as_json=as_json, quiet=quiet, table=table)
+    if not quiet and not as_json:
+        for name, fields in new_fields.items():
+            for api_field in fields:
+                Console().print(
+                    f"new API field `{api_field}` on {name}, kept in api_extra", markup=False
+                )
 
 
 _SYNC_KEYS = (

@@ -24,6 +24,7 @@ from pipelines import settings
 from pipelines.cli import run_job
 from pipelines.instance import DAGSTER_HOME, install_instance
 from pipelines.push import sample
+from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -45,7 +46,7 @@ def _table(title: str, rows: list[tuple[str, ...]], columns: tuple[str, ...]) ->
 def _sync(label: str) -> dict[str, Any]:
     started = time.monotonic()
     config = {"config": {"safety_lag_seconds": 0}}
-    ops = {"customer_changes": config, "transaction_changes": config}
+    ops = {r.changes_asset: config for r in RESOURCES}
     metadata = run_job("sync_job", {"ops": ops})
     seconds = time.monotonic() - started
     c, t = metadata["customer_changes"], metadata["transaction_changes"]

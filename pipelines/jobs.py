@@ -5,14 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analytics, segments, warehouse
-from assets.ingest import (
-    customer_changes,
-    customer_snapshot,
-    deleted_records,
-    transaction_changes,
-    transaction_snapshot,
-    unseen_deletions,
-)
+from assets.ingest import CHANGES, SNAPSHOTS, deleted_records, unseen_deletions
 from assets.push import crm_push
 
 # Everything downstream of the snapshots: the warehouse load, analytics, segment files. Both jobs
@@ -36,14 +29,7 @@ WRITES = {"customer-sync/writes": "lake"}
 # steps of an incremental run, and the steps run one after another anyway (lake lock, pool).
 sync_job = dg.define_asset_job(
     "sync_job",
-    selection=[
-        customer_changes,
-        transaction_changes,
-        unseen_deletions,
-        customer_snapshot,
-        transaction_snapshot,
-        *WAREHOUSE_ASSETS,
-    ],
+    selection=[*CHANGES.values(), unseen_deletions, *SNAPSHOTS.values(), *WAREHOUSE_ASSETS],
     executor_def=dg.in_process_executor,
     tags=WRITES,
     description="Incremental sync: lake, quality gate, warehouse, analytics, segments.",
@@ -51,7 +37,7 @@ sync_job = dg.define_asset_job(
 
 reconcile_job = dg.define_asset_job(
     "reconcile_job",
-    selection=[deleted_records, customer_snapshot, transaction_snapshot, *WAREHOUSE_ASSETS],
+    selection=[deleted_records, *SNAPSHOTS.values(), *WAREHOUSE_ASSETS],
     executor_def=dg.in_process_executor,
     tags=WRITES,
     description="Find records deleted in vivenu (each confirmed by a 404) and apply them.",

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from pipelines.sync.schemas import LOCATION_KEYS
+from pipelines.registry import LOCATION_KEYS
 
 SCALARS = (
     "company",

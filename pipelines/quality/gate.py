@@ -186,8 +186,12 @@ def _read(lake: Lake, resource: str, table: str, columns: list[str]) -> pa.Table
     if not path.exists():
         return schema.empty_table().select(names)
     # Reading with `schema=` goes through the (slower) dataset scanner; cast afterwards.
-    data = pq.read_table(path, columns=names)
-    return data.cast(pa.schema([schema.field(c) for c in data.schema.names]))
+    stored = set(pq.read_schema(path).names)
+    data = pq.read_table(path, columns=[c for c in names if c in stored])
+    for c in names:
+        if c not in stored:  # declared since the snapshot was written (pipelines/sync/evolve.py)
+            data = data.append_column(schema.field(c), pa.nulls(len(data), schema.field(c).type))
+    return data.select(names).cast(pa.schema([schema.field(c) for c in names]))
 
 
 def deleted_ids(lake: Lake, resource: str) -> pa.ChunkedArray:
@@ -354,7 +358,7 @@ def validate_snapshot(
 
     Args:
         lake: the Parquet lake.
-        resource: "customers" or "transactions".
+        resource: a resource name of `pipelines.registry`.
         max_bad_share: largest tolerated share of rejected records (0.01 = 1%).
         report_dir: where the HTML/JSON reports go.
         suites_dir: the suites folder (default CUSTOMER_SYNC_EXPECTATIONS_DIR or `expectations/`).

@@ -27,14 +27,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.registry import ResourceSpec
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
-from pipelines.sync.normalize import (
-    Lineage,
-    normalize_customers,
-    normalize_transactions,
-    scrub_customer,
-    scrub_transaction,
-)
+from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.sync.state import Part, RunInProgress
 from pipelines.sync.windows import (
     Window,
@@ -43,7 +38,7 @@ from pipelines.sync.windows import (
     WindowPolicy,
     WindowStats,
 )
-from pipelines.vivenu.client import Resource, VivenuClient
+from pipelines.vivenu.client import VivenuClient
 from pipelines.vivenu.errors import VivenuError, VivenuNotFound
 
 
@@ -102,6 +97,8 @@ class SyncResult:
     requests: int
     retries: int
     seconds: float
+    # Undeclared API fields no earlier run met: kept in `api_extra`, reported once.
+    new_fields: list[str] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -119,6 +116,7 @@ class SyncResult:
             "requests": self.requests,
             "retries": self.retries,
             "seconds": round(self.seconds, 2),
+            "new_api_fields": self.new_fields,
         }
 
 
@@ -148,42 +146,26 @@ def new_run_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
-_NORMALIZERS = {
-    Resource.CUSTOMERS: (scrub_customer, normalize_customers),
-    Resource.TRANSACTIONS: (scrub_transaction, normalize_transactions),
-}
-
-
-def _tables(resource: Resource, docs: list[Any], lineage: Lineage) -> dict[str, pa.Table]:
-    scrub, normalize = _NORMALIZERS[resource]
-    batch = normalize([scrub(d) for d in docs], lineage)
-    return {name: getattr(batch, attr) for name, attr in _BATCH_FIELDS[resource].items()}
-
-
-_BATCH_FIELDS = {
-    Resource.CUSTOMERS: {
-        "customers": "customers",
-        "customer_tags": "tags",
-        "customer_transactions": "links",
-        "quarantine": "quarantine",
-    },
-    Resource.TRANSACTIONS: {"transactions": "transactions", "quarantine": "quarantine"},
-}
+def _tables(
+    resource: ResourceSpec, docs: list[Any], lineage: Lineage, unmodeled: set[str]
+) -> dict[str, pa.Table]:
+    return normalize(resource, [scrub(resource, d) for d in docs], lineage, unmodeled=unmodeled)
 
 
 class _Writer:
     """Buffers normalized windows and writes them as checkpointed Parquet parts."""
 
     def __init__(
-        self, lake: Lake, resource: Resource, run: RunInProgress, save: Callable[[], None]
+        self, lake: Lake, resource: ResourceSpec, run: RunInProgress, save: Callable[[], None]
     ):
         self.lake = lake
-        self.name = resource.name.lower()
+        self.name = resource.name
         self.run = run
         self.save = save
         self.windows: list[Window] = []
         self.tables: dict[str, list[pa.Table]] = {}
         self.rows = 0
+        self.unmodeled: set[str] = set()
 
     def add(self, window: Window, tables: dict[str, pa.Table]) -> None:
         self.windows.append(window)
@@ -208,6 +190,7 @@ class _Writer:
         self.run.done.extend([w.lo, w.hi] for w in self.windows)
         self.run.records += sum(p.rows for p in parts if p.table == self.name)
         self.run.quarantined += sum(p.rows for p in parts if p.table == "quarantine")
+        self.run.unmodeled = sorted(self.unmodeled.union(self.run.unmodeled))
         self.save()
         self.windows, self.tables, self.rows = [], {}, 0
 
@@ -215,7 +198,7 @@ class _Writer:
 async def sync_resource(
     client: VivenuClient,
     lake: Lake,
-    resource: Resource,
+    resource: ResourceSpec,
     options: SyncOptions | None = None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -223,7 +206,7 @@ async def sync_resource(
 ) -> SyncResult:
     """Run (or resume) one incremental sync of `resource` into the lake."""
     options = options or SyncOptions()
-    name = resource.name.lower()
+    name = resource.name
     started = time.monotonic()
     requests_before, retries_before = client.stats.requests, client.stats.retries
     with ExitStack() as held:
@@ -287,7 +270,7 @@ async def sync_resource(
                     lake.save_state(state)
             windows = [Window(lo, hi) for lo, hi in run.remaining()]
             async for window, docs in fetcher.stream(windows):
-                writer.add(window, _tables(resource, docs, lineage))
+                writer.add(window, _tables(resource, docs, lineage, writer.unmodeled))
                 if writer.rows >= options.batch_rows:
                     writer.flush()
             writer.flush()
@@ -302,6 +285,8 @@ async def sync_resource(
         state.pending_compaction.append(run.run_id)
         state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
         state.in_progress = None
+        new_fields = sorted(set(run.unmodeled) - set(state.unmodeled_fields))
+        state.unmodeled_fields = sorted({*state.unmodeled_fields, *run.unmodeled})
         result = SyncResult(
             resource=name,
             run_id=run.run_id,
@@ -318,6 +303,7 @@ async def sync_resource(
             requests=client.stats.requests - requests_before,
             retries=client.stats.retries - retries_before,
             seconds=time.monotonic() - started,
+            new_fields=new_fields,
         )
         state.runs.append(
             {"kind": "sync", "finished_at": now().isoformat(), **result.as_metadata()}
@@ -363,7 +349,7 @@ def _check_mark(name: str, hwm: int, api_now: datetime) -> None:
 async def reconcile_resource(
     client: VivenuClient,
     lake: Lake,
-    resource: Resource,
+    resource: ResourceSpec,
     options: SyncOptions | None = None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -371,7 +357,7 @@ async def reconcile_resource(
     """Find records deleted in vivenu: ids in the snapshot that the API no longer lists,
     each confirmed by a 404 on GET before its tombstone is written. Never a false delete."""
     options = options or SyncOptions()
-    name = resource.name.lower()
+    name = resource.name
     requests_before = client.stats.requests
     with lake.lock():
         # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
@@ -389,7 +375,8 @@ async def reconcile_resource(
         if api_now is not None:
             upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
         async for _, docs in fetcher.stream([Window(0, upper)]):
-            listed.update(d["_id"] for d in docs if isinstance(d, dict) and "_id" in d)
+            key = resource.id_field
+            listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
         candidates = sorted(known - listed)
 
         try:
@@ -408,7 +395,7 @@ async def reconcile_resource(
         )
 
 
-async def confirm_gone(client: VivenuClient, resource: Resource, ids: list[str]) -> list[str]:
+async def confirm_gone(client: VivenuClient, resource: ResourceSpec, ids: list[str]) -> list[str]:
     """The ids among `ids` that vivenu answers with its own 404 (its JSON error body), in order."""
 
     async def gone(record_id: str) -> bool:

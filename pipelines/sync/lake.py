@@ -27,8 +27,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
-from pipelines.sync import schemas
+from pipelines.sync import evolve
 from pipelines.sync.state import (
     STATE_FILE,
     LakeCorrupt,
@@ -42,20 +43,7 @@ SQL_DIR = Path(__file__).parent / "sql"
 COMPACTION_MEMORY = "1GB"
 
 # Tables each resource writes per run; the first is the resource's own, keyed by `id`.
-TABLES: dict[str, dict[str, pa.Schema]] = {
-    "customers": {
-        "customers": schemas.CUSTOMERS,
-        "customer_tags": schemas.CUSTOMER_TAGS,
-        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
-        "quarantine": schemas.QUARANTINE,
-        "deletions": schemas.DELETIONS,
-    },
-    "transactions": {
-        "transactions": schemas.TRANSACTIONS,
-        "quarantine": schemas.QUARANTINE,
-        "deletions": schemas.DELETIONS,
-    },
-}
+TABLES: dict[str, dict[str, pa.Schema]] = {spec.name: spec.tables for spec in RESOURCES}
 
 
 sql = partial(read_sql, SQL_DIR)
@@ -118,9 +106,7 @@ class CompactionResult:
 
 def _snapshot_tables(resource: str) -> list[str]:
     """The snapshot's files: the resource's own table first."""
-    primary = next(iter(TABLES[resource]))
-    links = ["customer_tags", "customer_transactions"] if resource == "customers" else []
-    return [primary, "deletions", "quarantine", *links]
+    return [resource, "deletions", "quarantine", *(link.table for link in spec(resource).links)]
 
 
 class Lake:
@@ -353,7 +339,14 @@ class Lake:
             runs = sorted({*self._rebuild_runs(resource, state, problem), *runs})
         files = {t: self._readable(state, self.run_files(resource, runs, t)) for t in tables}
         nothing_new = not any(files.values())
-        if nothing_new and not rebuild and self.snapshot_path(resource, primary).exists():
+        current = self.snapshot_path(resource, primary)
+        # A snapshot written before a field was declared is rewritten with its column anyway.
+        if (
+            nothing_new
+            and not rebuild
+            and current.exists()
+            and not evolve.missing_columns(spec(resource), [current])
+        ):
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
             if runs:
                 state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
@@ -368,13 +361,26 @@ class Lake:
             config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
         )
         try:
+            # Files written before a field was declared lack its column (evolve.py).
+            declared = spec(resource)
+            every = [*files[primary], *([str(current)] if current.exists() and not rebuild else [])]
+            missing = evolve.missing_columns(declared, every)
+            added = evolve.backfillable(declared, missing)
+            con.register("typed_rows", declared.schema.empty_table())
 
             def view(name: str, table: str, files: list[str]) -> None:
                 if not files:  # read_parquet needs a file: an empty one with the schema
                     empty = scratch / f"empty-{table}.parquet"
                     pq.write_table(tables[table].empty_table(), empty)
                     files = [str(empty)]
-                con.read_parquet(files).create_view(name)
+                if table != primary or not missing:
+                    con.read_parquet(files).create_view(name)
+                    return
+                con.read_parquet(files, union_by_name=True).create_view(f"raw_{name}")
+                con.execute(
+                    f"CREATE VIEW {name} AS "
+                    + evolve.conform_sql(declared, f"raw_{name}", "typed_rows", added)
+                )
 
             for table, prefix in (
                 (primary, "rows"),
@@ -392,13 +398,13 @@ class Lake:
                 primary: lambda: con.table("merged"),
                 "deletions": lambda: con.table("deleted_ids"),
                 "quarantine": lambda: con.sql(sql("merge_quarantine")),
-                "customer_tags": lambda: con.sql(sql("customer_tags")),
-                "customer_transactions": lambda: con.sql(sql("customer_transactions")),
             }
             staged: dict[str, Path] = {}
             for table in outputs:
                 staged[table] = scratch / f"{table}.parquet"
-                _stream(results[table](), tables[table], staged[table])
+                # A link table is rebuilt from the merged records by `sql/<table>.sql`.
+                relation = results[table]() if table in results else con.sql(sql(table))
+                _stream(relation, tables[table], staged[table])
             rows = con.table("merged").shape[0]
         finally:
             con.close()

@@ -1,8 +1,9 @@
-"""API records -> Arrow tables with the explicit schemas of `pipelines.sync.schemas`.
+"""API records -> Arrow tables with the schemas their declaration (`pipelines.registry`) gives.
 
 Secrets are removed first (`scrub`), before anything is kept, quarantined or logged. A record
 whose shape is wrong (no `_id`, wrong types, unparseable dates) is not dropped: it goes to the
-quarantine table with the reason and its (scrubbed) payload.
+quarantine table with the reason and its (scrubbed) payload. A batch is first tried on the
+columnar fast path (`pipelines.sync.columnar`); this row-by-row path judges a batch it refuses.
 """
 
 from __future__ import annotations
@@ -15,28 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.registry import Kind, ResourceSpec
 from pipelines.sync import columnar, schemas
 from pipelines.sync.redact import secret_keys, to_json
-from pipelines.sync.schemas import LOCATION_KEYS
 
-# What stands in for an `_account` that is not an object: its contents cannot be told apart.
-UNREADABLE_ACCOUNT = "[dropped: not an object]"
-
-_CUSTOMER_MODELED = frozenset(
-    {
-        "_id", "sellerId", "number", "primaryEmail", "company", "name", "prename", "lastname",
-        "phone", "notes", "location", "tags", "blocked", "verified", "extraFields", "meta",
-        "_account", "transactions", "createdAt", "updatedAt",
-    }
-)  # fmt: skip
-_TRANSACTION_MODELED = frozenset(
-    {
-        "_id", "customerId", "eventId", "sellerId", "status", "paymentStatus", "paymentMethod",
-        "origin", "realPrice", "regularPrice", "currency", "taxRate", "tickets", "email", "name",
-        "prename", "lastname", "company", "city", "country", "cancellationReason", "createdAt",
-        "updatedAt",
-    }
-)  # fmt: skip
+# What stands in for a secret-holding object that is not an object: its contents cannot be told
+# apart.
+UNREADABLE_OBJECT = "[dropped: not an object]"
 
 
 class RecordError(ValueError):
@@ -48,27 +34,21 @@ def _drop_secret_keys(doc: dict[str, Any]) -> None:
         del doc[key]
 
 
-def scrub_customer(doc: Any) -> Any:
-    """The customer without its secret fields (`Secret`, `_account.verificationToken`, ... by
-    `is_secret_key`), and without an `_account` that is not an object (a JSON string, say); in
-    place: the records are the client's freshly parsed objects, and copying them cost a tenth of
-    a sync. Nested secrets elsewhere are dropped when the blobs are written (`to_json`)."""
+def scrub(spec: ResourceSpec, doc: Any) -> Any:
+    """The record without its secret fields (`Secret`, `_account.verificationToken`, ... by
+    `is_secret_key`, at the top level and in the objects `spec.secrets` names), and without such
+    an object that is not an object (a JSON string, say); in place: the records are the client's
+    freshly parsed objects, and copying them cost a tenth of a sync. Nested secrets elsewhere
+    are dropped when the blobs are written (`to_json`)."""
     if not isinstance(doc, dict):
         return doc
     _drop_secret_keys(doc)
-    account = doc.get("_account")
-    if isinstance(account, dict):
-        _drop_secret_keys(account)
-    elif account is not None:
-        doc["_account"] = UNREADABLE_ACCOUNT
-    return doc
-
-
-def scrub_transaction(doc: Any) -> Any:
-    """The transaction without its secret fields (`secret`, `Secret`, `Barcode`, ... by
-    `is_secret_key`; in place, as `scrub_customer`)."""
-    if isinstance(doc, dict):
-        _drop_secret_keys(doc)
+    for name in spec.secret_objects:
+        value = doc.get(name)
+        if isinstance(value, dict):
+            _drop_secret_keys(value)
+        elif value is not None:
+            doc[name] = UNREADABLE_OBJECT
     return doc
 
 
@@ -85,10 +65,11 @@ def parse_timestamp(value: Any, field: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def updated_at_ms(doc: Any) -> int | None:
-    """The record's updatedAt in epoch milliseconds, or None when missing or unparseable."""
+def updated_at_ms(doc: Any, field: str = "updatedAt") -> int | None:
+    """The record's `field` (its last change) in epoch milliseconds, or None when missing or
+    unparseable."""
     try:
-        return int(parse_timestamp(doc.get("updatedAt"), "updatedAt").timestamp() * 1000)
+        return int(parse_timestamp(doc.get(field), field).timestamp() * 1000)
     except (RecordError, AttributeError):
         return None
 
@@ -99,20 +80,6 @@ class Lineage:
 
     run_id: str
     synced_at: datetime
-
-
-@dataclass
-class CustomerBatch:
-    customers: pa.Table
-    tags: pa.Table
-    links: pa.Table
-    quarantine: pa.Table
-
-
-@dataclass
-class TransactionBatch:
-    transactions: pa.Table
-    quarantine: pa.Table
 
 
 def _str(doc: dict[str, Any], key: str, label: str | None = None) -> str | None:
@@ -154,118 +121,114 @@ def _money(doc: dict[str, Any], key: str) -> Decimal | None:
         raise RecordError(f"{key} {exc}") from None
 
 
-def _record_id(doc: Any) -> str:
+def _record_id(doc: Any, field: str) -> str:
     if not isinstance(doc, dict):
         raise RecordError(f"record is {type(doc).__name__}, expected an object")
-    record_id = doc.get("_id")
+    record_id = doc.get(field)
     if not isinstance(record_id, str) or not record_id:
         raise RecordError(
-            "_id is missing" if record_id is None else "_id is not a non-empty string"
+            f"{field} is missing" if record_id is None else f"{field} is not a non-empty string"
         )
     return record_id
 
 
-def _extra(doc: dict[str, Any], modeled: frozenset[str]) -> str | None:
+def _extra(doc: dict[str, Any], modeled: frozenset[str], unmodeled: set[str] | None) -> str | None:
     extra = {k: v for k, v in doc.items() if k not in modeled}
+    if extra and unmodeled is not None:
+        unmodeled.update(extra)
     return _json(extra) if extra else None
 
 
-def _customer_row(doc: Any) -> dict[str, Any]:
-    record_id = _record_id(doc)
-    location = doc.get("location") or {}
-    if not isinstance(location, dict):
-        raise RecordError("location is not an object")
-    account = doc.get("_account")
-    if account is not None and not isinstance(account, dict):
-        raise RecordError("_account is not an object")
-    number = doc.get("number")
-    if number is not None:
-        if isinstance(number, bool) or not isinstance(number, int | float) or number != int(number):
-            raise RecordError(f"number {number!r} is not a whole number")
-        number = int(number)
-    created_at = doc.get("createdAt")
-    return {
-        "id": record_id,
-        "seller_id": _str(doc, "sellerId"),
-        "number": number,
-        "primary_email": _str(doc, "primaryEmail"),
-        "company": _str(doc, "company"),
-        "name": _str(doc, "name"),
-        "prename": _str(doc, "prename"),
-        "lastname": _str(doc, "lastname"),
-        "phone": _str(doc, "phone"),
-        "notes": _str(doc, "notes"),
-        **{f"location_{k}": _str(location, k, f"location.{k}") for k in LOCATION_KEYS},
-        "tags": _str_list(doc, "tags"),
-        "blocked": _bool(doc, "blocked"),
-        "verified": _bool(doc, "verified"),
-        "extra_fields": _json(doc.get("extraFields")),
-        "meta": _json(doc.get("meta")),
-        "has_account": account is not None,
-        "account_login_type": _str(account, "loginType", "_account.loginType") if account else None,
-        "transaction_ids": _str_list(doc, "transactions"),
-        "api_extra": _extra(doc, _CUSTOMER_MODELED),
-        "created_at": None if created_at is None else parse_timestamp(created_at, "createdAt"),
-        "updated_at": parse_timestamp(doc.get("updatedAt"), "updatedAt"),
-    }
+def _whole(doc: dict[str, Any], key: str, label: str) -> int | None:
+    number = doc.get(key)
+    if number is None:
+        return None
+    if isinstance(number, bool) or not isinstance(number, int | float) or number != int(number):
+        raise RecordError(f"{label} {number!r} is not a whole number")
+    return int(number)
 
 
-def _transaction_row(doc: Any) -> dict[str, Any]:
-    record_id = _record_id(doc)
-    tickets = doc.get("tickets")
-    if tickets is not None and not isinstance(tickets, list):
-        raise RecordError("tickets is not a list")
-    tax_rate = doc.get("taxRate")
-    if tax_rate is not None and (
-        isinstance(tax_rate, bool) or not isinstance(tax_rate, int | float)
-    ):
-        raise RecordError(f"taxRate is {type(tax_rate).__name__}, expected a number")
-    created_at = doc.get("createdAt")
-    return {
-        "id": record_id,
-        "customer_id": _str(doc, "customerId"),
-        "event_id": _str(doc, "eventId"),
-        "seller_id": _str(doc, "sellerId"),
-        "status": _str(doc, "status"),
-        "payment_status": _str(doc, "paymentStatus"),
-        "payment_method": _str(doc, "paymentMethod"),
-        "origin": _str(doc, "origin"),
-        "real_price": _money(doc, "realPrice"),
-        "regular_price": _money(doc, "regularPrice"),
-        "currency": _str(doc, "currency"),
-        "tax_rate": None if tax_rate is None else float(tax_rate),
-        "ticket_count": None if tickets is None else len(tickets),
-        "email": _str(doc, "email"),
-        "name": _str(doc, "name"),
-        "prename": _str(doc, "prename"),
-        "lastname": _str(doc, "lastname"),
-        "company": _str(doc, "company"),
-        "city": _str(doc, "city"),
-        "country": _str(doc, "country"),
-        "cancellation_reason": _str(doc, "cancellationReason"),
-        "api_extra": _extra(doc, _TRANSACTION_MODELED),
-        "created_at": None if created_at is None else parse_timestamp(created_at, "createdAt"),
-        "updated_at": parse_timestamp(doc.get("updatedAt"), "updatedAt"),
-    }
+def _number(doc: dict[str, Any], key: str, label: str) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError(f"{label} is {type(value).__name__}, expected a number")
+    return float(value)
+
+
+def _count(doc: dict[str, Any], key: str, label: str) -> int | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise RecordError(f"{label} is not a list")
+    return len(value)
+
+
+def _timestamp(doc: dict[str, Any], key: str, label: str) -> datetime | None:
+    value = doc.get(key)
+    return None if value is None else parse_timestamp(value, label)
+
+
+# How each kind of field is read from a record, row by row (`pipelines.sync.columnar` has the
+# batch twin of each): (the object holding it, its key there, its name for messages) -> value.
+_READ: dict[Kind, Callable[[dict[str, Any], str, str], Any]] = {
+    Kind.TEXT: _str,
+    Kind.WHOLE: _whole,
+    Kind.NUMBER: _number,
+    Kind.MONEY: lambda doc, key, label: _money(doc, key),
+    Kind.BOOL: lambda doc, key, label: _bool(doc, key),
+    Kind.TEXT_LIST: lambda doc, key, label: _str_list(doc, key),
+    Kind.JSON: lambda doc, key, label: _json(doc.get(key)),
+    Kind.TIMESTAMP: _timestamp,
+    Kind.COUNT: _count,
+    Kind.PRESENT: lambda doc, key, label: doc.get(key) is not None,
+}
+
+
+def _row(spec: ResourceSpec, doc: Any, unmodeled: set[str] | None = None) -> dict[str, Any]:
+    """One record as the resource's row; RecordError (the quarantine reason) if malformed."""
+    record_id = _record_id(doc, spec.id_field)
+    objects = {}
+    for name in spec.objects:
+        # A falsy value (`[]`, "") stands for an empty object; secret-holding objects that are
+        # not objects were replaced by a marker at `scrub`, so they fail here.
+        value = doc.get(name) or {}
+        if not isinstance(value, dict):
+            raise RecordError(f"{name} is not an object")
+        objects[name] = value
+    row: dict[str, Any] = {}
+    for f in spec.fields:
+        if f.kind is Kind.ID:
+            row[f.column] = record_id
+        elif f.kind is Kind.UNMODELED:
+            row[f.column] = _extra(doc, spec.modeled, unmodeled)
+        elif f.kind is Kind.TIMESTAMP and f.required:
+            row[f.column] = parse_timestamp(doc.get(f.api), f.api)
+        elif f.key is None:
+            row[f.column] = _READ[f.kind](doc, f.api, f.api)
+        else:
+            row[f.column] = _READ[f.kind](objects[f.top], f.key, f.api)
+        if f.required and row[f.column] is None:
+            raise RecordError(f"{f.api} is missing")
+    return row
 
 
 def _split(
-    resource: str,
-    docs: Iterable[Any],
-    to_row: Callable[[Any], dict[str, Any]],
-    lineage: Lineage,
+    spec: ResourceSpec, docs: Iterable[Any], lineage: Lineage, unmodeled: set[str] | None
 ) -> tuple[list[dict[str, Any]], pa.Table]:
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     for doc in docs:
         try:
-            rows.append(to_row(doc))
+            rows.append(_row(spec, doc, unmodeled))
         except RecordError as exc:
-            record_id = doc.get("_id") if isinstance(doc, dict) else None
-            ts = updated_at_ms(doc) if isinstance(doc, dict) else None
+            record_id = doc.get(spec.id_field) if isinstance(doc, dict) else None
+            ts = updated_at_ms(doc, spec.updated_field) if isinstance(doc, dict) else None
             bad.append(
                 {
-                    "resource": resource,
+                    "resource": spec.name,
                     "record_id": record_id if isinstance(record_id, str) else None,
                     "reason": str(exc),
                     "payload": to_json(doc),
@@ -284,42 +247,29 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema, lineage: Lineage) -> p
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def normalize_customers(docs: Iterable[Any], lineage: Lineage) -> CustomerBatch:
-    """Customers (already scrubbed) as the customers, tags, links and quarantine tables."""
+def normalize(
+    spec: ResourceSpec,
+    docs: Iterable[Any],
+    lineage: Lineage,
+    *,
+    unmodeled: set[str] | None = None,
+) -> dict[str, pa.Table]:
+    """Records (already scrubbed) as the tables a run writes: the resource's own, its link
+    tables and `quarantine`. The names of the top-level fields the declaration does not model
+    (kept in `api_extra`) are added to `unmodeled`."""
     docs = list(docs)
     try:
-        tables = columnar.customers(docs, _CUSTOMER_MODELED, lineage.run_id, lineage.synced_at)
-        return CustomerBatch(*tables, quarantine=schemas.QUARANTINE.empty_table())
+        tables = columnar.build(spec, docs, lineage.run_id, lineage.synced_at, unmodeled=unmodeled)
+        return {**tables, "quarantine": schemas.QUARANTINE.empty_table()}
     except columnar.NotColumnar:
         pass  # a malformed record: the row path below quarantines exactly it
-    rows, quarantine = _split("customers", docs, _customer_row, lineage)
-    tags = [
-        {"customer_id": r["id"], "tag": tag, "updated_at": r["updated_at"]}
-        for r in rows
-        for tag in dict.fromkeys(r["tags"])
-    ]
-    links = [
-        {"customer_id": r["id"], "transaction_id": tid, "updated_at": r["updated_at"]}
-        for r in rows
-        for tid in dict.fromkeys(r["transaction_ids"])
-    ]
-    return CustomerBatch(
-        customers=_table(rows, schemas.CUSTOMERS, lineage),
-        tags=_table(tags, schemas.CUSTOMER_TAGS, lineage),
-        links=_table(links, schemas.CUSTOMER_TRANSACTIONS, lineage),
-        quarantine=quarantine,
-    )
-
-
-def normalize_transactions(docs: Iterable[Any], lineage: Lineage) -> TransactionBatch:
-    """Transactions (already scrubbed) as the transactions and quarantine tables."""
-    docs = list(docs)
-    try:
-        table = columnar.transactions(docs, _TRANSACTION_MODELED, lineage.run_id, lineage.synced_at)
-        return TransactionBatch(table, quarantine=schemas.QUARANTINE.empty_table())
-    except columnar.NotColumnar:
-        pass
-    rows, quarantine = _split("transactions", docs, _transaction_row, lineage)
-    return TransactionBatch(
-        transactions=_table(rows, schemas.TRANSACTIONS, lineage), quarantine=quarantine
-    )
+    rows, quarantine = _split(spec, docs, lineage, unmodeled)
+    tables = {spec.name: _table(rows, spec.schema, lineage)}
+    for link in spec.links:
+        pairs = [
+            {link.key: r["id"], link.value: value, "updated_at": r["updated_at"]}
+            for r in rows
+            for value in dict.fromkeys(r[link.source])
+        ]
+        tables[link.table] = _table(pairs, link.schema, lineage)
+    return {**tables, "quarantine": quarantine}

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.registry import ResourceSpec
 from pipelines.sync.engine import confirm_gone, record_deletions
 from pipelines.sync.lake import Lake
-from pipelines.vivenu.client import Resource, VivenuClient
+from pipelines.vivenu.client import VivenuClient
 from pipelines.vivenu.ids import is_vivenu_id
 
 # A bound on the requests one run spends; the rest are asked for by the next runs.
@@ -38,7 +39,7 @@ async def confirm_deleted_references(
     *,
     referencing: str,
     column: str,
-    referenced: Resource,
+    referenced: ResourceSpec,
     limit: int = MAX_CONFIRMATIONS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReferenceCheck:

@@ -101,6 +101,8 @@ class RunInProgress:
     parts: list[Part] = field(default_factory=list)
     records: int = 0
     quarantined: int = 0
+    # Top-level API fields met that the declaration does not model (kept in `api_extra`).
+    unmodeled: list[str] = field(default_factory=list)
 
     def remaining(self) -> list[tuple[int, int]]:
         """[lower, upper) minus the checkpointed windows, as sorted half-open ranges."""
@@ -129,6 +131,8 @@ class ResourceState:
     # (it included): what a lost snapshot needs to be rebuilt from.
     full_run: str | None = None
     batches_since_full: int = 0
+    # Every undeclared API field a committed run met: a field not in it yet is reported as new.
+    unmodeled_fields: list[str] = field(default_factory=list)
 
     def count_batch(self, run_id: str, *, full: bool, wrote: bool) -> None:
         """Count a committed run: a full one restarts the count, one with files adds to it."""

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.registry import ResourceSpec
 from pipelines.sync.normalize import updated_at_ms
-from pipelines.vivenu.client import MAX_TOP, Resource, VivenuClient, updated_at_filter
+from pipelines.vivenu.client import MAX_TOP, VivenuClient, updated_at_filter
 from pipelines.vivenu.errors import VivenuProtocolError
 
 
@@ -44,8 +45,9 @@ class Window:
     lo: int
     hi: int
 
-    def params(self) -> dict[str, str]:
-        return updated_at_filter(gte=_from_ms(self.lo), lt=_from_ms(self.hi))
+    def params(self, field: str = "updatedAt") -> dict[str, str]:
+        """The list filter selecting the window by the records' `field`."""
+        return updated_at_filter(gte=_from_ms(self.lo), lt=_from_ms(self.hi), field=field)
 
     def __str__(self) -> str:
         return f"[{_from_ms(self.lo).isoformat()}, {_from_ms(self.hi).isoformat()})"
@@ -81,9 +83,9 @@ class WindowStats:
     in_flight: set[Window] = field(default_factory=set)
 
 
-def _record_key(doc: Any, position: int) -> Any:
-    record_id = doc.get("_id") if isinstance(doc, dict) else None
-    # Records without a usable _id still count (quarantine keeps them) but cannot be deduplicated.
+def _record_key(doc: Any, position: int, field: str = "_id") -> Any:
+    record_id = doc.get(field) if isinstance(doc, dict) else None
+    # Records without a usable id still count (quarantine keeps them) but cannot be deduplicated.
     return record_id if isinstance(record_id, str) and record_id else ("no-id", position)
 
 
@@ -129,7 +131,7 @@ class WindowFetcher:
     def __init__(
         self,
         client: VivenuClient,
-        resource: Resource,
+        resource: ResourceSpec,
         policy: WindowPolicy | None = None,
         *,
         on_progress: Callable[[WindowStats], None] | None = None,
@@ -154,7 +156,10 @@ class WindowFetcher:
 
     async def _read(self, window: Window, skip: int) -> tuple[list[Any], int]:
         page = await self.client.list_page(
-            self.resource, top=self.policy.top, skip=skip, params=window.params()
+            self.resource,
+            top=self.policy.top,
+            skip=skip,
+            params=window.params(self.resource.updated_field),
         )
         return page.docs, page.total
 
@@ -163,10 +168,12 @@ class WindowFetcher:
         top = self.policy.top
         docs, total = await self._page(window, 0)
         # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
-        distinct = len({_record_key(d, i) for i, d in enumerate(docs)})
+        distinct = len({_record_key(d, i, self.resource.id_field) for i, d in enumerate(docs)})
         if total <= top and distinct == len(docs) == total:
             return docs  # one atomic answer
-        sample = [ms for d in docs if (ms := updated_at_ms(d)) is not None]
+        sample = [
+            ms for d in docs if (ms := updated_at_ms(d, self.resource.updated_field)) is not None
+        ]
         pages = math.ceil(total / top)
         if pages > self.policy.max_pages and window.hi - window.lo > 1:
             self.stats.splits += 1
@@ -181,7 +188,7 @@ class WindowFetcher:
             received: dict[Any, Any] = {}
             for page_docs, _ in answers:
                 for d in page_docs:
-                    received[_record_key(d, len(received))] = d
+                    received[_record_key(d, len(received), self.resource.id_field)] = d
             totals = {t for _, t in answers}
             if len(totals) == 1 and len(received) == total:
                 return list(received.values())
@@ -189,10 +196,16 @@ class WindowFetcher:
             self.stats.reverifications += 1
             confirming = False
             if len(totals) == 1 and _contradicts(answers, total, top, len(received)):
-                seen = (total, {key: updated_at_ms(d) for key, d in received.items()})
+                seen = (
+                    total,
+                    {
+                        key: updated_at_ms(d, self.resource.updated_field)
+                        for key, d in received.items()
+                    },
+                )
                 if seen == contradicted:
                     raise InconsistentTotal(
-                        f"{self.resource.name.lower()} window {window}: vivenu announced total "
+                        f"{self.resource.name} window {window}: vivenu announced total "
                         f"{total} but its pages held {len(received)} distinct records, alike "
                         "when read again with no record changed, so the total is wrong (not "
                         "churn); check that VIVENU_BASE_URL reaches the vivenu API itself, not "
@@ -203,11 +216,15 @@ class WindowFetcher:
                 confirming, contradicted = contradicted is None, seen
             if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
-                sample += [ms for d in received.values() if (ms := updated_at_ms(d)) is not None]
+                sample += [
+                    ms
+                    for d in received.values()
+                    if (ms := updated_at_ms(d, self.resource.updated_field)) is not None
+                ]
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
             if attempts >= self.policy.single_ms_attempts:
                 raise WindowIncomplete(
-                    f"{self.resource.name.lower()} window {window} kept changing while paged "
+                    f"{self.resource.name} window {window} kept changing while paged "
                     f"({attempts} attempts, totals {sorted(totals)}, received {len(received)})"
                 )
             attempts += 1

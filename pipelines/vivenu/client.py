@@ -47,18 +47,18 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+# `Resource` is re-exported: callers name a spec `Resource.CUSTOMERS`, as before the registry.
+from pipelines.registry import BY_NAME, Resource, ResourceSpec  # noqa: F401
 from pipelines.vivenu.errors import (
     VivenuAuthError,
     VivenuBadRequest,
     VivenuConfigError,
     VivenuHTTPError,
-    VivenuInvalidId,
     VivenuNotFound,
     VivenuProtocolError,
     VivenuUnavailable,
     VivenuUnreachable,
 )
-from pipelines.vivenu.ids import ID_RULE, is_vivenu_id
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _TIMEOUT_HINT = "vivenu answered too slowly or not at all; retry later"
@@ -71,25 +71,6 @@ _HTTP_LOGGERS = (
     "httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
     "httpcore.socks",
 )  # fmt: skip
-
-
-class Resource(Enum):
-    """A listable vivenu collection: its list path and its item path."""
-
-    CUSTOMERS = ("/api/customers/rich", "/api/customers/{id}")
-    TRANSACTIONS = ("/api/transactions", "/api/transactions/{id}")
-
-    @property
-    def list_path(self) -> str:
-        return self.value[0]
-
-    def item_path(self, record_id: str) -> str:
-        """The record's path; an id that cannot be a vivenu id is refused, before any request."""
-        if not isinstance(record_id, str) or not is_vivenu_id(record_id):
-            raise VivenuInvalidId(
-                f"{record_id!r} is not a vivenu id ({ID_RULE}): refused before any request"
-            )
-        return self.value[1].format(id=urllib.parse.quote(record_id, safe=""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,15 +220,15 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return seconds if seconds > 0 else None
 
 
-def updated_at_filter(**ops: datetime | str | None) -> dict[str, str]:
-    """deepObject query params for updatedAt, e.g. ``updated_at_filter(gte=a, lt=b)``."""
+def updated_at_filter(field: str = "updatedAt", **ops: datetime | str | None) -> dict[str, str]:
+    """deepObject query params for `field`, e.g. ``updated_at_filter(gte=a, lt=b)``."""
     params = {}
     for op, value in ops.items():
         if value is None:
             continue
         if isinstance(value, datetime):
             value = format_timestamp(value)
-        params[f"updatedAt[${op}]"] = value
+        params[f"{field}[${op}]"] = value
     return params
 
 
@@ -347,7 +328,7 @@ class VivenuClient:
 
     async def list_page(
         self,
-        resource: Resource,
+        resource: ResourceSpec,
         *,
         top: int = MAX_TOP,
         skip: int = 0,
@@ -356,20 +337,21 @@ class VivenuClient:
         """One page of a collection; ``params`` are filters such as ``updated_at_filter(...)``."""
         if not 1 <= top <= MAX_TOP:
             raise ValueError(f"top must be within 1..{MAX_TOP}, got {top}")
-        query = {**(params or {}), "top": str(top), "skip": str(skip)}
+        query = {**dict(resource.filters), **(params or {}), "top": str(top), "skip": str(skip)}
         body = await self.request("GET", resource.list_path, params=query)
+        key = resource.list_key
         if (
             not isinstance(body, dict)
-            or not isinstance(body.get("docs"), list)
+            or not isinstance(body.get(key), list)
             or not isinstance(body.get("total"), int)
         ):
             raise VivenuProtocolError(
-                f"GET {resource.list_path}: expected {{docs: [...], total: int}}, "
+                f"GET {resource.list_path}: expected {{{key}: [...], total: int}}, "
                 f"got {type(body).__name__} with keys {sorted(body)[:5] if isinstance(body, dict) else '-'}"
             )
-        return Page(docs=body["docs"], total=body["total"])
+        return Page(docs=body[key], total=body["total"])
 
-    async def get(self, resource: Resource, record_id: str) -> dict[str, Any]:
+    async def get(self, resource: ResourceSpec, record_id: str) -> dict[str, Any]:
         """One record by id; raises VivenuNotFound when it does not exist."""
         return await self.request("GET", resource.item_path(record_id))
 
@@ -387,7 +369,8 @@ class VivenuClient:
         async def body() -> dict[str, Any]:
             return dict(await changes() if callable(changes) else changes)
 
-        return await self.request("PUT", Resource.CUSTOMERS.item_path(customer_id), json=body)
+        # Customers are the one resource the CRM push writes.
+        return await self.request("PUT", BY_NAME["customers"].item_path(customer_id), json=body)
 
     # -- transport ------------------------------------------------------------------------
 

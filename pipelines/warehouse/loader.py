@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import settings
+from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
-from pipelines.sync import schemas
+from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
 from pipelines.warehouse import catalog
@@ -43,9 +44,6 @@ from pipelines.warehouse import catalog
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
 MEMORY_LIMIT = "1GB"
-
-# Links derived from a customer's current version, rebuilt for the customers a load changes.
-LINKS = {"customers": ("customer_tags", "customer_transactions")}
 
 REJECTED = pa.schema(
     [pa.field("record_id", pa.string()), pa.field("updated_at", schemas.TIMESTAMP)]
@@ -168,12 +166,10 @@ def connect(
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse tables if missing; columns follow the lake's Arrow schemas."""
-    # One source of truth for column types: the lake's explicit schemas (schemas.py).
+    # One source of truth for column types: the lake's schemas, from the registry.
     empties = {
-        "customers": schemas.CUSTOMERS,
-        "transactions": schemas.TRANSACTIONS,
-        "customer_tags": schemas.CUSTOMER_TAGS,
-        "customer_transactions": schemas.CUSTOMER_TRANSACTIONS,
+        **{r.name: r.schema for r in RESOURCES},
+        **{link.table: link.schema for r in RESOURCES for link in r.links},
         "deletions": schemas.DELETIONS,
     }
     for table, schema in empties.items():
@@ -182,11 +178,40 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql(f"create_{table}"))
         if table in TABLES:
             con.execute(sql("create_history", table=table))
+        _add_columns(con, table, schema)
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
     if _count(con, "has_table", table="_loaded_runs"):
         con.execute(sql("internal_migrate"))
     con.execute(sql("views"))
+
+
+def _add_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    """Add the columns of fields declared since `table` was created (to its history too), and
+    fill them for the rows that held the field in `api_extra`."""
+    have = {c for (c,) in con.execute(sql("table_columns"), {"table": table}).fetchall()}
+    types = dict(zip(con.table("_empty").columns, con.table("_empty").types, strict=True))
+    added = [name for name in schema.names if name not in have]
+    if not added:
+        return
+    targets = [table, f"{table}_history"] if table in TABLES else [table]
+    for target in targets:
+        for column in added:
+            con.execute(sql("add_column", table=target, column=column, type=str(types[column])))
+    fields = evolve.backfillable(spec(table), added) if table in TABLES else []
+    if not fields:
+        return
+    assignments = [f"{f.column} = coalesce({f.column}, {evolve.value_sql(f)})" for f in fields]
+    assignments.append(f"{evolve.EXTRA} = {evolve.extra_sql(fields)}")
+    for target in targets:
+        con.execute(
+            sql(
+                "backfill",
+                table=target,
+                assignments=", ".join(assignments),
+                held=evolve.held_sql(fields),
+            )
+        )
 
 
 def live_versions(db_path: Path, resource: str, ids: list[str]) -> dict[str, datetime] | None:
@@ -235,7 +260,20 @@ def _register_runs(
     (a full load of a million records must not be materialized in Python memory first)."""
     files = lake.run_files(resource, runs, table)
     # A temporary view either way: nothing is written into the warehouse file.
-    con.register(name, con.read_parquet(files) if files else TABLES[resource][table].empty_table())
+    if not files:
+        con.register(name, TABLES[resource][table].empty_table())
+        return
+    declared = spec(resource)
+    missing = evolve.missing_columns(declared, files) if table == resource else set()
+    if not missing:
+        con.register(name, con.read_parquet(files))
+        return
+    # Change batches written before a field was declared: read by name, the field filled from
+    # `api_extra` (evolve.py).
+    con.register(f"raw_{name}", con.read_parquet(files, union_by_name=True))
+    con.register(f"typed_{name}", declared.schema.empty_table())
+    added = evolve.backfillable(declared, missing)
+    con.register(name, con.sql(evolve.conform_sql(declared, f"raw_{name}", f"typed_{name}", added)))
 
 
 def _rejected(lake: Lake, resource: str) -> pa.Table:
@@ -288,9 +326,10 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         merged = con.sql(sql("upsert", table=resource)).to_arrow_table()
         con.register("applied", merged)
         deleted = len(con.execute(sql("delete_current", table=resource)).fetchall())
-        for link in LINKS.get(resource, ()):
-            con.execute(sql("links_delete", link=link))
-            con.execute(sql(link))
+        # Link rows, derived from a record's current version, are rebuilt for those it changed.
+        for link in spec(resource).links:
+            con.execute(sql("links_delete", link=link.table, key=link.key))
+            con.execute(sql(link.table))
         (versions,) = con.execute(sql("history_insert", table=resource)).fetchall()[0]
         con.execute(sql("history_close", table=resource), params)
         con.execute(sql("rejected_hold"), params)
@@ -304,6 +343,11 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         raise
     finally:
         for name in (
+            *(
+                f"{kind}_{view}"
+                for kind in ("raw", "typed")
+                for view in ("pending_rows", "released_rows")
+            ),
             "pending_rows",
             "released_rows",
             "incoming_deletions",

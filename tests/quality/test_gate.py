@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from assets.ingest import customer_snapshot, transaction_snapshot
+from assets.ingest import SNAPSHOTS
 from assets.quality import check_result, quality_checks
 from pipelines.quality import rejects as rejects_mod
 from pipelines.quality import validate_snapshot
@@ -28,6 +28,8 @@ from pipelines.sync.lake import TABLES, Lake, write_parquet_atomic
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from tests.sync.truth import sync
+
+customer_snapshot, transaction_snapshot = SNAPSHOTS["customers"], SNAPSHOTS["transactions"]
 
 UNKNOWN_ID = "f" * 24
 Rows = list[dict[str, Any]]

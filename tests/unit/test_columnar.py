@@ -8,14 +8,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
+from pipelines.registry import CUSTOMERS, TRANSACTIONS
 from pipelines.sync import columnar
-from pipelines.sync.normalize import (
-    Lineage,
-    normalize_customers,
-    normalize_transactions,
-    scrub_customer,
-    scrub_transaction,
-)
+from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.vivenu.simulator.store import Store
 
 LINEAGE = Lineage(run_id="r", synced_at=datetime(2026, 1, 1, tzinfo=UTC))
@@ -25,8 +20,7 @@ def _row_path(monkeypatch):
     def refuse(*args, **kwargs):
         raise columnar.NotColumnar("forced")
 
-    monkeypatch.setattr(columnar, "customers", refuse)
-    monkeypatch.setattr(columnar, "transactions", refuse)
+    monkeypatch.setattr(columnar, "build", refuse)
 
 
 def _sorted(table: pa.Table) -> list[dict]:
@@ -37,13 +31,13 @@ def _sorted(table: pa.Table) -> list[dict]:
 @pytest.fixture(scope="module")
 def records():
     store = Store.seeded(1500, 9)
-    customers = [scrub_customer(c) for c in store.customers_truth()]
+    customers = [scrub(CUSTOMERS, c) for c in store.customers_truth()]
     rng = random.Random(1)
     for c in rng.sample(customers, 200):  # shapes the seed rarely makes
         c.pop(rng.choice(["location", "tags", "company", "createdAt", "number", "_account"]), None)
         c["tags"] = [*c.get("tags", []), *c.get("tags", [])[:1]]  # duplicates
         c["surprise"] = {"new": "field"}
-    transactions = [scrub_transaction(t) for t in store.transactions_truth()]
+    transactions = [scrub(TRANSACTIONS, t) for t in store.transactions_truth()]
     for t in rng.sample(transactions, 100):
         t.pop(rng.choice(["tickets", "regularPrice", "customerId", "createdAt"]), None)
         t["realPrice"] = rng.choice([0, 12, 0.1 + 0.2, 99999.99995, 0.00015, 2.675, 1e-300])
@@ -53,20 +47,20 @@ def records():
 def test_paths_agree_on_valid_records(records, monkeypatch):
     customers, transactions = records
     fast_c, fast_t = (
-        normalize_customers(customers, LINEAGE),
-        normalize_transactions(transactions, LINEAGE),
+        normalize(CUSTOMERS, customers, LINEAGE),
+        normalize(TRANSACTIONS, transactions, LINEAGE),
     )
     _row_path(monkeypatch)
     slow_c, slow_t = (
-        normalize_customers(customers, LINEAGE),
-        normalize_transactions(transactions, LINEAGE),
+        normalize(CUSTOMERS, customers, LINEAGE),
+        normalize(TRANSACTIONS, transactions, LINEAGE),
     )
-    for name in ("customers", "tags", "links"):
-        fast, slow = getattr(fast_c, name), getattr(slow_c, name)
+    for name in ("customers", "customer_tags", "customer_transactions"):
+        fast, slow = fast_c[name], slow_c[name]
         assert fast.schema == slow.schema
         assert _sorted(fast) == _sorted(slow), name
-    assert _sorted(fast_t.transactions) == _sorted(slow_t.transactions)
-    assert fast_c.quarantine.num_rows == slow_c.quarantine.num_rows == 0
+    assert _sorted(fast_t["transactions"]) == _sorted(slow_t["transactions"])
+    assert fast_c["quarantine"].num_rows == slow_c["quarantine"].num_rows == 0
 
 
 @pytest.mark.parametrize(
@@ -76,5 +70,5 @@ def test_paths_agree_on_valid_records(records, monkeypatch):
 )  # fmt: skip
 def test_a_bad_record_sends_the_batch_to_the_row_path(records, bad):
     customers, _ = records
-    batch = normalize_customers([*customers[:50], {**customers[50], **bad}], LINEAGE)
-    assert batch.customers.num_rows == 50 and batch.quarantine.num_rows == 1
+    batch = normalize(CUSTOMERS, [*customers[:50], {**customers[50], **bad}], LINEAGE)
+    assert batch["customers"].num_rows == 50 and batch["quarantine"].num_rows == 1

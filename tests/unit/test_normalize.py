@@ -8,14 +8,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from pipelines.sync import schemas
-from pipelines.sync.normalize import (
-    Lineage,
-    normalize_customers,
-    normalize_transactions,
-    scrub_customer,
-    scrub_transaction,
-)
+from pipelines.registry import CUSTOMERS, TRANSACTIONS
+from pipelines.sync.normalize import Lineage, normalize, scrub
 
 LINEAGE = Lineage(run_id="r1", synced_at=datetime(2026, 1, 1, tzinfo=UTC))
 
@@ -48,27 +42,27 @@ def customer(**over):
 
 
 def test_customer_rows_tags_links_and_unmodeled_fields():
-    batch = normalize_customers([scrub_customer(customer())], LINEAGE)
-    assert batch.customers.schema == schemas.CUSTOMERS
-    row = batch.customers.to_pylist()[0]
+    batch = normalize(CUSTOMERS, [scrub(CUSTOMERS, customer())], LINEAGE)
+    assert batch["customers"].schema == CUSTOMERS.schema
+    row = batch["customers"].to_pylist()[0]
     assert row["location_country"] == "GB" and row["tags"] == ["vip", "vip", "newsletter"]
     assert row["updated_at"] == datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
     assert orjson.loads(row["api_extra"]) == {"externalId": "crm-9", "segments": ["seg-a"]}
-    assert batch.tags.column("tag").to_pylist() == ["vip", "newsletter"]
-    assert batch.links.column("transaction_id").to_pylist() == ["t1", "t2"]
-    assert batch.quarantine.num_rows == 0
+    assert batch["customer_tags"].column("tag").to_pylist() == ["vip", "newsletter"]
+    assert batch["customer_transactions"].column("transaction_id").to_pylist() == ["t1", "t2"]
+    assert batch["quarantine"].num_rows == 0
 
 
 @pytest.mark.attack("secrets in valid and malformed records")
 def test_secrets_never_survive_normalization_or_quarantine():
-    good = scrub_customer(customer())
-    bad = scrub_customer(customer(updatedAt="yesterday"))
-    batch = normalize_customers([good, bad], LINEAGE)
-    text = str(batch.customers.to_pylist()) + str(batch.quarantine.to_pylist())
+    good = scrub(CUSTOMERS, customer())
+    bad = scrub(CUSTOMERS, customer(updatedAt="yesterday"))
+    batch = normalize(CUSTOMERS, [good, bad], LINEAGE)
+    text = str(batch["customers"].to_pylist()) + str(batch["quarantine"].to_pylist())
     assert "VT-SECRET" not in text and "PR-SECRET" not in text
-    tx = scrub_transaction({"_id": "t", "secret": "TX-SECRET", "updatedAt": "nope"})
-    tb = normalize_transactions([tx], LINEAGE)
-    assert "TX-SECRET" not in str(tb.quarantine.to_pylist())
+    tx = scrub(TRANSACTIONS, {"_id": "t", "secret": "TX-SECRET", "updatedAt": "nope"})
+    tb = normalize(TRANSACTIONS, [tx], LINEAGE)
+    assert "TX-SECRET" not in str(tb["quarantine"].to_pylist())
 
 
 @pytest.mark.parametrize(
@@ -88,9 +82,9 @@ def test_malformed_customers_are_quarantined_with_reason(over, reason):
     doc = customer(**over)
     if over.get("_id", "x") is None:
         del doc["_id"]
-    batch = normalize_customers([doc, customer(_id="64f0c0ffee0000000000000b")], LINEAGE)
-    assert batch.customers.num_rows == 1
-    q = batch.quarantine.to_pylist()
+    batch = normalize(CUSTOMERS, [doc, customer(_id="64f0c0ffee0000000000000b")], LINEAGE)
+    assert batch["customers"].num_rows == 1
+    q = batch["quarantine"].to_pylist()
     assert len(q) == 1 and reason in q[0]["reason"]
     assert orjson.loads(q[0]["payload"])["primaryEmail"] == "ada@example.com"
 
@@ -98,7 +92,7 @@ def test_malformed_customers_are_quarantined_with_reason(over, reason):
 def test_transactions_money_is_decimal_and_bad_price_quarantined():
     base = {"_id": "t1", "customerId": "c1", "realPrice": 49.9, "currency": "EUR",
             "status": "COMPLETE", "updatedAt": "2025-01-01T00:00:00.000Z", "tickets": [{}, {}]}  # fmt: skip
-    tb = normalize_transactions([base, {**base, "_id": "t2", "realPrice": "49,90"}], LINEAGE)
-    rows = tb.transactions.to_pylist()
+    tb = normalize(TRANSACTIONS, [base, {**base, "_id": "t2", "realPrice": "49,90"}], LINEAGE)
+    rows = tb["transactions"].to_pylist()
     assert rows[0]["real_price"] == Decimal("49.9000") and rows[0]["ticket_count"] == 2
-    assert tb.quarantine.to_pylist()[0]["reason"] == "realPrice is str, expected a number"
+    assert tb["quarantine"].to_pylist()[0]["reason"] == "realPrice is str, expected a number"
