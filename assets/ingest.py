@@ -2,7 +2,9 @@
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -142,10 +144,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
             metadata["requests"] = client.stats.requests
         return metadata
 
-    try:
-        return dg.MaterializeResult(metadata=asyncio.run(run()))
-    except (SyncFailed, VivenuError, LakeBusy, LakeCorrupt) as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    return _from_api(run)
 
 
 @dg.asset(
@@ -154,7 +153,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
     deps=list(CHANGES.values()),
     owners=OWNERS,
     tags=tags("all", personal_data=False),
-    metadata=table_metadata("customers", "deletions"),
+    metadata=table_metadata(RESOURCES[0].name, "deletions"),
     automation_condition=EAGER,
 )
 def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
@@ -183,9 +182,14 @@ def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.Materiali
             found["requests"] = client.stats.requests
         return found
 
+    return _from_api(run)
+
+
+def _from_api(run: Callable[[], Coroutine[Any, Any, dict[str, int]]]) -> dg.MaterializeResult:
+    """Runs an asset's API work; its known failures end the step with their one-line reason."""
     try:
         return dg.MaterializeResult(metadata=asyncio.run(run()))
-    except (VivenuError, LakeBusy, LakeCorrupt) as exc:
+    except (SyncFailed, VivenuError, LakeBusy, LakeCorrupt) as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 
