@@ -4,40 +4,18 @@ truncated change batch. Each is named in one line with its fix, and the fix reco
 from __future__ import annotations
 
 import asyncio
-import importlib
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-import pipelines.definitions
-from pipelines.cli import main
 from pipelines.sync.engine import SyncFailed, reconcile_resource, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
-from tests.sync.truth import client_for, mismatches, sync
-
-
-def _cli(sim: SimulatorServer, data_dir: Path, *args: str) -> Result:
-    """`customer-sync ARGS` in this process (a subprocess spends most of 30 s importing)."""
-    env = {
-        "VIVENU_BASE_URL": sim.base_url,
-        "VIVENU_API_KEY": sim.api_key,
-        "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
-        "CUSTOMER_SYNC_MAX_RPS": "1000",
-    }
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            # The code location wires its resources from the environment when imported.
-            importlib.reload(pipelines.definitions)
-            return CliRunner().invoke(main, list(args))
-    finally:
-        importlib.reload(pipelines.definitions)
+from tests.sync.truth import cli_in_process, client_for, mismatches, sync
 
 
 def _failed_with(result: Result, *needles: str) -> str:
@@ -77,13 +55,13 @@ def test_corrupt_state_is_named_and_state_reset_recovers(simulator, tmp_path, co
     sync(simulator, tmp_path)
     state_file = Lake(tmp_path).folder("customers") / "_state.json"
     state_file.write_text(content)
-    shown = _cli(simulator, tmp_path, "state", "show")
+    shown = cli_in_process(simulator, tmp_path, "state", "show")
     _failed_with(shown, str(state_file), "is unreadable", "state reset")
-    reset = _cli(simulator, tmp_path, "state", "reset", "--yes")
+    reset = cli_in_process(simulator, tmp_path, "state", "reset", "--yes")
     assert reset.exit_code == 0, reset.output
     assert (state_file.parent / "_state.json.corrupt").read_text() == content
     assert Lake(tmp_path).load_state("customers").high_water_mark_ms is None
-    assert _cli(simulator, tmp_path, "state", "show").exit_code == 0
+    assert cli_in_process(simulator, tmp_path, "state", "show").exit_code == 0
     sync(simulator, tmp_path)
     assert mismatches(simulator, tmp_path) == {}
 
@@ -93,8 +71,10 @@ def test_corrupt_state_fails_the_sync_clearly_and_sync_full_recovers(simulator, 
     sync(simulator, tmp_path)
     state_file = Lake(tmp_path).folder("customers") / "_state.json"
     state_file.write_text(STATES["invalid-json"])
-    _failed_with(_cli(simulator, tmp_path, "sync", "--quiet"), "is unreadable", "sync --full")
-    full = _cli(simulator, tmp_path, "sync", "--full", "--quiet")
+    _failed_with(
+        cli_in_process(simulator, tmp_path, "sync", "--quiet"), "is unreadable", "sync --full"
+    )
+    full = cli_in_process(simulator, tmp_path, "sync", "--full", "--quiet")
     assert full.exit_code == 0, full.output
     assert mismatches(simulator, tmp_path) == {}
 
@@ -103,7 +83,7 @@ def test_corrupt_state_fails_the_sync_clearly_and_sync_full_recovers(simulator, 
 def test_truncated_snapshot_is_rebuilt_by_sync_full(simulator, tmp_path):
     _sync_twice(simulator, tmp_path)
     _truncate(Lake(tmp_path).snapshot_path("customers", "customers"))
-    full = _cli(simulator, tmp_path, "sync", "--full", "--quiet")
+    full = cli_in_process(simulator, tmp_path, "sync", "--full", "--quiet")
     assert full.exit_code == 0, full.output
     assert mismatches(simulator, tmp_path) == {}
 
@@ -124,8 +104,10 @@ def test_truncated_part_is_named_and_sync_full_recovers(simulator, tmp_path):
     run = lake.load_state("customers").pending_compaction[-1]
     (part,) = lake.run_files("customers", [run], "customers")
     _truncate(Path(part))
-    _failed_with(_cli(simulator, tmp_path, "sync", "--quiet"), part, "unreadable", "sync --full")
-    full = _cli(simulator, tmp_path, "sync", "--full", "--quiet")
+    _failed_with(
+        cli_in_process(simulator, tmp_path, "sync", "--quiet"), part, "unreadable", "sync --full"
+    )
+    full = cli_in_process(simulator, tmp_path, "sync", "--full", "--quiet")
     assert full.exit_code == 0, full.output
     assert mismatches(simulator, tmp_path) == {}
     assert Path(f"{part}.corrupt").exists() and not Path(part).exists()
@@ -136,11 +118,11 @@ def test_deleted_snapshot_is_rebuilt_from_every_change_batch(simulator, tmp_path
     _sync_twice(simulator, tmp_path)
     snapshot = Lake(tmp_path).snapshot_path("customers", "customers")
     snapshot.unlink()
-    _failed_with(_cli(simulator, tmp_path, "validate"), f"{snapshot} is missing", "sync")
-    done = _cli(simulator, tmp_path, "sync", "--quiet")
+    _failed_with(cli_in_process(simulator, tmp_path, "validate"), f"{snapshot} is missing", "sync")
+    done = cli_in_process(simulator, tmp_path, "sync", "--quiet")
     assert done.exit_code == 0, done.output
     assert mismatches(simulator, tmp_path) == {}
-    assert _cli(simulator, tmp_path, "validate").exit_code == 0
+    assert cli_in_process(simulator, tmp_path, "validate").exit_code == 0
 
 
 @pytest.mark.attack("11.8 a deleted snapshot whose change batches are gone too")
@@ -150,8 +132,10 @@ def test_deleted_snapshot_without_its_batches_refuses_with_the_fix(simulator, tm
     lake.snapshot_path("customers", "customers").unlink()
     first = min(lake.batch_runs("customers"))
     shutil.rmtree(lake.run_dir("customers", first))
-    _failed_with(_cli(simulator, tmp_path, "sync", "--quiet"), "cannot be rebuilt", "sync --full")
-    full = _cli(simulator, tmp_path, "sync", "--full", "--quiet")
+    _failed_with(
+        cli_in_process(simulator, tmp_path, "sync", "--quiet"), "cannot be rebuilt", "sync --full"
+    )
+    full = cli_in_process(simulator, tmp_path, "sync", "--full", "--quiet")
     assert full.exit_code == 0, full.output
     assert mismatches(simulator, tmp_path) == {}
 

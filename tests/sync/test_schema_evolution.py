@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
 
-import pipelines.definitions
 from pipelines import registry
-from pipelines.cli import main
 from pipelines.registry import CUSTOMERS, Field, ResourceSpec
 from pipelines.sync.engine import SyncOptions, sync_resource
 from pipelines.sync.lake import TABLES, Lake
@@ -26,32 +21,14 @@ from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.warehouse import loader
 from pipelines.warehouse.loader import connect
-from tests.sync.truth import client_for, sync
-
-
-def _cli(sim: SimulatorServer, data_dir: Path, *args: str) -> Result:
-    """`customer-sync ARGS` in this process (a subprocess spends most of its time importing)."""
-    env = {
-        "VIVENU_BASE_URL": sim.base_url,
-        "VIVENU_API_KEY": sim.api_key,
-        "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
-        "CUSTOMER_SYNC_MAX_RPS": "1000",
-    }
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            importlib.reload(pipelines.definitions)  # resources are wired from the environment
-            return CliRunner().invoke(main, list(args))
-    finally:
-        importlib.reload(pipelines.definitions)
+from tests.sync.truth import cli_in_process, client_for, sync
 
 
 def test_a_new_undeclared_field_is_kept_reported_once_and_loaded(tmp_path):
     store = Store.seeded(120, 3)
     data_dir = tmp_path / "data"
     with SimulatorServer(store, api_key="sim-key") as sim:
-        first = _cli(sim, data_dir, "sync", "--json")
+        first = cli_in_process(sim, data_dir, "sync", "--json")
         assert first.exit_code == 0, first.output
         known = json.loads(first.stdout)["customers"]["new_api_fields"]
         assert "segments" in known  # what the seed sends beyond the declaration: first met now
@@ -60,14 +37,14 @@ def test_a_new_undeclared_field_is_kept_reported_once_and_loaded(tmp_path):
         # A new field, with a secret nested in it: kept, scrubbed, and named without its value.
         store.update_customer(customer_id, {"loyalty": {"tier": "gold", "apiToken": "LT-SECRET"}})
         time.sleep(2.1)  # past the sync's safety lag
-        second = _cli(sim, data_dir, "sync")
+        second = cli_in_process(sim, data_dir, "sync")
         assert second.exit_code == 0, second.output
         assert "new API field `loyalty` on customers, kept in api_extra" in second.stdout
         assert "`segments`" not in second.stdout  # reported once, by the run that met it first
 
         store.update_customer(customer_id, {"loyalty": {"tier": "platinum"}})
         time.sleep(2.1)
-        third = _cli(sim, data_dir, "sync", "--json")
+        third = cli_in_process(sim, data_dir, "sync", "--json")
         assert third.exit_code == 0, third.output
         summary = json.loads(third.stdout)["customers"]
         assert summary["new_api_fields"] == [] and summary["records_fetched"] >= 1

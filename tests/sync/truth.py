@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
 
 from pipelines.sync.engine import SyncOptions, SyncResult, reconcile_resource, sync_resource
 from pipelines.sync.lake import Lake
@@ -110,3 +113,25 @@ def mismatches(sim: SimulatorServer, data_dir: Path, *, upto_ms: int | None = No
                 "extra": extra[:5], "n_extra": len(extra),
             }  # fmt: skip
     return found
+
+
+def cli_in_process(sim: SimulatorServer, data_dir: Path, *args: str) -> Result:
+    """`customer-sync ARGS` in this process (a subprocess spends most of its time importing)."""
+    import pipelines.definitions
+    from pipelines.cli import main
+
+    env = {
+        "VIVENU_BASE_URL": sim.base_url,
+        "VIVENU_API_KEY": sim.api_key,
+        "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
+        "CUSTOMER_SYNC_MAX_RPS": "1000",
+    }
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            # The code location wires its resources from the environment when imported.
+            importlib.reload(pipelines.definitions)
+            return CliRunner().invoke(main, list(args))
+    finally:
+        importlib.reload(pipelines.definitions)
