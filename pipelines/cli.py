@@ -58,18 +58,19 @@ class LazyGroup(click.Group):
         # A full disk or a read-only directory outside a run (state reset, exports, ...) ends in
         # the same one line as inside one, not in a traceback.
         try:
-            try:
-                return super().invoke(ctx)
-            except (click.ClickException, click.exceptions.Exit, click.Abort):
-                raise
-            except Exception as exc:
-                why = failures.explain_exception(exc, data_dir=settings.data_dir().absolute())
-                if why is None:
-                    raise
-                raise click.ClickException(why) from exc
+            return super().invoke(ctx)
         except click.ClickException as exc:
             clikit.echo_json_error(ctx, exc)
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            why = failures.explain_exception(exc, data_dir=settings.data_dir().absolute())
+            if why is None:
+                raise
+            error = click.ClickException(why)
+            clikit.echo_json_error(ctx, error)
+            raise error from exc
 
 
 @click.group(cls=LazyGroup)
