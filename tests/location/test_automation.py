@@ -9,12 +9,12 @@ import dagster as dg
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
 from pipelines.definitions import defs
+from pipelines.registry import RESOURCES
 
-CHANGES = {"customer_changes", "transaction_changes"}
+CHANGES = {r.changes_asset for r in RESOURCES}
 DOWNSTREAM = {
     "unseen_deletions",
-    "customer_snapshot",
-    "transaction_snapshot",
+    *(r.snapshot_asset for r in RESOURCES),
     "warehouse",
     "customer_spend",
     "customer_rfm",
@@ -25,7 +25,7 @@ DOWNSTREAM = {
     "analyst_copy",
     "segment_exports",
 }
-GATE = {"customer_quality", "transaction_quality"}
+GATE = {r.quality_check for r in RESOURCES}
 
 
 def _requested(result: dg.EvaluateAutomationConditionsResult) -> tuple[set[str], set[str]]:
