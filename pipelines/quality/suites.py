@@ -121,7 +121,7 @@ class Suite:
         )
         # GX logs and drops an expectation it cannot build; a typo must not disable a check.
         if len(suite.expectations) != len(self.expectations):
-            loaded = {e.meta.get("name") for e in suite.expectations}
+            loaded = {(e.meta or {}).get("name") for e in suite.expectations}
             bad = [e["meta"]["name"] for e in self.expectations if e["meta"]["name"] not in loaded]
             raise SuiteError(f"{self.path.name}: GX rejected expectation(s) {bad}")
         return suite

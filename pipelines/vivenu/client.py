@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -386,6 +386,7 @@ class VivenuClient:
 
         `json` may be an async callable returning the body, awaited before every attempt.
         """
+        body = cast("Callable[[], Awaitable[Any]]", json) if callable(json) else None
         failures: Counter[_Failure] = Counter()
         limits = {
             _Failure.ANSWER: self.settings.max_attempts,
@@ -412,7 +413,7 @@ class VivenuClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    payload = await json() if callable(json) else json
+                    payload = await body() if body else json
                     return await self._send_once(method, path, params=params, json=payload)
         except _Retryable as exc:
             attempts = sum(failures.values())
