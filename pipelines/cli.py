@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines import clikit, failures, progress, settings
+from pipelines import clikit, failures, preflight, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncProgress
@@ -86,7 +86,7 @@ def main() -> None:
 
 def _check_config(*, api: bool = False, pipeline: bool = False) -> None:
     """Exit 3 naming every bad or missing variable, before the command does any work."""
-    clikit.config_problems(settings.problems(api=api, pipeline=pipeline))
+    clikit.config_problems(preflight.problems(api=api, pipeline=pipeline))
 
 
 @contextmanager
