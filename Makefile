@@ -33,6 +33,7 @@ lint: .venv/.synced
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/dg check defs
+	.venv/bin/basedpyright
 
 format: .venv/.synced
 	.venv/bin/ruff check --fix .

@@ -8,7 +8,6 @@ data directory against vivenu.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -57,8 +56,8 @@ def ui(host: str, port: int) -> None:
     The first start without VIVENU_BASE_URL runs the demo (about 30 s) so the UI opens on
     materialized assets; later starts reuse the demo's data and run history.
     """
-    env = dict(os.environ)
-    if os.environ.get("VIVENU_BASE_URL"):
+    env = settings.environment()
+    if settings.BASE_URL.raw():
         data_dir = settings.data_dir()
         env["CUSTOMER_SYNC_DATA_DIR"] = str(data_dir)
         env["DAGSTER_HOME"] = str(
