@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _dg() -> Path:
     dg = Path(sys.executable).with_name("dg")
     if not dg.exists():  # `make demo` installs the runtime only; dg is the `ui` dependency group
-        raise click.ClickException(f"{dg} is not installed; `make ui` installs it and starts the UI")
+        raise click.ClickException(
+            f"{dg} is not installed; `make ui` installs it and starts the UI"
+        )
     return dg
 
 
