@@ -22,6 +22,9 @@ DOWNSTREAM = {
     "monthly_spend",
     "event_spend",
     "tag_summary",
+    "customer_bookings",
+    "booking_conversion",
+    "event_lead_time",
     "analyst_copy",
     "segment_exports",
 }
