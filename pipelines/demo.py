@@ -211,7 +211,10 @@ def _summary(
     _markdown("Revenue by month (latest first)", analytics["monthly_spend"]["revenue_by_month"])
     _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
     _markdown("Top tags", analytics["tag_summary"]["top_tags"])
-    _markdown("Top events (capacity filled: valid tickets / capacity)", analytics["event_spend"]["top_events"])
+    _markdown(
+        "Top events (capacity filled: valid tickets / capacity)",
+        analytics["event_spend"]["top_events"],
+    )
     _markdown("Bookings per customer", analytics["customer_bookings"]["booking_habits"])
     _markdown("Repeat bookings", analytics["booking_conversion"]["repeat_bookings"])
     _markdown("Booking lead time", analytics["event_lead_time"]["lead_time_bands"])

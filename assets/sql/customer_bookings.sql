@@ -28,7 +28,6 @@ orders AS (
     SELECT
         b.customer_id,
         count(*) AS bookings,
-        count(DISTINCT b.event_id) AS events_booked,
         coalesce(sum(v.tickets), 0)::BIGINT AS tickets,
         min(b.booked_at) AS first_booking_at,
         max(b.booked_at) AS last_booking_at,
@@ -53,14 +52,19 @@ gaps AS (
     FROM firsts
 ),
 returns AS (
-    SELECT customer_id, round(median(days), 1) AS median_days_between_bookings
+    -- One row per (customer, event) in firsts: its count is the distinct events, without a
+    -- count(DISTINCT) over every booking.
+    SELECT
+        customer_id,
+        count(*) AS events_booked,
+        round(median(days), 1) AS median_days_between_bookings
     FROM gaps
     GROUP BY customer_id
 )
 SELECT
     o.customer_id,
     o.bookings,
-    o.events_booked,
+    r.events_booked,
     o.tickets,
     o.first_booking_at,
     o.last_booking_at,

@@ -244,7 +244,9 @@ def test_every_query_of_the_analysts_doc_answers_in_the_duckdb_shell(copy):
     empty = [q for q, query in doc_queries().items() if not cli(copy, query)]
     assert empty == []
     # And the doc's other examples (the data dictionary look-ups), one statement at a time.
-    blocks = re.findall(r"```sql\n(.*?)```", DOC.read_text().split("## Questions and their SQL", 1)[0], re.S)
+    blocks = re.findall(
+        r"```sql\n(.*?)```", DOC.read_text().split("## Questions and their SQL", 1)[0], re.S
+    )
     statements = [s for block in blocks for s in block.split(";\n") if s.strip()]
     assert statements and all(cli(copy, s) for s in statements)
 
