@@ -6,7 +6,6 @@ SELECT
     coalesce(event_name, event_id) AS event,
     event_start_at::DATE AS starts,
     revenue::DECIMAL(18, 2) AS revenue,
-    orders,
     tickets,
     capacity_filled
 FROM event_spend
