@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.push.db import PushDB
+from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
@@ -43,18 +44,18 @@ def cli(path: Path, query: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
-    """A demo-like analyst copy (2,000 customers, seed 42 as in the demo): a sync, the analytics,
-    then email changes, a deletion and a reconcile, and a push log."""
+    """A demo-like analyst copy (2,000 customers, seed 42 as in the demo): a sync of every
+    resource, the analytics, then email changes, a deletion and a reconcile, and a push log."""
     data = tmp_path_factory.mktemp("analyst")
     store = Store.seeded(2000, 42)
     with SimulatorServer(store) as sim:
-        sync(sim, data)
+        sync(sim, data, resources=RESOURCES)
         run(data)
         ids = store.live_customer_ids()
         for n, cid in enumerate(ids[:5]):
             store.update_customer(cid, {"primaryEmail": f"changed-{n}@example.org"})
         store.delete_customer(ids[-1])
-        sync(sim, data, reconcile=True)
+        sync(sim, data, reconcile=True, resources=RESOURCES)
         run(data)
     db = data / "warehouse.duckdb"
     PushDB(db, read_only=False)  # creates push_log, as the first push does
@@ -155,7 +156,9 @@ def test_bookkeeping_lives_in_schema_internal(copy):
     finally:
         con.close()
     assert schemas == {"loaded_runs": "internal", "rejected_versions": "internal"}
-    assert runs == 4 and hidden == 0  # two syncs of two resources
+    # Every resource's first sync, and the second of customers and transactions: events and
+    # tickets did not change in between, and a run that fetched nothing loads no batch.
+    assert runs == len(RESOURCES) + 2 and hidden == 0
 
 
 def test_an_old_warehouse_moves_its_bookkeeping_to_internal(tmp_path):
@@ -211,10 +214,7 @@ def test_json_columns_are_typed_json(copy):
         *(
             f"{t}.api_extra"
             for t in (
-                "customers",
-                "customers_history",
-                "transactions",
-                "transactions_history",
+                *(f"{r.name}{h}" for r in RESOURCES for h in ("", "_history")),
                 "transaction_facts",
             )
         ),
