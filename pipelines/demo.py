@@ -212,7 +212,7 @@ def _summary(
     _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
     _markdown("Top tags", analytics["tag_summary"]["top_tags"])
     _markdown(
-        "Top events (capacity filled: valid tickets / capacity)",
+        "Top events (capacity filled: sold tickets / capacity)",
         analytics["event_spend"]["top_events"],
     )
     _markdown("Bookings per customer", analytics["customer_bookings"]["booking_habits"])

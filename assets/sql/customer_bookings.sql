@@ -1,5 +1,5 @@
 -- What each customer books: their bookings (completed, paid orders for an event, see
--- booking_facts), the distinct events among them, the valid tickets those orders hold, and how
+-- booking_facts), the distinct events among them, the sold tickets those orders hold, and how
 -- long they take to come back. No money here, so no currency: a customer's bookings in every
 -- currency count. A customer comes back when they book an event they had not booked before: the
 -- days between bookings are those between the first orders for each next event, so a second order
@@ -10,30 +10,30 @@
 --   customer_id: the customer (customers.id)
 --   bookings: completed, paid orders for an event
 --   events_booked: distinct events among them
---   tickets: tickets with status VALID in those orders (tickets, by transaction_id): the tickets
---     the customer bought, their own and those for companions
+--   tickets: the sold tickets (ticket_facts.is_sold) of those orders, by transaction_id: the
+--     tickets the customer bought, their own and those for companions
 --   first_booking_at: when the first booking was placed (UTC)
 --   last_booking_at: when the latest booking was placed (UTC)
 --   median_days_between_bookings: the median of the days between the first orders for each next
 --     event, rounded to 1 decimal; NULL with a single event booked
 --   median_lead_days: the median of the bookings' days from order to event start, rounded to 1
 --     decimal (booking_facts.lead_days); NULL when no booked event has a start
-WITH valid AS (
+WITH sold AS (
     SELECT transaction_id, count(*) AS tickets
-    FROM tickets
-    WHERE status = 'VALID'
+    FROM ticket_facts
+    WHERE is_sold
     GROUP BY transaction_id
 ),
 orders AS (
     SELECT
         b.customer_id,
         count(*) AS bookings,
-        coalesce(sum(v.tickets), 0)::BIGINT AS tickets,
+        coalesce(sum(k.tickets), 0)::BIGINT AS tickets,
         min(b.booked_at) AS first_booking_at,
         max(b.booked_at) AS last_booking_at,
         round(median(b.lead_days), 1) AS median_lead_days
     FROM booking_facts AS b
-    LEFT JOIN valid AS v USING (transaction_id)
+    LEFT JOIN sold AS k USING (transaction_id)
     WHERE b.customer_id IS NOT NULL
     GROUP BY b.customer_id
 ),

@@ -1,8 +1,8 @@
 -- Revenue per event and currency: completed, paid transactions (net, see transaction_facts), with
--- the event's name and start, and how much of its capacity its valid tickets fill.
--- Capacity is the event's (events.capacity, vivenu's maxAmount) and every valid ticket takes a
--- place whatever its order's payment state, so capacity_filled is the event's, across currencies:
--- the same on each of its rows.
+-- the event's name and start, and how much of its capacity its sold tickets fill.
+-- Capacity is the event's (events.capacity, vivenu's maxAmount) and every sold ticket (see
+-- ticket_facts) takes a place whatever its order's payment state, so capacity_filled is the
+-- event's, across currencies: the same on each of its rows.
 --
 -- Table event_spend: one row per event and currency with a paid or refunded order.
 -- Columns:
@@ -19,8 +19,9 @@
 --   first_order_at: created_at of the first paid order (UTC)
 --   last_order_at: created_at of the latest paid order (UTC)
 --   capacity: the most tickets the event may have (events.capacity); NULL where vivenu gives none
---   valid_tickets: the event's tickets with status VALID, in any currency (tickets)
---   capacity_filled: valid_tickets / capacity, rounded to 4 decimals; NULL without a capacity
+--   sold_tickets: the event's sold tickets (ticket_facts.is_sold: VALID or DETAILSREQUIRED), in
+--     any currency
+--   capacity_filled: sold_tickets / capacity, rounded to 4 decimals; NULL without a capacity
 WITH spend AS (
     SELECT
         event_id,
@@ -37,10 +38,10 @@ WITH spend AS (
     WHERE is_paid OR is_refund
     GROUP BY ALL
 ),
-valid AS (
-    SELECT event_id, count(*) AS valid_tickets
-    FROM tickets
-    WHERE status = 'VALID'
+sold AS (
+    SELECT event_id, count(*) AS sold_tickets
+    FROM ticket_facts
+    WHERE is_sold
     GROUP BY event_id
 )
 SELECT
@@ -57,9 +58,9 @@ SELECT
     s.first_order_at,
     s.last_order_at,
     e.capacity,
-    coalesce(v.valid_tickets, 0) AS valid_tickets,
-    round(coalesce(v.valid_tickets, 0) / nullif(e.capacity, 0), 4) AS capacity_filled
+    coalesce(k.sold_tickets, 0) AS sold_tickets,
+    round(coalesce(k.sold_tickets, 0) / nullif(e.capacity, 0), 4) AS capacity_filled
 FROM spend AS s
 LEFT JOIN events AS e ON e.id = s.event_id
-LEFT JOIN valid AS v ON v.event_id = s.event_id
+LEFT JOIN sold AS k ON k.event_id = s.event_id
 ORDER BY s.event_id NULLS LAST, s.currency

@@ -216,6 +216,7 @@ def test_json_columns_are_typed_json(copy):
             for t in (
                 *(f"{r.name}{h}" for r in RESOURCES for h in ("", "_history")),
                 "transaction_facts",
+                "ticket_facts",
             )
         ),
         "push_log.changes",

@@ -6,8 +6,10 @@ Events (UTC; capacity = vivenu's maxAmount):
     e3 Autumn Jazz  starts 2024-09-01 12:00  no capacity
     e4 Winter Ball  starts 2024-12-01 00:00  capacity 100
 
-Transactions (EUR unless noted; every one placed at 00:00 UTC unless noted) and their tickets:
-    a1 a 2024-01-01 e1 100.00 paid            2 tickets VALID
+Transactions (EUR unless noted; every one placed at 00:00 UTC unless noted) and their tickets
+(sold: VALID or DETAILSREQUIRED):
+    a1 a 2024-01-01 e1 100.00 paid            2: VALID, DETAILSREQUIRED (a companion's, sold
+                                                 and waiting for the holder's details)
     a2 a 2024-02-01 e2  60.00 paid            1 VALID
     a3 a 2024-04-01 e3  70.00 paid            1 VALID
     a4 a 2024-08-01 e4  80.00 USD paid        1 VALID
@@ -43,7 +45,7 @@ RUN = "20241201T000000000Z-000001"
 
 TRANSACTIONS = [
     # id, customer, placed, event, price, tickets' statuses, other fields
-    ("a1", "a", "2024-01-01", "e1", "100.00", ["VALID", "VALID"], {}),
+    ("a1", "a", "2024-01-01", "e1", "100.00", ["VALID", "DETAILSREQUIRED"], {}),
     ("a2", "a", "2024-02-01", "e2", "60.00", ["VALID"], {}),
     ("a3", "a", "2024-04-01", "e3", "70.00", ["VALID"], {}),
     ("a4", "a", "2024-08-01", "e4", "80.00", ["VALID"], {"currency": "USD"}),
@@ -119,13 +121,13 @@ def test_event_spend_names_the_event_and_fills_its_capacity(con):
     #   e2 EUR a2 60 + b3 150 + x1 50 = 260, 3 orders, 1+3+1 = 5 tickets, 2 customers (x1 has
     #       none), refunded c2 45 in 1 refund
     #   e3 EUR a3 70; e4 USD a4 80
-    # Capacity filled: the event's VALID tickets (whatever the order) / its capacity:
+    # Capacity filled: the event's sold tickets (whatever the order) / its capacity:
     #   e1 2+1+1+1 = 5 / 10 = 0.5; e2 a2 1 + b3 2 + x1 1 = 4 / 4 = 1.0 (c2's INVALID and d1's
     #   RESERVED take no place); e3 1 / no capacity = NULL; e4 1 / 100 = 0.01
     got = [
         (r["event_id"], r["event_name"], r["event_start_at"], r["currency"], r["revenue"],
          r["orders"], r["tickets"], r["customers"], r["refunded"], r["refunds"], r["capacity"],
-         r["valid_tickets"], r["capacity_filled"])
+         r["sold_tickets"], r["capacity_filled"])
         for r in rows(con, "event_spend")
     ]  # fmt: skip
     assert got == [
@@ -138,7 +140,7 @@ def test_event_spend_names_the_event_and_fills_its_capacity(con):
 
 
 def test_customer_bookings(con):
-    # a: 4 paid orders for 4 events; tickets 2+1+1+1 = 5. First orders per event Jan 1, Feb 1,
+    # a: 4 paid orders for 4 events; sold tickets 2 (one DETAILSREQUIRED) + 1 + 1 + 1 = 5. First orders per event Jan 1, Feb 1,
     #    Apr 1, Aug 1: gaps 31, 60 (29+31), 122 (30+31+30+31) -> median 60. Lead times 60, 121,
     #    122, 153.5 -> median (121 + 122) / 2 = 121.5.
     # b: 3 paid orders for 2 events (b2 is a second order for e1: a booking, not a return);

@@ -32,6 +32,20 @@ SELECT
     (t.created_at AT TIME ZONE 'UTC')::DATE AS purchase_date
 FROM transactions AS t;
 
+-- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (sold, waiting for the
+-- holder's details before it is issued as VALID). RESERVED holds a place during a checkout that
+-- has not completed, INVALID was voided (its order canceled or aborted), and BLANK is an
+-- unassigned hard-ticket stock: none of those is sold.
+--
+-- View ticket_facts: one row per ticket (as in tickets) with whether it counts as sold; the
+--   analytics count tickets from it.
+-- Columns:
+--   *: tickets
+--   is_sold: status VALID or DETAILSREQUIRED: a ticket sold, taking a place at its event
+CREATE OR REPLACE VIEW ticket_facts AS
+SELECT t.*, coalesce(t.status IN ('VALID', 'DETAILSREQUIRED'), false) AS is_sold
+FROM tickets AS t;
+
 -- A booking is a completed, paid order (transaction_facts.is_paid) for an event: the booking
 -- analytics (customer_bookings, booking_conversion, event_lead_time) all start from here.
 -- Lead time is measured in days, fractions included, from the order to the event's start; an
