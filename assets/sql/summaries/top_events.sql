@@ -7,7 +7,7 @@ SELECT
     event_start_at::DATE AS starts,
     revenue::DECIMAL(18, 2) AS revenue,
     tickets,
-    capacity_filled
+    capacity_filled AS filled
 FROM event_spend
 QUALIFY row_number() OVER (PARTITION BY currency ORDER BY revenue DESC, event_id) <= 3
 ORDER BY currency, revenue DESC, event_id
