@@ -68,7 +68,7 @@ def _lake_versions(lake: Lake, resource: str) -> dict[str, int | None]:
     """Each id in the lake's snapshot of `resource` and its updatedAt (epoch ms)."""
     snap = pq.read_table(lake.snapshot_path(resource, resource), columns=["id", "updated_at"])
     return {
-        i: None if ts is None else int(ts.timestamp() * 1000)
+        str(i): None if ts is None else int(ts.timestamp() * 1000)
         for i, ts in zip(
             snap.column("id").to_pylist(), snap.column("updated_at").to_pylist(), strict=True
         )
@@ -80,19 +80,22 @@ def _truth_versions(store: Store, resource: str) -> dict[str, int | None]:
     return {r["_id"]: updated_at_ms(r) for r in getattr(store, f"{resource}_truth")()}
 
 
-def _check_exact(store: Store, lake: Lake) -> None:
+def _check_exact(store: Store, lake: Lake) -> dict[str, bool]:
+    exact = {}
     for resource in (r.name for r in RESOURCES):
         ours = _lake_versions(lake, resource)
         expected = _truth_versions(store, resource)
         same = sum(1 for i, ms in expected.items() if ms is not None and ours.get(i) == ms)
         dated = sum(1 for ms in expected.values() if ms is not None)
         in_lake = sum(1 for ms in ours.values() if ms is not None)
-        verdict = "[green]exact[/]" if same == dated == in_lake else "[red]DIFFERENT[/]"
+        exact[resource] = same == dated == in_lake
+        verdict = "[green]exact[/]" if exact[resource] else "[red]DIFFERENT[/]"
         out.print(
             f"  lake vs simulator truth: {same:,} of {dated:,} {resource} identical "
             f"(id and updatedAt), {in_lake:,} in the lake: {verdict}"
         )
     out.print()
+    return exact
 
 
 # What the background writer's operations (BackgroundWriter.counts) are, in the demo's words.
@@ -105,6 +108,9 @@ WRITES = {
     "update_ticket": "ticket personalizations",
     "update_event": "event edits",
 }
+
+
+DRIFT_KINDS = ("new", "changed", "deleted")
 
 
 def _drift(store: Store, lake: Lake) -> dict[str, dict[str, set[str]]]:
@@ -122,25 +128,36 @@ def _drift(store: Store, lake: Lake) -> dict[str, dict[str, set[str]]]:
     return drift
 
 
-def _tell_drift(drift: dict[str, dict[str, set[str]]], ours: dict[str, set[str]], by: str) -> None:
-    """Prints `drift`, each count split into `ours` (ids we changed or deleted) and the rest."""
-    out.print("So vivenu now differs from the lake (the simulator's truth against the snapshots):")
-    for resource, d in drift.items():
-        parts = []
-        for kind in ("new", "changed", "deleted"):
-            n, mine = len(d[kind]), len(d[kind] & ours.get(kind, set()))
-            split = f" ({mine:,} by us, {n - mine:,} by {by})" if mine and n - mine else ""
-            parts.append(f"{n:,} {kind}{split}")
-        out.print(f"  {resource:<13} {', '.join(parts)}")
+def _tell_drift(
+    title: str, drift: dict[str, dict[str, set[str]]], ours: dict[str, set[str]], by: str = ""
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Prints `drift` as a table, each count split into `ours` (ids we changed or deleted) and
+    those `by` someone else; returns the printed numbers, `(total, ours)` per resource and kind."""
+    told = {
+        resource: {k: (len(d[k]), len(d[k] & ours.get(k, set()))) for k in DRIFT_KINDS}
+        for resource, d in drift.items()
+    }
+
+    def cell(total: int, mine: int) -> str:
+        return f"{total:,} = {mine:,} + {total - mine:,}" if mine else f"{total:,}"
+
+    rows = [(k, *(cell(*told[r][k]) for r in told)) for k in DRIFT_KINDS]
+    out.print(_table(title, rows, ("", *told)))
+    if by:
+        out.print(f"  (x = y + z: y by us, z by {by})")
     out.print()
+    return told
 
 
-def _expect(what: str, found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]):
-    """Prints whether a step found what the truth said it must (the story adds up)."""
+def _expect(
+    what: str, found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]
+) -> dict[str, tuple[int, ...]]:
+    """Prints what a step found and whether the truth said it must (the story adds up)."""
     same = found == expected
     numbers = ", ".join(f"{r} {' / '.join(f'{n:,}' for n in found[r])}" for r in found)
     verdict = "[green]as expected[/]" if same else f"[red]EXPECTED {expected}[/]"
     out.print(f"  {what}: {numbers}: {verdict}\n")
+    return found
 
 
 def _found_by_sync(metadata: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -185,8 +202,9 @@ def seller(
     return store, BackgroundWriter(store, rate=WRITER_RATE, seed=seed)
 
 
-def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
-    """The demo's jobs against a running simulator, recorded in `<data_dir>/dagster_home`.
+def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> dict[str, Any]:
+    """The demo's jobs against a running simulator, recorded in `<data_dir>/dagster_home`;
+    returns the numbers its story told (what each step must find and found).
 
     Wipes `data_dir` first except its Dagster instance: the UI keeps every demo's run history
     (and a running `make ui` keeps its open instance).
@@ -234,9 +252,17 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
         store.delete_customer(cid)
     out.print(f"We changed {len(changed):,} customers (1%) and deleted {len(deleted)} in vivenu.")
     drift = _drift(store, lake)
-    _tell_drift(drift, {"changed": set(changed), "deleted": set(deleted)}, by="the writer")
+    story: dict[str, Any] = {"writer": dict(writer.counts)}
+    story["before_incremental"] = _tell_drift(
+        "So vivenu now differs from the lake by (its truth against the snapshots)",
+        drift,
+        {"changed": set(changed), "deleted": set(deleted)},
+        by="the background writer",
+    )
     second = _sync("2. Incremental sync: costs what changed, not the table size")
-    _expect("new / changed, against the truth", _found_by_sync(second), _expected_by_sync(drift))
+    story["incremental"] = _expect(
+        "new / changed, against the truth", _found_by_sync(second), _expected_by_sync(drift)
+    )
     found = run_job("reconcile_job", {})["deleted_records"]
     out.print(
         f"[bold]3. Reconcile[/]: listed {found['customers_listed']:,} customers, "
@@ -244,7 +270,7 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
         f"{found['customers_confirmed_deleted']} confirmed deleted by a 404 and "
         f"{found['customers_still_present']} still present (changed after the listing began)."
     )
-    _expect(
+    story["reconcile"] = _expect(
         "confirmed deleted, against the truth",
         {r.name: (found[f"{r.name}_confirmed_deleted"],) for r in RESOURCES},
         {r: (len(d["deleted"]),) for r, d in drift.items()},
@@ -257,11 +283,14 @@ def run(sim: SimulatorServer, writer: BackgroundWriter, data_dir: Path) -> None:
         f"{p['rejected']} rejected (reasons in {p.get('report', 'the report')})."
     )
     pushed_drift = _drift(store, lake)
-    _tell_drift(pushed_drift, {}, by="us")
+    story["before_last"] = _tell_drift("Now vivenu differs from the lake by", pushed_drift, {})
     last = _sync("5. Sync again: our own pushed edits come back as ordinary updates")
-    _expect("new / changed, against the truth", _found_by_sync(last), _expected_by_sync(pushed_drift))
-    _check_exact(store, lake)
+    story["last"] = _expect(
+        "new / changed, against the truth", _found_by_sync(last), _expected_by_sync(pushed_drift)
+    )
+    story["exact"] = _check_exact(store, lake)
     _summary(first, last, data_dir, home, time.monotonic() - started)
+    return story
 
 
 @click.command()
