@@ -3,6 +3,7 @@ lake by (ours plus the background writer's) is what its syncs and its reconcile 
 
 from __future__ import annotations
 
+import importlib
 import io
 import re
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import pipelines.definitions
 from pipelines import demo
+from pipelines.instance import DAGSTER_HOME
 from pipelines.registry import RESOURCES
 from pipelines.vivenu.simulator.server import SimulatorServer
 
@@ -45,15 +48,26 @@ def _told(cell: str) -> tuple[int, int]:
 def test_the_demos_numbers_add_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The smallest demo (1,200 customers) with its background writer. Slow (~40 s): five real
     Dagster runs."""
-    # demo.run sets these for its jobs; monkeypatch puts the originals back afterwards.
-    for name in ("VIVENU_BASE_URL", "VIVENU_API_KEY", "CUSTOMER_SYNC_DATA_DIR",
-                 "CUSTOMER_SYNC_MAX_RPS", "DAGSTER_HOME"):  # fmt: skip
-        monkeypatch.setenv(name, "")
     printed = io.StringIO()
     monkeypatch.setattr(demo, "out", Console(file=printed, width=250, color_system=None))
     store, writer = demo.seller(customers=demo.MIN_CUSTOMERS)
-    with SimulatorServer(store, writer=writer) as sim:
-        story = demo.run(sim, writer, tmp_path / "demo")
+    data_dir = tmp_path / "demo"
+    try:
+        with SimulatorServer(store, writer=writer) as sim, pytest.MonkeyPatch.context() as env:
+            # What demo.run sets for its jobs. The code location wires its resources from the
+            # environment when imported, and this worker may have imported it already.
+            for name, value in {
+                "VIVENU_BASE_URL": sim.base_url,
+                "VIVENU_API_KEY": sim.api_key,
+                "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
+                "CUSTOMER_SYNC_MAX_RPS": "1000",
+                "DAGSTER_HOME": str((data_dir / DAGSTER_HOME).absolute()),
+            }.items():
+                env.setenv(name, value)
+            importlib.reload(pipelines.definitions)
+            story = demo.run(sim, writer, data_dir)
+    finally:
+        importlib.reload(pipelines.definitions)
     text = printed.getvalue()
 
     # The writer wrote while the first sync ran, and the demo says what it did.
