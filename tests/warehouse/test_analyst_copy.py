@@ -198,7 +198,8 @@ def test_json_columns_are_typed_json(copy):
             f"{t}.{c}": ty
             for t, c, ty in con.execute(
                 "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-                "WHERE column_name IN ('extra_fields', 'meta', 'api_extra', 'changes')"
+                "WHERE column_name IN ('extra_fields', 'meta', 'api_extra', 'changes', "
+                "'ticket_types', 'categories')"
             ).fetchall()
         }
         (language,) = con.execute(
@@ -216,8 +217,13 @@ def test_json_columns_are_typed_json(copy):
                 "transactions",
                 "transactions_history",
                 "transaction_facts",
+                "events",
+                "events_history",
+                "tickets",
+                "tickets_history",
             )
         ),
+        *(f"{t}.{c}" for t in ("events", "events_history") for c in ("ticket_types", "categories")),
         "push_log.changes",
     }
     assert set(types.values()) == {"JSON"}, types
