@@ -73,6 +73,7 @@ def _check_exact(store: Store, lake: Lake) -> None:
             for i, ts in zip(
                 snap.column("id").to_pylist(), snap.column("updated_at").to_pylist(), strict=True
             )
+            if ts is not None
         }
         expected = {r["_id"]: updated_at_ms(r) for r in truth}
         same = sum(1 for i, ms in expected.items() if ours.get(i) == ms)
@@ -202,6 +203,13 @@ def _summary(
     _markdown("Revenue by month (latest first)", analytics["monthly_spend"]["revenue_by_month"])
     _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
     _markdown("Top tags", analytics["tag_summary"]["top_tags"])
+    _markdown(
+        "Top events (capacity filled: sold tickets / capacity)",
+        analytics["event_spend"]["top_events"],
+    )
+    _markdown("Bookings per customer", analytics["customer_bookings"]["booking_habits"])
+    _markdown("Repeat bookings", analytics["booking_conversion"]["repeat_bookings"])
+    _markdown("Booking lead time", analytics["event_lead_time"]["lead_time_bands"])
     _markdown(f"Audiences ({SAMPLE_AUDIENCES.name})", analytics["segment_exports"]["exports"])
     out.rule()
     out.print(f"Done in {seconds:.0f}s. Written under {data_dir}:")
@@ -219,7 +227,7 @@ def _summary(
     out.print(
         "\nNext:\n"
         f"  query it:   {_shell()} -readonly {data_dir / 'analytics.duckdb'}\n"
-        "  its tables: docs/analysts.md (with ten example questions and their SQL)\n"
+        "  its tables: docs/analysts.md (with fifteen example questions and their SQL)\n"
         f"  the UI:     make ui   (then open http://127.0.0.1:3000; runs recorded in {home})\n"
         "  commands:   .venv/bin/customer-sync --help"
     )
