@@ -25,6 +25,9 @@ TABLES = (
     "monthly_spend",
     "event_spend",
     "tag_summary",
+    "customer_bookings",
+    "booking_conversion",
+    "event_lead_time",
 )
 
 
@@ -154,7 +157,8 @@ def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 @_analytics_asset
 def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Revenue, orders, tickets, customers and refunds per event and currency."""
+    """Revenue, orders, tickets, customers and refunds per event and currency, with the event's
+    name, start and the share of its capacity its valid tickets fill."""
     return _materialize(
         warehouse,
         "event_spend",
@@ -172,6 +176,48 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
+@_analytics_asset
+def customer_bookings(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Each customer's bookings, distinct events booked, tickets bought and median days between
+    bookings."""
+    return _materialize(
+        warehouse,
+        "customer_bookings",
+        ("booking_habits",),
+    )
+
+
+class BookingConversionConfig(dg.Config):
+    """`steps`: the deepest repeat-booking step listed (customers who booked that many events)."""
+
+    steps: int = 4
+
+
+@_analytics_asset
+def booking_conversion(
+    config: BookingConversionConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """The share of booking customers who go on to book a 2nd, 3rd, ... distinct event (config
+    `steps`, default 4), and the median days each step took."""
+    result = _materialize(
+        warehouse,
+        "booking_conversion",
+        ("repeat_bookings",),
+        {"steps": config.steps},
+    )
+    return dg.MaterializeResult(metadata={**(result.metadata or {}), "steps": config.steps})
+
+
+@_analytics_asset
+def event_lead_time(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """How long before each event's start its bookings were placed (quartiles of days)."""
+    return _materialize(
+        warehouse,
+        "event_lead_time",
+        ("lead_time_bands",),
+    )
+
+
 @dg.asset(
     group_name="analytics",
     kinds={"duckdb"},
@@ -183,6 +229,9 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
         monthly_spend,
         event_spend,
         tag_summary,
+        customer_bookings,
+        booking_conversion,
+        event_lead_time,
     ],
     pool="duckdb",
     owners=OWNERS,

@@ -23,8 +23,8 @@ from pipelines.warehouse.resource import WarehouseResource
     automation_condition=EAGER,
 )
 def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The validated current customers and transactions, with every earlier version and every
-    confirmed deletion kept for point-in-time answers."""
+    """The validated current records of every vivenu resource, with every earlier version and
+    every confirmed deletion kept for point-in-time answers."""
     # The analyst copy is published once, by `analyst_copy`, after the analytics tables are
     # rebuilt: publishing here too would show new customers beside stale analytics.
     result = warehouse.load(lake.lake(), publish_copy=False)

@@ -195,7 +195,7 @@ def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table |
 @clikit.json_option("Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
 def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool) -> None:
-    """One incremental sync of customers and transactions into the lake.
+    """One incremental sync of every vivenu resource into the lake.
 
     Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
     one-line reason and the high-water mark stays where it was (a rerun resumes).

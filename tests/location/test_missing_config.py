@@ -8,6 +8,7 @@ import dagster as dg
 from pipelines import preflight
 from pipelines.definitions import defs
 from pipelines.instance import install_instance
+from pipelines.registry import RESOURCES
 from pipelines.resources import CONFIG_FIX
 
 
@@ -27,8 +28,7 @@ def test_materialize_all_without_vivenu_variables_fails_with_one_line(tmp_path, 
         assert not result.success
         failures = [e for e in result.all_events if e.is_step_failure]
         assert {e.step_key for e in failures} == {
-            "customer_changes",
-            "transaction_changes",
+            *(r.changes_asset for r in RESOURCES),
             "deleted_records",
         }
         for event in failures:
