@@ -1,5 +1,6 @@
 """Analytics: spending tables built by the SQL files in `sql/`, with bound parameters only."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,9 @@ TABLES = (
     "monthly_spend",
     "event_spend",
     "tag_summary",
+    "customer_bookings",
+    "booking_conversion",
+    "event_lead_time",
 )
 
 
@@ -83,19 +87,20 @@ def _materialize(
     return dg.MaterializeResult(metadata=metadata)
 
 
-_ASSET = {
-    "group_name": "analytics",
-    "kinds": {"duckdb", "sql"},
-    "deps": [warehouse],
-    "pool": "duckdb",
-    "owners": OWNERS,
-    # Per customer id or aggregate: no names, e-mails or addresses.
-    "tags": tags("all", personal_data=False),
-    "automation_condition": EAGER,
-}
+def _analytics_asset(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
+    return dg.asset(
+        group_name="analytics",
+        kinds={"duckdb", "sql"},
+        deps=[warehouse],
+        pool="duckdb",
+        owners=OWNERS,
+        # Per customer id or aggregate: no names, e-mails or addresses.
+        tags=tags("all", personal_data=False),
+        automation_condition=EAGER,
+    )(fn)
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def customer_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """What each customer has spent with us per currency: lifetime revenue net of refunds and
     cancellations, orders, average order value, and first and last purchase."""
@@ -116,7 +121,7 @@ def as_of_date(config: RfmConfig) -> date:
     return date.fromisoformat(config.as_of) if config.as_of else datetime.now(UTC).date()
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Each customer's recency, frequency and monetary scores (1-5) per currency and the named
     segment they put the customer in, as of a reference day (config `as_of`, default today)."""
@@ -130,7 +135,7 @@ def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.Material
     return dg.MaterializeResult(metadata={**(result.metadata or {}), "as_of": str(as_of)})
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def cohorts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Monthly first-purchase cohorts and the share of each buying again in later months."""
     return _materialize(
@@ -140,7 +145,7 @@ def cohorts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Revenue, orders, customers and refunds per month and currency."""
     return _materialize(
@@ -150,9 +155,10 @@ def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Revenue, orders, tickets, customers and refunds per event and currency."""
+    """Revenue, orders, tickets, customers and refunds per event and currency, with the event's
+    name, start and the share of its capacity its valid tickets fill."""
     return _materialize(
         warehouse,
         "event_spend",
@@ -160,13 +166,55 @@ def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Customers and revenue (per currency) per tag."""
     return _materialize(
         warehouse,
         "tag_summary",
         ("top_tags",),
+    )
+
+
+@_analytics_asset
+def customer_bookings(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Each customer's bookings, distinct events booked, tickets bought and median days between
+    bookings."""
+    return _materialize(
+        warehouse,
+        "customer_bookings",
+        ("booking_habits",),
+    )
+
+
+class BookingConversionConfig(dg.Config):
+    """`steps`: the deepest repeat-booking step listed (customers who booked that many events)."""
+
+    steps: int = 4
+
+
+@_analytics_asset
+def booking_conversion(
+    config: BookingConversionConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """The share of booking customers who go on to book a 2nd, 3rd, ... distinct event (config
+    `steps`, default 4), and the median days each step took."""
+    result = _materialize(
+        warehouse,
+        "booking_conversion",
+        ("repeat_bookings",),
+        {"steps": config.steps},
+    )
+    return dg.MaterializeResult(metadata={**(result.metadata or {}), "steps": config.steps})
+
+
+@_analytics_asset
+def event_lead_time(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """How long before each event's start its bookings were placed (quartiles of days)."""
+    return _materialize(
+        warehouse,
+        "event_lead_time",
+        ("lead_time_bands",),
     )
 
 
@@ -181,6 +229,9 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
         monthly_spend,
         event_spend,
         tag_summary,
+        customer_bookings,
+        booking_conversion,
+        event_lead_time,
     ],
     pool="duckdb",
     owners=OWNERS,

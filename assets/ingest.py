@@ -102,6 +102,9 @@ def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
         tags=tags(resource.name, personal_data=True),
         metadata=table_metadata(resource.name, resource.name),
         automation_condition=ON_SYNC_CRON,
+        # One process runs the steps one by one: in the registry's order (pipelines/registry.py
+        # RESOURCES says why), not Dagster's default (by name).
+        op_tags={"dagster/priority": str(len(RESOURCES) - RESOURCES.index(resource))},
         description=f"{resource.name.capitalize()} created or changed in vivenu since the last "
         "sync, as a Parquet change batch.",
     )

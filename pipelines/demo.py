@@ -49,37 +49,31 @@ def _sync(label: str) -> dict[str, Any]:
     ops = {r.changes_asset: config for r in RESOURCES}
     metadata = run_job("sync_job", {"ops": ops})
     seconds = time.monotonic() - started
-    c, t = metadata["customer_changes"], metadata["transaction_changes"]
-    cs, ts = metadata["customer_snapshot"], metadata["transaction_snapshot"]
-    out.print(
-        _table(
-            label,
-            [
-                ("records fetched", f"{c['records_fetched']:,}", f"{t['records_fetched']:,}"),
-                ("new / changed", f"{cs['new']:,} / {cs['changed']:,}", f"{ts['new']:,} / {ts['changed']:,}"),
-                ("quarantined", f"{c['quarantined']:,}", f"{t['quarantined']:,}"),
-                ("requests (retries)", f"{c['requests']} ({c['retries']})", f"{t['requests']} ({t['retries']})"),
-                ("windows (splits)", f"{c['windows']} ({c['window_splits']})", f"{t['windows']} ({t['window_splits']})"),
-                ("rows in snapshot", f"{cs['rows']:,}", f"{ts['rows']:,}"),
-            ],
-            ("", "customers", "transactions"),
-        )
-    )  # fmt: skip
+    changes = [metadata[r.changes_asset] for r in RESOURCES]
+    snapshots = [metadata[r.snapshot_asset] for r in RESOURCES]
+    rows = [
+        ("records fetched", *(f"{c['records_fetched']:,}" for c in changes)),
+        ("new / changed", *(f"{s['new']:,} / {s['changed']:,}" for s in snapshots)),
+        ("quarantined", *(f"{c['quarantined']:,}" for c in changes)),
+        ("requests (retries)", *(f"{c['requests']} ({c['retries']})" for c in changes)),
+        ("windows (splits)", *(f"{c['windows']} ({c['window_splits']})" for c in changes)),
+        ("rows in snapshot", *(f"{s['rows']:,}" for s in snapshots)),
+    ]
+    out.print(_table(label, rows, ("", *(r.name for r in RESOURCES))))
     out.print(f"  took {seconds:.1f}s\n")
     return metadata
 
 
 def _check_exact(store: Store, lake: Lake) -> None:
-    for resource, truth in (
-        ("customers", store.customers_truth()),
-        ("transactions", store.transactions_truth()),
-    ):
+    for resource in (r.name for r in RESOURCES):
+        truth = getattr(store, f"{resource}_truth")()
         snap = pq.read_table(lake.snapshot_path(resource, resource), columns=["id", "updated_at"])
         ours = {
             i: int(ts.timestamp() * 1000)
             for i, ts in zip(
                 snap.column("id").to_pylist(), snap.column("updated_at").to_pylist(), strict=True
             )
+            if ts is not None
         }
         expected = {r["_id"]: updated_at_ms(r) for r in truth}
         same = sum(1 for i, ms in expected.items() if ours.get(i) == ms)
@@ -195,10 +189,8 @@ def demo(customers: int, seed: int) -> None:
     started = time.monotonic()
     store, writer = seller(customers, seed)
     counts = store.counts()
-    out.print(
-        f"Simulated vivenu seller: {counts['customers']:,} customers, "
-        f"{counts['transactions']:,} transactions (seed {seed}, {time.monotonic() - started:.1f}s)"
-    )
+    held = ", ".join(f"{counts[r.name]:,} {r.name}" for r in RESOURCES)
+    out.print(f"Simulated vivenu seller: {held} (seed {seed}, {time.monotonic() - started:.1f}s)")
     with SimulatorServer(store, writer=writer) as sim:
         run(sim, writer, demo_data_dir())
 
@@ -211,8 +203,14 @@ def _summary(
     _markdown("Revenue by month (latest first)", analytics["monthly_spend"]["revenue_by_month"])
     _markdown("RFM segments", analytics["customer_rfm"]["segment_sizes"])
     _markdown("Top tags", analytics["tag_summary"]["top_tags"])
+    _markdown(
+        "Top events (capacity filled: sold tickets / capacity)",
+        analytics["event_spend"]["top_events"],
+    )
+    _markdown("Bookings per customer", analytics["customer_bookings"]["booking_habits"])
+    _markdown("Repeat bookings", analytics["booking_conversion"]["repeat_bookings"])
+    _markdown("Booking lead time", analytics["event_lead_time"]["lead_time_bands"])
     _markdown(f"Audiences ({SAMPLE_AUDIENCES.name})", analytics["segment_exports"]["exports"])
-    gate = last.get("customer_snapshot", {})
     out.rule()
     out.print(f"Done in {seconds:.0f}s. Written under {data_dir}:")
     for pattern in (
@@ -224,13 +222,12 @@ def _summary(
     ):
         for path in sorted(data_dir.glob(pattern)):
             out.print(f"  {path}")
-    out.print(
-        f"  lake/: Parquet change batches and snapshots ({gate.get('rows', '?'):,} customers)"
-    )
+    held = ", ".join(f"{last[r.snapshot_asset]['rows']:,} {r.name}" for r in RESOURCES)
+    out.print(f"  lake/: Parquet change batches and snapshots ({held})")
     out.print(
         "\nNext:\n"
         f"  query it:   {_shell()} -readonly {data_dir / 'analytics.duckdb'}\n"
-        "  its tables: docs/analysts.md (with ten example questions and their SQL)\n"
+        "  its tables: docs/analysts.md (with fifteen example questions and their SQL)\n"
         f"  the UI:     make ui   (then open http://127.0.0.1:3000; runs recorded in {home})\n"
         "  commands:   .venv/bin/customer-sync --help"
     )

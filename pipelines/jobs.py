@@ -18,6 +18,9 @@ WAREHOUSE_ASSETS = [
     analytics.monthly_spend,
     analytics.event_spend,
     analytics.tag_summary,
+    analytics.customer_bookings,
+    analytics.booking_conversion,
+    analytics.event_lead_time,
     analytics.analyst_copy,
     segments.segment_exports,
 ]

@@ -304,8 +304,90 @@ TRANSACTIONS = ResourceSpec(
     suites=("transactions", "transactions_received"),
 )
 
-# Synced in this order (a customer's transactions reference it).
-RESOURCES: tuple[ResourceSpec, ...] = (CUSTOMERS, TRANSACTIONS)
+# vivenu's events (EventResource): its `GET /api/events` answers `{rows, total}`.
+EVENTS = ResourceSpec(
+    name="events",
+    singular="event",
+    list_path="/api/events",
+    item_path_template="/api/events/{id}",
+    list_key="rows",
+    fields=(
+        Field("_id", "id", Kind.ID, required=True),
+        Field("sellerId", "seller_id"),
+        Field("name", "name"),
+        Field("eventType", "event_type"),
+        Field("rootId", "root_id"),
+        Field("start", "start_at", Kind.TIMESTAMP),
+        Field("end", "end_at", Kind.TIMESTAMP),
+        Field("sellStart", "sell_start_at", Kind.TIMESTAMP),
+        Field("sellEnd", "sell_end_at", Kind.TIMESTAMP),
+        Field("timezone", "timezone"),
+        Field("locationName", "location_name"),
+        Field("locationStreet", "location_street"),
+        Field("locationPostal", "location_postal"),
+        Field("locationCity", "location_city"),
+        Field("locationCountry", "location_country"),
+        # The document's capacity: "Maximum amount of tickets of the event".
+        Field("maxAmount", "capacity", Kind.WHOLE),
+        Field("maxAmountPerOrder", "max_amount_per_order", Kind.WHOLE),
+        Field("tickets", "ticket_types", Kind.JSON),
+        Field("categories", "categories", Kind.JSON),
+        Field("tags", "tags", Kind.TEXT_LIST),
+        UNMODELED,
+        Field("createdAt", "created_at", Kind.TIMESTAMP),
+        Field("updatedAt", "updated_at", Kind.TIMESTAMP, required=True),
+    ),
+    suites=("events", "events_received"),
+)
+
+# vivenu's tickets (TicketResource), one per admission: `GET /api/tickets` answers `{rows, total}`.
+TICKETS = ResourceSpec(
+    name="tickets",
+    singular="ticket",
+    list_path="/api/tickets",
+    item_path_template="/api/tickets/{id}",
+    list_key="rows",
+    fields=(
+        Field("_id", "id", Kind.ID, required=True),
+        Field("sellerId", "seller_id"),
+        Field("transactionId", "transaction_id"),
+        Field("eventId", "event_id"),
+        Field("customerId", "customer_id"),
+        Field("ticketTypeId", "ticket_type_id"),
+        Field("ticketName", "ticket_name"),
+        Field("categoryRef", "category_ref"),
+        Field("categoryName", "category_name"),
+        Field("status", "status"),
+        Field("type", "type"),
+        Field("origin", "origin"),
+        Field("deliveryType", "delivery_type"),
+        Field("realPrice", "real_price", Kind.MONEY),
+        Field("regularPrice", "regular_price", Kind.MONEY),
+        Field("currency", "currency"),
+        Field("completed", "completed", Kind.BOOL),
+        Field("personalized", "personalized", Kind.BOOL),
+        Field("name", "name"),
+        Field("firstname", "firstname"),
+        Field("lastname", "lastname"),
+        Field("email", "email"),
+        Field("company", "company"),
+        Field("city", "city"),
+        Field("country", "country"),
+        UNMODELED,
+        Field("createdAt", "created_at", Kind.TIMESTAMP),
+        Field("updatedAt", "updated_at", Kind.TIMESTAMP, required=True),
+    ),
+    # Either lets its bearer in at the door (the barcode is what the scanner reads).
+    secrets=("secret", "barcode"),
+    suites=("tickets", "tickets_received"),
+)
+
+# Synced in this order. A record is listed only below its run's frozen upper bound, and each
+# resource's run starts after the one before it: a resource synced before the ones it refers to
+# (tickets name a transaction, an event, a customer; transactions a customer and an event)
+# finds every record it names already there when those are read, created before it was.
+# Customers and transactions refer to each other; customers come first, as they always did.
+RESOURCES: tuple[ResourceSpec, ...] = (CUSTOMERS, TICKETS, TRANSACTIONS, EVENTS)
 BY_NAME: dict[str, ResourceSpec] = {spec.name: spec for spec in RESOURCES}
 # The specs by upper-case name (`Resource.CUSTOMERS`), as the client's former enum spelled them.
 Resource = SimpleNamespace(**{spec.name.upper(): spec for spec in RESOURCES})

@@ -17,7 +17,7 @@ sync_schedule = dg.ScheduleDefinition(
     cron_schedule=SYNC_CRON,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Incremental sync of customers and transactions, every 15 minutes.",
+    description="Incremental sync of every vivenu resource, every 15 minutes.",
 )
 
 # Nightly: reconcile lists every id, the one pass whose cost follows the table size.

@@ -6,8 +6,9 @@ secret that arrives somewhere vivenu's document does not say (an embedded transa
 a nested copy in an unmodeled field, a JSON document inside a string).
 
 A key is secret by its name compared without case or separators (`secret`, `Secret`, `SECRET`,
-`verification_token`): vivenu's `secret`, `barcode` and every name ending in `secret`, `token` or
-`password`. Its value is dropped whatever its shape.
+`verification_token`): vivenu's `secret`, `barcode` and every name ending in `secret`, `token`,
+`password` or `barcode` (a ticket's barcode lets its bearer in, whatever the key calls it: an
+`extraFields.ticketBarcode`). Its value is dropped whatever its shape.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 SECRET_NAMES = frozenset({"secret", "barcode"})
-SECRET_SUFFIXES = ("secret", "token", "password")
+SECRET_SUFFIXES = ("secret", "token", "password", "barcode")
 # Fast path: a blob whose folded JSON holds none of these has no secret key to drop.
 _MARKERS = (b"secret", b"barcode", b"token", b"password")
 

@@ -166,3 +166,60 @@ def test_secrets_in_odd_shapes_reach_no_lake_or_warehouse_file(tmp_path):
     assert "_account is not an object" in written  # the quarantine kept the record, scrubbed
     leaked = {name for name, value in ODD_SECRETS.items() if value in written}
     assert leaked == set()
+
+
+ODD_TICKET_SECRETS = {
+    "ticket_Barcode": "ODDBARCODECAPITAL0123456789",
+    "ticket_history": "ODDBARCODEINHISTORY0123456789",
+    "ticket_history_secret": "oddsecretticketinhistory0123456789",
+    "ticket_json_string": "oddsecretticketjsonstring0123456789",
+    "ticket_extra_fields": "ODDBARCODEINEXTRAFIELDS0123456789",
+}
+
+
+def _odd_tickets(docs: list[dict]) -> None:
+    s = ODD_TICKET_SECRETS
+    docs[0]["Barcode"] = s["ticket_Barcode"]
+    docs[1]["history"] = [
+        {
+            "action": "scan",
+            "barcode": s["ticket_history"],
+            "ticketSecret": s["ticket_history_secret"],
+        }
+    ]
+    docs[2]["seatingInfo"] = orjson.dumps({"gate": "A", "SECRET": s["ticket_json_string"]}).decode()
+    docs[3]["extraFields"] = {"Ticket-Barcode": s["ticket_extra_fields"]}
+    docs[4]["updatedAt"] = "not a timestamp"  # quarantined: its payload is kept, scrubbed
+
+
+@pytest.mark.attack("11.10 a ticket's secret and barcode (entry credentials) written anywhere")
+def test_no_ticket_secret_or_barcode_reaches_any_file_or_log(tmp_path):
+    async def odd_shapes(request: Request, body: bytes, forward: Forward) -> Response | None:
+        if request.url.path != "/api/tickets":
+            return None
+        upstream = await forward()
+        page = orjson.loads(upstream.content)
+        if request.query_params.get("skip") == "0" and len(page["rows"]) >= 5:
+            _odd_tickets(page["rows"])
+        return as_response(upstream, content=orjson.dumps(page))
+
+    store = Store.seeded(200, 3)
+    tickets = store.tickets_truth()
+    credentials = {k["secret"] for k in tickets} | {k["barcode"] for k in tickets}
+    with (
+        SimulatorServer(store, api_key=API_KEY) as sim,
+        HostileAPI(sim.base_url) as hostile,
+    ):
+        hostile.rules.append(odd_shapes)
+        done, root = _sync(hostile.base_url, tmp_path, "--verbose")
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = _everything_written(done, root)
+    # The tickets were written everywhere a credential could leak to: lake, quarantine,
+    # warehouse, analyst copy and Dagster's run storage (its log is on stdout/stderr too).
+    with duckdb.connect(str(root / "data/analytics.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM tickets").fetchone()[0] == len(tickets) - 1
+    assert "updatedAt 'not a timestamp' is not an ISO-8601 timestamp" in written
+    leaked = {name for name, value in ODD_TICKET_SECRETS.items() if value in written}
+    assert leaked == set()
+    assert len(credentials) == 2 * len(tickets) > 400
+    assert not [c for c in credentials if c in written]

@@ -8,24 +8,21 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
+from assets import analytics
 from pipelines.definitions import defs
+from pipelines.registry import RESOURCES
 
-CHANGES = {"customer_changes", "transaction_changes"}
+# Per resource and per analytics table, as the registry and assets.analytics declare them.
+CHANGES = {r.changes_asset for r in RESOURCES}
 DOWNSTREAM = {
     "unseen_deletions",
-    "customer_snapshot",
-    "transaction_snapshot",
+    *(r.snapshot_asset for r in RESOURCES),
     "warehouse",
-    "customer_spend",
-    "customer_rfm",
-    "cohorts",
-    "monthly_spend",
-    "event_spend",
-    "tag_summary",
+    *analytics.TABLES,
     "analyst_copy",
     "segment_exports",
 }
-GATE = {"customer_quality", "transaction_quality"}
+GATE = {r.quality_check for r in RESOURCES}
 
 
 def _requested(result: dg.EvaluateAutomationConditionsResult) -> tuple[set[str], set[str]]:

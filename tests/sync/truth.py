@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 from pipelines.sync.engine import SyncOptions, SyncResult, reconcile_resource, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.sync.normalize import updated_at_ms
-from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
+from pipelines.sync.windows import WindowPolicy
+from pipelines.vivenu.client import ClientSettings, Resource, ResourceSpec, VivenuClient
 from pipelines.vivenu.simulator.server import SimulatorServer
 
 
@@ -35,22 +36,21 @@ def sync(
     full: bool = False,
     reconcile: bool = False,
     via: str | None = None,
+    resources: tuple[ResourceSpec, ...] = (Resource.CUSTOMERS, Resource.TRANSACTIONS),
+    policy: WindowPolicy | None = None,
     **client_overrides: Any,
 ) -> dict[str, SyncResult]:
-    """One sync of both resources, optionally a reconcile, then compaction (through the proxy
-    at `via` when given)."""
+    """One sync of `resources` (customers and transactions unless told), optionally a reconcile,
+    then compaction (through the proxy at `via` when given)."""
     lake = Lake(data_dir)
-    options = SyncOptions(full=full, safety_lag=timedelta(0))
+    options = SyncOptions(full=full, safety_lag=timedelta(0), policy=policy or WindowPolicy())
 
     async def go() -> dict[str, SyncResult]:
         async with client_for(sim, via=via, **client_overrides) as client:
-            results = {
-                r.name.lower(): await sync_resource(client, lake, r, options)
-                for r in (Resource.CUSTOMERS, Resource.TRANSACTIONS)
-            }
+            results = {r.name: await sync_resource(client, lake, r, options) for r in resources}
             if reconcile:
-                for resource in (Resource.CUSTOMERS, Resource.TRANSACTIONS):
-                    lake.compact(resource.name.lower())
+                for resource in resources:
+                    lake.compact(resource.name)
                     await reconcile_resource(client, lake, resource, options)
             return results
 
@@ -87,18 +87,54 @@ def _transaction_row(row: dict[str, Any]) -> tuple:
     return (_ms(row), row["customer_id"], row["real_price"], row["currency"])
 
 
-def mismatches(sim: SimulatorServer, data_dir: Path, *, upto_ms: int | None = None) -> dict:
-    """Differences between the snapshot and the simulator's truth.
+def _event_view(doc: dict[str, Any]) -> tuple:
+    return (updated_at_ms(doc), doc.get("name"), doc.get("maxAmount"), doc.get("start"))
+
+
+def _event_row(row: dict[str, Any]) -> tuple:
+    start = row["start_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (_ms(row), row["name"], row["capacity"], start)
+
+
+def _ticket_view(doc: dict[str, Any]) -> tuple:
+    price = doc.get("realPrice")
+    amount = None if price is None else Decimal(repr(price)).quantize(Decimal("0.0001"))
+    keys = ("transactionId", "eventId", "customerId", "status", "firstname")
+    return (updated_at_ms(doc), *(doc.get(k) for k in keys), amount)
+
+
+def _ticket_row(row: dict[str, Any]) -> tuple:
+    keys = ("transaction_id", "event_id", "customer_id", "status", "firstname", "real_price")
+    return (_ms(row), *(row[k] for k in keys))
+
+
+# Per resource: a record of the simulator's truth and a snapshot row, as comparable tuples
+# (their updatedAt first).
+VIEWS = {
+    "customers": (_customer_view, _customer_row),
+    "transactions": (_transaction_view, _transaction_row),
+    "events": (_event_view, _event_row),
+    "tickets": (_ticket_view, _ticket_row),
+}
+
+
+def mismatches(
+    sim: SimulatorServer,
+    data_dir: Path,
+    *,
+    upto_ms: int | None = None,
+    resources: tuple[str, ...] = ("customers", "transactions"),
+) -> dict:
+    """Differences between the snapshots of `resources` and the simulator's truth.
 
     With `upto_ms`, only records whose current updatedAt is below it are required (a record
     changed after a run's frozen upper bound is the next run's business); records beyond it
     may be present in an older version.
     """
     found = {}
-    for resource, truth, view, row_view in (
-        ("customers", sim.store.customers_truth(), _customer_view, _customer_row),
-        ("transactions", sim.store.transactions_truth(), _transaction_view, _transaction_row),
-    ):
+    for resource in resources:
+        view, row_view = VIEWS[resource]
+        truth = getattr(sim.store, f"{resource}_truth")()
         snap = _snapshot(data_dir, resource)
         expected = {d["_id"]: view(d) for d in truth}
         required = {i: v for i, v in expected.items() if upto_ms is None or v[0] < upto_ms}

@@ -95,8 +95,8 @@ def test_lake_tables_and_names_come_from_the_specs():
         assert next(iter(TABLES[r.name])) == r.name
         assert {link.table for link in r.links} <= set(TABLES[r.name])
     assert spec("customers").changes_asset == "customer_changes"
-    with pytest.raises(ValueError, match="unknown resource 'tickets': expected one of"):
-        spec("tickets")
+    with pytest.raises(ValueError, match="unknown resource 'seats': expected one of"):
+        spec("seats")
 
 
 def test_a_spec_without_its_key_fields_is_refused():

@@ -84,3 +84,36 @@ def write_snapshot(data_dir: Path, resource: str, rows: list[dict]) -> None:
     path = lake.snapshot_path(resource, resource)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(full, schema=schema), path)
+
+
+def event(
+    eid: str, name: str, start: str, capacity: int | None, updated: str = "2024-01-01"
+) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "name": name,
+        "start_at": ts(start),
+        "capacity": capacity,
+        "created_at": ts("2023-12-01"),
+        "updated_at": ts(updated),
+    }
+
+
+def ticket(
+    kid: str,
+    transaction_id: str,
+    event_id: str,
+    customer_id: str | None,
+    created: str,
+    *,
+    status: str = "VALID",
+) -> dict[str, Any]:
+    return {
+        "id": kid,
+        "transaction_id": transaction_id,
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "status": status,
+        "created_at": ts(created),
+        "updated_at": ts(created),
+    }

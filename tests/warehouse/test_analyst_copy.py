@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.push.db import PushDB
+from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
@@ -43,18 +44,18 @@ def cli(path: Path, query: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
-    """A demo-like analyst copy (2,000 customers, seed 42 as in the demo): a sync, the analytics,
-    then email changes, a deletion and a reconcile, and a push log."""
+    """A demo-like analyst copy (2,000 customers, seed 42 as in the demo): a sync of every
+    resource, the analytics, then email changes, a deletion and a reconcile, and a push log."""
     data = tmp_path_factory.mktemp("analyst")
     store = Store.seeded(2000, 42)
     with SimulatorServer(store) as sim:
-        sync(sim, data)
+        sync(sim, data, resources=RESOURCES)
         run(data)
         ids = store.live_customer_ids()
         for n, cid in enumerate(ids[:5]):
             store.update_customer(cid, {"primaryEmail": f"changed-{n}@example.org"})
         store.delete_customer(ids[-1])
-        sync(sim, data, reconcile=True)
+        sync(sim, data, reconcile=True, resources=RESOURCES)
         run(data)
     db = data / "warehouse.duckdb"
     PushDB(db, read_only=False)  # creates push_log, as the first push does
@@ -155,7 +156,9 @@ def test_bookkeeping_lives_in_schema_internal(copy):
     finally:
         con.close()
     assert schemas == {"loaded_runs": "internal", "rejected_versions": "internal"}
-    assert runs == 4 and hidden == 0  # two syncs of two resources
+    # Every resource's first sync, and the second of customers and transactions: events and
+    # tickets did not change in between, and a run that fetched nothing loads no batch.
+    assert runs == len(RESOURCES) + 2 and hidden == 0
 
 
 def test_an_old_warehouse_moves_its_bookkeeping_to_internal(tmp_path):
@@ -211,11 +214,9 @@ def test_json_columns_are_typed_json(copy):
         *(
             f"{t}.api_extra"
             for t in (
-                "customers",
-                "customers_history",
-                "transactions",
-                "transactions_history",
+                *(f"{r.name}{h}" for r in RESOURCES for h in ("", "_history")),
                 "transaction_facts",
+                "ticket_facts",
             )
         ),
         "push_log.changes",
@@ -227,15 +228,15 @@ def test_json_columns_are_typed_json(copy):
 def doc_queries() -> dict[str, str]:
     """The SQL of each numbered question of docs/analysts.md, by its heading."""
     text = DOC.read_text()
-    questions = text.split("## Ten questions", 1)[1]
+    questions = text.split("## Questions and their SQL", 1)[1]
     found = re.findall(r"^### (\d+\..*?)\n\n```sql\n(.*?)```", questions, re.S | re.M)
     return dict(found)
 
 
-def test_the_doc_has_ten_questions_each_with_its_sql():
+def test_the_doc_has_fifteen_questions_each_with_its_sql():
     queries = doc_queries()
-    assert len(queries) == 10, list(queries)
-    assert [q.split(".")[0] for q in queries] == [str(n) for n in range(1, 11)]
+    assert len(queries) == 15, list(queries)
+    assert [q.split(".")[0] for q in queries] == [str(n) for n in range(1, 16)]
 
 
 def test_every_query_of_the_analysts_doc_answers_in_the_duckdb_shell(copy):
@@ -244,7 +245,9 @@ def test_every_query_of_the_analysts_doc_answers_in_the_duckdb_shell(copy):
     empty = [q for q, query in doc_queries().items() if not cli(copy, query)]
     assert empty == []
     # And the doc's other examples (the data dictionary look-ups), one statement at a time.
-    blocks = re.findall(r"```sql\n(.*?)```", DOC.read_text().split("## Ten questions", 1)[0], re.S)
+    blocks = re.findall(
+        r"```sql\n(.*?)```", DOC.read_text().split("## Questions and their SQL", 1)[0], re.S
+    )
     statements = [s for block in blocks for s in block.split(";\n") if s.strip()]
     assert statements and all(cli(copy, s) for s in statements)
 

@@ -30,4 +30,52 @@ SELECT
         t.status = 'CANCELED' OR t.payment_status IN ('CANCELED', 'POS-CANCELED'), false
     ) AS is_canceled,
     (t.created_at AT TIME ZONE 'UTC')::DATE AS purchase_date
-FROM transactions AS t
+FROM transactions AS t;
+
+-- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (sold, waiting for the
+-- holder's details before it is issued as VALID). RESERVED holds a place during a checkout that
+-- has not completed, INVALID was voided (its order canceled or aborted), and BLANK is an
+-- unassigned hard-ticket stock: none of those is sold.
+--
+-- View ticket_facts: one row per ticket (as in tickets) with whether it counts as sold; the
+--   analytics count tickets from it.
+-- Columns:
+--   *: tickets
+--   is_sold: status VALID or DETAILSREQUIRED: a ticket sold, taking a place at its event
+CREATE OR REPLACE VIEW ticket_facts AS
+SELECT t.*, coalesce(t.status IN ('VALID', 'DETAILSREQUIRED'), false) AS is_sold
+FROM tickets AS t;
+
+-- A booking is a completed, paid order (transaction_facts.is_paid) for an event: the booking
+-- analytics (customer_bookings, booking_conversion, event_lead_time) all start from here.
+-- Lead time is measured in days, fractions included, from the order to the event's start; an
+-- order placed after the event started (at the door) has a negative lead time.
+--
+-- View booking_facts: one row per completed, paid transaction with an event (transaction_facts
+--   joined to its event); an event not (yet) synced leaves the event columns NULL.
+-- Columns:
+--   transaction_id: the order (transactions.id)
+--   customer_id: the buying customer (customers.id); NULL for an order without a customer
+--   event_id: the event booked (events.id)
+--   currency: ISO 4217 code of real_price
+--   real_price: the amount paid for the order, in currency
+--   ticket_count: number of tickets in the order (as vivenu lists them on the transaction)
+--   booked_at: when the order was placed (transactions.created_at, UTC)
+--   event_name: the event's name (events.name)
+--   event_start_at: when the event starts (events.start_at, UTC)
+--   lead_days: days from booked_at to event_start_at (negative: booked after the start)
+CREATE OR REPLACE VIEW booking_facts AS
+SELECT
+    f.id AS transaction_id,
+    f.customer_id,
+    f.event_id,
+    f.currency,
+    f.real_price,
+    f.ticket_count,
+    f.created_at AS booked_at,
+    e.name AS event_name,
+    e.start_at AS event_start_at,
+    (epoch(e.start_at) - epoch(f.created_at)) / 86400 AS lead_days
+FROM transaction_facts AS f
+LEFT JOIN events AS e ON e.id = f.event_id
+WHERE f.is_paid AND f.event_id IS NOT NULL

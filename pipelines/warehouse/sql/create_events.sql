@@ -1,0 +1,39 @@
+-- The live events table: its columns and types are those of the registered empty Arrow table
+-- `_empty` (the lake's schema, from pipelines/registry.py); the comments below document them.
+--
+-- Table events: one row per event of the seller as vivenu holds it now (vivenu's EventResource);
+--   transactions.event_id and tickets.event_id name it. Earlier versions are in events_history.
+-- Columns:
+--   id: vivenu's event id (_id)
+--   seller_id: the vivenu seller owning the event (sellerId)
+--   name: the event's name as the shop shows it
+--   event_type: SINGLE (one date), GROUP (a group of dates), RECURRENCE (one date of a series)
+--     or ROOT (the series itself) (eventType)
+--   root_id: the series (ROOT event) a RECURRENCE date belongs to (rootId); NULL otherwise
+--   start_at: when the event starts (UTC)
+--   end_at: when the event ends (UTC)
+--   sell_start_at: when ticket sales open (UTC, sellStart)
+--   sell_end_at: when ticket sales close (UTC, sellEnd)
+--   timezone: the event's time zone (IANA name, e.g. Europe/Berlin): local times are in it
+--   location_name: the venue's name (locationName)
+--   location_street: the venue's street and number (locationStreet)
+--   location_postal: the venue's postal code (locationPostal)
+--   location_city: the venue's city (locationCity)
+--   location_country: the venue's country code (locationCountry)
+--   capacity: the most tickets the event sells (vivenu's maxAmount, "maximum amount of tickets
+--     of the event")
+--   max_amount_per_order: the most tickets one order may hold (maxAmountPerOrder)
+--   ticket_types (JSON): the event's ticket types (vivenu's tickets array): _id (tickets.
+--     ticket_type_id), name, price (in the seller's currency), amount (how many it sells),
+--     active, categoryRef, ...
+--   categories (JSON): the event's ticket categories: _id, name, ref (tickets.category_ref),
+--     amount (its share of the capacity), ...
+--   tags: the seller's tags on the event, as a list
+--   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. slogan,
+--     description, groups, seating), as a JSON object; NULL when there were none
+--   created_at: when the event was created in vivenu (UTC)
+--   updated_at: when vivenu last changed the event (UTC): the version of this row
+--   _run_id: the sync run that fetched this version (lineage; see internal.loaded_runs)
+--   _synced_at: when the sync fetched this version (UTC, lineage)
+-- `events` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS events AS SELECT * FROM _empty

@@ -1,0 +1,45 @@
+-- The live tickets table: its columns and types are those of the registered empty Arrow table
+-- `_empty` (the lake's schema, from pipelines/registry.py); the comments below document them.
+--
+-- Table tickets: one row per ticket (one admission to one event) as vivenu holds it now
+--   (vivenu's TicketResource); a transaction's tickets share its transaction_id. Its secret
+--   and barcode (what lets its holder in) are never synced. Earlier versions are in
+--   tickets_history.
+-- Columns:
+--   id: vivenu's ticket id (_id)
+--   seller_id: the vivenu seller (sellerId)
+--   transaction_id: the order the ticket was bought in (transactions.id)
+--   event_id: the event it admits to (events.id)
+--   customer_id: the buying customer (customers.id); NULL for a ticket personalized to someone
+--     else, or bought without a customer
+--   ticket_type_id: the event's ticket type it was issued as (an _id in events.ticket_types)
+--   ticket_name: the ticket type's name (ticketName), e.g. VIP
+--   category_ref: the event's ticket category (a ref in events.categories)
+--   category_name: the category's name
+--   status: VALID, INVALID (its order was canceled or aborted), RESERVED, DETAILSREQUIRED or
+--     BLANK
+--   type: SINGLE (one admission) or MULTI
+--   origin: where it came from: yourticket (online shop), pos, rebooking, upgrade,
+--     subscription or transfer
+--   delivery_type: HARD (printed, shipped) or VIRTUAL (PDF, wallet) (deliveryType)
+--   real_price: the price paid for this ticket, in currency (after discounts); never add
+--     amounts of different currencies
+--   regular_price: the ticket's price before discounts, in currency
+--   currency: ISO 4217 code of both prices (EUR, USD, ...)
+--   completed: whether every step to validate the ticket is done
+--   personalized: whether the ticket names its holder (its name fields are then the holder's)
+--   name: the holder's full name (the buyer's unless personalized to someone else)
+--   firstname: the holder's first name (vivenu spells it firstname here, prename elsewhere)
+--   lastname: the holder's last name
+--   email: the holder's email; NULL for a ticket personalized to someone else
+--   company: the holder's company
+--   city: the holder's city
+--   country: the holder's country
+--   api_extra (JSON): top-level fields vivenu sent that are not modeled above (e.g. street,
+--     postal, cartItemId, extraFields, seatingInfo), as a JSON object; NULL when there were none
+--   created_at: when the ticket was issued (UTC): its purchase time
+--   updated_at: when vivenu last changed the ticket (UTC): the version of this row
+--   _run_id: the sync run that fetched this version (lineage; see internal.loaded_runs)
+--   _synced_at: when the sync fetched this version (UTC, lineage)
+-- `tickets` is the loader's own table name: DuckDB cannot bind an identifier.
+CREATE TABLE IF NOT EXISTS tickets AS SELECT * FROM _empty
