@@ -32,10 +32,10 @@ SELECT
     (t.created_at AT TIME ZONE 'UTC')::DATE AS purchase_date
 FROM transactions AS t;
 
--- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (sold, waiting for the
--- holder's details before it is issued as VALID). RESERVED holds a place during a checkout that
--- has not completed, INVALID was voided (its order canceled or aborted), and BLANK is an
--- unassigned hard-ticket stock: none of those is sold.
+-- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (as its name says, sold and
+-- waiting for its holder's details; the simulator issues none). RESERVED holds a place during a
+-- checkout that has not completed and INVALID was voided (its order canceled or aborted); vivenu
+-- does not document BLANK, so it is not counted as sold.
 --
 -- View ticket_facts: one row per ticket (as in tickets) with whether it counts as sold; the
 --   analytics count tickets from it.
