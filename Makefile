@@ -14,12 +14,26 @@ $(UV):
 
 # --compile-bytecode: every CLI start and test subprocess imports dagster; without .pyc files
 # (PYTHONDONTWRITEBYTECODE is set on some machines) that costs seconds each time.
-.venv/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --locked --compile-bytecode --python $(PYTHON) --quiet
+SYNC := $(UV) sync --locked --compile-bytecode --python $(PYTHON) --quiet
+
+# Three environments, each a superset of the one before, one stamp each: the runtime (`make
+# demo`), + the `ui` group (`make ui`: dg), + every group (`make test`/`lint`: dev and bench).
+# The smaller two sync --inexact, so they never remove what a bigger one installed (`make demo`
+# after `make test` installs nothing); the full sync is exact and stamps all three.
+.venv/.runtime: $(UV) uv.lock pyproject.toml
+	$(SYNC) --inexact --no-default-groups
 	@touch $@
 
+.venv/.ui: .venv/.runtime
+	$(SYNC) --inexact --no-default-groups --group ui
+	@touch $@
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(SYNC)
+	@touch .venv/.runtime .venv/.ui $@
+
 ## The embedded default: simulator + pipeline + summary.
-demo: .venv/.synced
+demo: .venv/.runtime
 	.venv/bin/customer-sync demo
 
 ## The test suite (slow tests included; `make test-fast` skips them).
@@ -33,6 +47,7 @@ lint: .venv/.synced
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/dg check defs
+	.venv/bin/basedpyright
 
 format: .venv/.synced
 	.venv/bin/ruff check --fix .
@@ -40,7 +55,6 @@ format: .venv/.synced
 
 ## Sync speed and memory at 1M customers vs dlt (~45 min; report in data/bench/latest.md, summary in BENCHMARKS.md).
 bench: .venv/.synced
-	$(UV) sync --locked --group bench --quiet
 	.venv/bin/python -m bench.run
 
 clean:
@@ -48,5 +62,5 @@ clean:
 
 ## The Dagster UI (`dg dev`, http://127.0.0.1:3000). Without VIVENU_BASE_URL: on the demo's simulated
 ## seller and its data (data/demo/, instance data/demo/dagster_home; the first start runs the demo).
-ui: .venv/.synced
+ui: .venv/.ui
 	.venv/bin/customer-sync ui

@@ -1,5 +1,6 @@
 """Analytics: spending tables built by the SQL files in `sql/`, with bound parameters only."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -86,19 +87,20 @@ def _materialize(
     return dg.MaterializeResult(metadata=metadata)
 
 
-_ASSET = {
-    "group_name": "analytics",
-    "kinds": {"duckdb", "sql"},
-    "deps": [warehouse],
-    "pool": "duckdb",
-    "owners": OWNERS,
-    # Per customer id or aggregate: no names, e-mails or addresses.
-    "tags": tags("all", personal_data=False),
-    "automation_condition": EAGER,
-}
+def _analytics_asset(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
+    return dg.asset(
+        group_name="analytics",
+        kinds={"duckdb", "sql"},
+        deps=[warehouse],
+        pool="duckdb",
+        owners=OWNERS,
+        # Per customer id or aggregate: no names, e-mails or addresses.
+        tags=tags("all", personal_data=False),
+        automation_condition=EAGER,
+    )(fn)
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def customer_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """What each customer has spent with us per currency: lifetime revenue net of refunds and
     cancellations, orders, average order value, and first and last purchase."""
@@ -119,7 +121,7 @@ def as_of_date(config: RfmConfig) -> date:
     return date.fromisoformat(config.as_of) if config.as_of else datetime.now(UTC).date()
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Each customer's recency, frequency and monetary scores (1-5) per currency and the named
     segment they put the customer in, as of a reference day (config `as_of`, default today)."""
@@ -133,7 +135,7 @@ def customer_rfm(config: RfmConfig, warehouse: WarehouseResource) -> dg.Material
     return dg.MaterializeResult(metadata={**(result.metadata or {}), "as_of": str(as_of)})
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def cohorts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Monthly first-purchase cohorts and the share of each buying again in later months."""
     return _materialize(
@@ -143,7 +145,7 @@ def cohorts(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Revenue, orders, customers and refunds per month and currency."""
     return _materialize(
@@ -153,7 +155,7 @@ def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Revenue, orders, tickets, customers and refunds per event and currency, with the event's
     name, start and the share of its capacity its sold tickets fill."""
@@ -164,7 +166,7 @@ def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Customers and revenue (per currency) per tag."""
     return _materialize(

@@ -21,7 +21,7 @@ EAGER = dg.AutomationCondition.eager()
 
 
 def tags(resource: str, *, personal_data: bool) -> dict[str, str]:
-    """Asset tags: the vivenu resource the asset holds (`customers`, `transactions` or `all`),
+    """Asset tags: the vivenu resource the asset holds (its registry name, or `all`),
     and whether it holds personal data (names, e-mails, addresses: GDPR scope)."""
     return {"resource": resource, "personal_data": "yes" if personal_data else "no"}
 

@@ -2,6 +2,7 @@
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -27,12 +28,12 @@ class PushConfig(dg.Config):
     force: bool = False
 
 
-def _metadata(reports: list[PushReport]) -> dict[str, object]:
+def _metadata(reports: list[PushReport]) -> dict[str, Any]:
     totals: dict[str, int] = {}
     for report in reports:
         for key, value in report.counts().items():
             totals[key] = totals.get(key, 0) + value
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         key: totals.get(key, 0)
         for key in ("applied", "skipped", "conflicts", "rejected", "failed", "would_apply")
     }

@@ -1,5 +1,7 @@
 """Warehouse: the lake's validated change batches merged into DuckDB, plus the analyst copy."""
 
+from typing import Any
+
 import dagster as dg
 
 from assets.ingest import SNAPSHOT_FRESHNESS, SNAPSHOTS
@@ -26,7 +28,7 @@ def warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.Materializ
     # The analyst copy is published once, by `analyst_copy`, after the analytics tables are
     # rebuilt: publishing here too would show new customers beside stale analytics.
     result = warehouse.load(lake.lake(), publish_copy=False)
-    metadata: dict[str, object] = {"seconds": round(result.seconds, 3)}
+    metadata: dict[str, Any] = {"seconds": round(result.seconds, 3)}
     for name, r in result.resources.items():
         metadata[f"{name}_runs_loaded"] = len(r.runs)
         metadata[f"{name}_inserted"] = r.inserted

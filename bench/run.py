@@ -66,14 +66,18 @@ class Simulator:
         self.proc: subprocess.Popen | None = None
 
     @classmethod
-    def spawn(cls, customers: int, seed: int) -> Simulator:
-        """`customer-sync simulator` in its own process; returns once it serves."""
+    def spawn(
+        cls, customers: int, seed: int, *, root: Path = ROOT, today: str | None = None
+    ) -> Simulator:
+        """`customer-sync simulator` of checkout `root` in its own process (history ending on
+        `today`, YYYY-MM-DD, if given); returns once it serves."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        cmd = [str(ROOT / ".venv/bin/customer-sync"), "simulator", "--port", str(port)]
+        cmd = [str(root / ".venv/bin/customer-sync"), "simulator", "--port", str(port)]
         cmd += ["--customers", str(customers), "--seed", str(seed), "--api-key", API_KEY]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        cmd += ["--today", today] if today else []
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
         line = proc.stdout.readline() if proc.stdout else ""
         if "http://" not in line:
             proc.kill()

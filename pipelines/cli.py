@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines import clikit, failures, progress, settings
+from pipelines import clikit, failures, preflight, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncProgress
@@ -48,11 +48,11 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.lazy:
-            module, attr = self.lazy[name].split(":")
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
             return getattr(importlib.import_module(module), attr)
-        return super().get_command(ctx, name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         # A full disk or a read-only directory outside a run (state reset, exports, ...) ends in
@@ -86,7 +86,7 @@ def main() -> None:
 
 def _check_config(*, api: bool = False, pipeline: bool = False) -> None:
     """Exit 3 naming every bad or missing variable, before the command does any work."""
-    clikit.config_problems(settings.problems(api=api, pipeline=pipeline))
+    clikit.config_problems(preflight.problems(api=api, pipeline=pipeline))
 
 
 @contextmanager
@@ -140,7 +140,7 @@ def run_job(job_name: str, run_config: dict[str, Any], *, verbose: bool = False)
         raise click.ClickException(_failure_reason(result))
     metadata: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
+        mat = event.step_materialization_data.materialization
         metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     for check in result.get_asset_check_evaluations():
         metadata[check.check_name] = {

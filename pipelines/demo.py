@@ -73,6 +73,7 @@ def _check_exact(store: Store, lake: Lake) -> None:
             for i, ts in zip(
                 snap.column("id").to_pylist(), snap.column("updated_at").to_pylist(), strict=True
             )
+            if ts is not None
         }
         expected = {r["_id"]: updated_at_ms(r) for r in truth}
         same = sum(1 for i, ms in expected.items() if ours.get(i) == ms)

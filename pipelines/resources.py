@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
-from pipelines import settings
+from pipelines import preflight, settings
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import ClientSettings, VivenuClient
 from pipelines.warehouse.resource import WarehouseResource
@@ -30,8 +29,8 @@ def require_config(
     *, api: bool = False, pipeline: bool = False, env: dict[str, str] | None = None
 ) -> None:
     """Fail the step with `config_failure` if a variable the step needs is missing or bad
-    (`settings.problems`), before it does any work."""
-    found = settings.problems(api=api, pipeline=pipeline, env=env)
+    (`preflight.problems`), before it does any work."""
+    found = preflight.problems(api=api, pipeline=pipeline, env=env)
     if found:
         raise config_failure(found)
 
@@ -52,8 +51,9 @@ class VivenuResource(dg.ConfigurableResource):
         Raises `config_failure` naming every bad variable of the API (and, with `pipeline`, of
         the sync's quality gate, warehouse load and segment exports) before any request.
         """
-        given = {"VIVENU_BASE_URL": self.base_url, "VIVENU_API_KEY": self.api_key}
-        env = {**os.environ, **{k: v for k, v in given.items() if v}}
+        env = settings.environment(
+            {settings.BASE_URL: self.base_url, settings.API_KEY: self.api_key}
+        )
         require_config(api=True, pipeline=pipeline, env=env)
         return VivenuClient(
             ClientSettings.from_env(env, max_rps=self.max_rps, concurrency=self.concurrency)
@@ -76,10 +76,20 @@ class LakeResource(dg.ConfigurableResource):
             yield self
 
 
+def _env_var(var: settings.Variable) -> dg.EnvVar | None:
+    """`var` as a `dg.EnvVar` (resolved when a run starts; the UI shows the variable's name,
+    never its value) if it is set, else None: for an unset EnvVar Dagster fails the run with its
+    own config stack trace before any step, where the resource names every problem in one line
+    (`require_config`) or uses the declared default."""
+    return dg.EnvVar(var.name) if var.raw() else None
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources wired from VIVENU_BASE_URL, VIVENU_API_KEY and CUSTOMER_SYNC_DATA_DIR."""
     return {
-        "vivenu": VivenuResource(),
-        "lake": LakeResource(data_dir=str(settings.data_dir())),
+        "vivenu": VivenuResource(
+            base_url=_env_var(settings.BASE_URL), api_key=_env_var(settings.API_KEY)
+        ),
+        "lake": LakeResource(data_dir=_env_var(settings.DATA_DIR) or str(settings.data_dir())),
         "warehouse": WarehouseResource(db_path=str(settings.data_dir() / "warehouse.duckdb")),
     }

@@ -1,49 +1,116 @@
-"""Settings shared by the CLI and the Dagster code location, read from the environment.
+"""The project's configuration: every environment variable it reads, declared once here (name,
+default, meaning), and the one place they are read.
 
-`problems` checks every variable a command needs before the command does any work, so a bad
-value is named at once (exit 3), never found after a whole sync.
+Other modules ask this one (`data_dir()`, `BASE_URL.raw()`, ...) for them, never
+`os.environ`; the Dagster resources are wired with `dagster.EnvVar` from these declarations
+(`pipelines.resources`). `pipelines.preflight` checks every variable a command needs before it
+does any work. A leaf module: it imports nothing of the project, so anything may import it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from pipelines.vivenu.client import ClientSettings
-from pipelines.vivenu.errors import VivenuConfigError
-
-DEFAULT_DATA_DIR = "data"
-DEFAULT_MAX_BAD_SHARE = 0.01
-DEFAULT_WAREHOUSE_LOCK_WAIT_S = 30.0
-API_VARIABLES = (
-    "VIVENU_BASE_URL",
-    "VIVENU_API_KEY",
-    "CUSTOMER_SYNC_MAX_RPS",
-    "CUSTOMER_SYNC_CONCURRENCY",
-)
-# Valid stand-ins for the other API variables while one of them is checked on its own:
-# ClientSettings stops at the first problem, and every problem is to be reported at once.
-_VALID_API_ENV = {"VIVENU_BASE_URL": "https://vivenu.com", "VIVENU_API_KEY": "stand-in"}
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
+@dataclass(frozen=True)
+class Variable(Generic[T]):
+    """One configuration variable: its name, the value used when it is unset, what it means."""
+
+    name: str
+    default: T
+    doc: str
+
+    def raw(self, env: Mapping[str, str] | None = None) -> str | None:
+        """Its text in `env` (default os.environ); None when unset or empty."""
+        return (os.environ if env is None else env).get(self.name) or None
+
+
+BASE_URL: Variable[None] = Variable(
+    "VIVENU_BASE_URL",
+    None,
+    "The vivenu API's scheme and host (https://vivenu.com, https://vivenu.dev or a simulator's "
+    "URL); the client adds /api/... itself. Required by every command that talks to vivenu.",
+)
+API_KEY: Variable[None] = Variable(
+    "VIVENU_API_KEY",
+    None,
+    "The seller's API key, sent as `Authorization: Bearer ...`; never logged or written.",
+)
+MAX_RPS = Variable(
+    "CUSTOMER_SYNC_MAX_RPS", 10.0, "Requests per second the client sends at most (> 0)."
+)
+CONCURRENCY = Variable("CUSTOMER_SYNC_CONCURRENCY", 4, "Requests in flight at most (>= 1).")
+DATA_DIR = Variable(
+    "CUSTOMER_SYNC_DATA_DIR", Path("data"), "Where the lake, the warehouse and exports live."
+)
+WAREHOUSE_LOCK_WAIT = Variable(
+    "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT",
+    30.0,
+    "Seconds a load waits for a warehouse file another process holds (>= 0).",
+)
+MAX_BAD_SHARE = Variable(
+    "CUSTOMER_SYNC_MAX_BAD_SHARE",
+    0.01,
+    "More bad records than this share of a snapshot (0..1) fails the quality gate.",
+)
+EXPECTATIONS_DIR: Variable[None] = Variable(
+    "CUSTOMER_SYNC_EXPECTATIONS_DIR",
+    None,
+    "The folder of the quality suites (*.json); unset: the suites the package ships.",
+)
+SEGMENTS: Variable[None] = Variable(
+    "CUSTOMER_SYNC_SEGMENTS",
+    None,
+    "The audiences re-exported after each sync, e.g. `vip;newsletter+vip;rock,jazz`; unset: "
+    "`<data dir>/segments.json`, if there is one.",
+)
+
+VARIABLES: tuple[Variable, ...] = (
+    BASE_URL,
+    API_KEY,
+    MAX_RPS,
+    CONCURRENCY,
+    DATA_DIR,
+    WAREHOUSE_LOCK_WAIT,
+    MAX_BAD_SHARE,
+    EXPECTATIONS_DIR,
+    SEGMENTS,
+)
+# The variables of the vivenu client (`ClientSettings.from_env`).
+API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY)
+
+
+def environment(
+    overrides: Mapping[Variable, str | None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A copy of `env` (default os.environ) with the non-empty `overrides` set on it."""
+    given = {var.name: value for var, value in (overrides or {}).items() if value}
+    return {**(os.environ if env is None else env), **given}
+
+
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_DATA_DIR, default ./data: where the lake, the warehouse and exports live."""
-    env = os.environ if env is None else env
-    return Path(env.get("CUSTOMER_SYNC_DATA_DIR") or DEFAULT_DATA_DIR)
+    raw = DATA_DIR.raw(env)
+    return Path(raw) if raw else DATA_DIR.default
 
 
 def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     """CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT, default 30: seconds a load waits for a warehouse file
     another process holds."""
-    env = os.environ if env is None else env
-    raw = env.get("CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT")
+    raw = WAREHOUSE_LOCK_WAIT.raw(env)
     if not raw:
-        return DEFAULT_WAREHOUSE_LOCK_WAIT_S
+        return WAREHOUSE_LOCK_WAIT.default
     try:
         seconds = float(raw)
     except ValueError:
@@ -58,10 +125,9 @@ def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
 def max_bad_share(env: Mapping[str, str] | None = None) -> float:
     """CUSTOMER_SYNC_MAX_BAD_SHARE, default 0.01: more bad records than this share fails the
     quality gate."""
-    env = os.environ if env is None else env
-    raw = env.get("CUSTOMER_SYNC_MAX_BAD_SHARE")
+    raw = MAX_BAD_SHARE.raw(env)
     if not raw:
-        return DEFAULT_MAX_BAD_SHARE
+        return MAX_BAD_SHARE.default
     try:
         share = float(raw)
     except ValueError:
@@ -71,58 +137,12 @@ def max_bad_share(env: Mapping[str, str] | None = None) -> float:
     return share
 
 
-def problems(
-    *, api: bool = False, pipeline: bool = False, env: Mapping[str, str] | None = None
-) -> list[str]:
-    """Every bad or missing variable a command needs, one line each; empty when all is well.
-
-    Args:
-        api: the command talks to vivenu (`API_VARIABLES`).
-        pipeline: the command runs the sync or reconcile job, so its quality gate
-            (CUSTOMER_SYNC_MAX_BAD_SHARE, the suites of CUSTOMER_SYNC_EXPECTATIONS_DIR), its
-            warehouse load (CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT) and its segment exports
-            (CUSTOMER_SYNC_SEGMENTS, or `<data dir>/segments.json`).
-        env: the environment (default os.environ).
-    """
-    env = os.environ if env is None else env
-    found = []
-    data = data_dir(env)
-    if data.exists() and not data.is_dir():
-        found.append(f"CUSTOMER_SYNC_DATA_DIR={str(data)!r}: not a directory")
-    if api:
-        found += _api_problems(env)
-    if pipeline:
-        # Imported here, not at the top: the warehouse modules import this one.
-        from pipelines.quality.suites import SuiteError, require_suites
-        from pipelines.warehouse.segments import SegmentError, configured_segments
-
-        for read in (max_bad_share, warehouse_lock_wait):
-            try:
-                read(env)
-            except SettingsError as exc:
-                found.append(str(exc))
-        try:
-            require_suites(env)
-        except SuiteError as exc:
-            found.append(str(exc))
-        try:
-            configured_segments(data, env)
-        except SegmentError as exc:
-            found.append(str(exc))
-    return found
+def expectations_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """CUSTOMER_SYNC_EXPECTATIONS_DIR, or None when unset (the shipped suites)."""
+    raw = EXPECTATIONS_DIR.raw(env)
+    return Path(raw) if raw else None
 
 
-def _api_problems(env: Mapping[str, str]) -> list[str]:
-    found = []
-    for name in API_VARIABLES:
-        try:
-            ClientSettings.from_env({**_VALID_API_ENV, name: env.get(name, "")})
-        except VivenuConfigError as exc:
-            found.append(str(exc))
-    if not found:
-        # Each variable is fine on its own; this catches a rule that spans several.
-        try:
-            ClientSettings.from_env(env)
-        except VivenuConfigError as exc:
-            found.append(str(exc))
-    return found
+def segments_spec(env: Mapping[str, str] | None = None) -> str:
+    """CUSTOMER_SYNC_SEGMENTS as written (stripped), "" when unset."""
+    return (SEGMENTS.raw(env) or "").strip()

@@ -8,7 +8,6 @@ data directory against vivenu.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,9 +21,18 @@ from pipelines.instance import DAGSTER_HOME, install_instance
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _dg() -> Path:
+    dg = Path(sys.executable).with_name("dg")
+    if not dg.exists():  # `make demo` installs the runtime only; dg is the `ui` dependency group
+        raise click.ClickException(
+            f"{dg} is not installed; `make ui` installs it and starts the UI"
+        )
+    return dg
+
+
 def _dg_dev(env: dict[str, str], host: str, port: int) -> int:
     # dg reads the code location (and its name) from [tool.dg] in pyproject.toml, hence cwd.
-    dg = Path(sys.executable).with_name("dg")
+    dg = _dg()
     click.echo(
         f"DAGSTER_HOME={env['DAGSTER_HOME']} (export it to run dagster/dg commands on this "
         f"instance); CUSTOMER_SYNC_DATA_DIR={env['CUSTOMER_SYNC_DATA_DIR']}",
@@ -57,8 +65,9 @@ def ui(host: str, port: int) -> None:
     The first start without VIVENU_BASE_URL runs the demo (about 30 s) so the UI opens on
     materialized assets; later starts reuse the demo's data and run history.
     """
-    env = dict(os.environ)
-    if os.environ.get("VIVENU_BASE_URL"):
+    _dg()  # before the demo a first start runs, not a minute later
+    env = settings.environment()
+    if settings.BASE_URL.raw():
         data_dir = settings.data_dir()
         env["CUSTOMER_SYNC_DATA_DIR"] = str(data_dir)
         env["DAGSTER_HOME"] = str(

@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -134,7 +134,7 @@ def _as_mask(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     """A boolean array without nulls (null counts as false)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return pc.fill_null(values, False)
+    return cast(pa.Array, pc.fill_null(values, pa.scalar(False)))
 
 
 def _quoted(name: str) -> str:
@@ -168,8 +168,10 @@ def known(values: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Array:
     """Per value: true if among `keys`, false if not, null if the value is null (DuckDB anti join)."""
     con = duckdb.connect()
     try:
-        con.register("v", pa.table({"v": values, "_row": pa.array(np.arange(len(values)))}))
-        con.register("k", pa.table({"k": keys}))
+        con.register(
+            "v", pa.Table.from_pydict({"v": values, "_row": pa.array(np.arange(len(values)))})
+        )
+        con.register("k", pa.Table.from_pydict({"k": keys}))
         unknown = con.sql(
             "SELECT _row FROM v ANTI JOIN k ON v.v = k.k WHERE v.v IS NOT NULL"
         ).fetchnumpy()["_row"]

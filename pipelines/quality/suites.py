@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,13 +31,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipelines import settings
 from pipelines.sync.lake import TABLES
 
 # The source of truth is the checkout's top-level `expectations/`; the wheel ships a copy of it
 # inside this package (pyproject.toml, hatch force-include), read when installed.
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 PACKAGED_DIR = "expectations"
-EXPECTATIONS_ENV = "CUSTOMER_SYNC_EXPECTATIONS_DIR"
+EXPECTATIONS_ENV = settings.EXPECTATIONS_DIR.name
 RECEIVED = "_received"
 ON_FAILURE = ("quarantine", "block")
 KNOWN = ("current", "deleted")
@@ -121,7 +121,7 @@ class Suite:
         )
         # GX logs and drops an expectation it cannot build; a typo must not disable a check.
         if len(suite.expectations) != len(self.expectations):
-            loaded = {e.meta.get("name") for e in suite.expectations}
+            loaded = {(e.meta or {}).get("name") for e in suite.expectations}
             bad = [e["meta"]["name"] for e in self.expectations if e["meta"]["name"] not in loaded]
             raise SuiteError(f"{self.path.name}: GX rejected expectation(s) {bad}")
         return suite
@@ -153,9 +153,9 @@ def _check(doc: Any, path: Path) -> None:
 def suites_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_EXPECTATIONS_DIR, else the suites shipped in the installed package, else
     the source checkout's `expectations/`."""
-    configured = (os.environ if env is None else env).get(EXPECTATIONS_ENV)
+    configured = settings.expectations_dir(env)
     if configured:
-        return Path(configured)
+        return configured
     packaged = resources.files("pipelines.quality").joinpath(PACKAGED_DIR)
     if packaged.is_dir():
         return Path(str(packaged))
@@ -164,7 +164,7 @@ def suites_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def _origin(directory: Path) -> str:
     """How the user named `directory`: by the variable when it came from there."""
-    configured = os.environ.get(EXPECTATIONS_ENV)
+    configured = settings.EXPECTATIONS_DIR.raw()
     if configured and Path(configured) == directory:
         return f"{EXPECTATIONS_ENV}={configured}"
     return str(directory)

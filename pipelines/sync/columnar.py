@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -97,7 +97,7 @@ MONEY_LIMIT = Decimal(10) ** 14  # decimal(18, 4) holds 14 integer digits
 
 def _convert(docs: list[Any], raw: pa.StructType) -> pa.StructArray:
     try:
-        return pa.array(docs, type=raw)
+        return cast(pa.StructArray, pa.array(docs, type=raw))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise NotColumnar(str(exc)) from None
 
@@ -113,7 +113,7 @@ def _timestamps(values: pa.Array, *, required: bool) -> pa.Array:
 
 
 def _ids(values: pa.Array) -> pa.Array:
-    if values.null_count or pc.any(pc.equal(values, "")).as_py():
+    if values.null_count or pc.any(pc.equal(values, pa.scalar(""))).as_py():
         raise NotColumnar("a record has no usable _id")
     return values
 
@@ -163,7 +163,9 @@ def _python_columns(
     return out
 
 
-def _pairs(ids: pa.Array, updated: pa.Array, lists: pa.Array, link: Link) -> dict[str, pa.Array]:
+def _pairs(
+    ids: pa.Array, updated: pa.Array, lists: pa.Array, link: Link
+) -> dict[str, pa.Array | pa.ChunkedArray]:
     """One row per distinct (record, list element)."""
     pairs = (
         pa.table({"parent": pc.list_parent_indices(lists), link.value: pc.list_flatten(lists)})
@@ -190,7 +192,7 @@ def _assemble(columns: dict[str, Any], schema: pa.Schema) -> pa.Table:
 
 
 def _whole(values: pa.Array) -> pa.Array:
-    if not pc.all(pc.fill_null(pc.equal(values, pc.floor(values)), True)).as_py():
+    if not pc.all(pc.fill_null(pc.equal(values, pc.floor(values)), pa.scalar(True))).as_py():
         raise NotColumnar("a number is not whole")
     return pc.cast(values, pa.int64())
 
@@ -231,7 +233,7 @@ def build(
             columns[f.column] = pa.array(py[f.api], f.kind.arrow_type)
         elif f.key is not None:
             if f.top not in nested:
-                parent = raw.field(f.top)
+                parent = cast(pa.StructArray, raw.field(f.top))
                 # flatten() applies the parent's nulls to its children; field() would not.
                 names = [parent.type.field(i).name for i in range(parent.type.num_fields)]
                 nested[f.top] = dict(zip(names, parent.flatten(), strict=True))

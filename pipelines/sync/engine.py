@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -366,7 +366,8 @@ async def reconcile_resource(
                 f"{name} reconcile needs the snapshot: {problem}; run `customer-sync sync` to "
                 "rebuild it first"
             )
-        known = set(lake.read_snapshot(name, name).column("id").to_pylist())
+        # Never null: the gate keeps a record without an id out of the snapshot.
+        known = cast("set[str]", set(lake.read_snapshot(name, name).column("id").to_pylist()))
         start = now()
         listed: set[str] = set()
         fetcher = WindowFetcher(client, resource, options.policy)

@@ -63,7 +63,7 @@ async def confirm_deleted_references(
     return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
 
 
-def _ids(lake: Lake, resource: str, table: str, column: str) -> set[str]:
+def _ids(lake: Lake, resource: str, table: str, column: str) -> set[str | None]:
     """`column` of `table` over the snapshot and the change batches not merged yet."""
     ids = set(pc.unique(lake.read_snapshot(resource, table).column(column)).to_pylist())
     pending = lake.load_state(resource).pending_compaction

@@ -178,7 +178,7 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
         (hint,) = [o for o in options if o is not type(None)]
         return _typed(value, hint, where)
     origin = typing.get_origin(hint) or hint
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ValueError(f"{where} is {type(value).__name__}, not an object")
         hints = typing.get_type_hints(hint)

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import email.utils
 import logging
-import os
 import random
 import time
 import urllib.parse
@@ -34,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -49,6 +48,7 @@ from tenacity import (
 
 # `Resource` is re-exported: callers name a spec `Resource.CUSTOMERS`, as before the registry.
 from pipelines.registry import BY_NAME, Resource, ResourceSpec  # noqa: F401
+from pipelines.settings import API_KEY, BASE_URL, CONCURRENCY, MAX_RPS
 from pipelines.vivenu.errors import (
     VivenuAuthError,
     VivenuBadRequest,
@@ -97,8 +97,8 @@ class ClientSettings:
     api_key: str = field(repr=False)
     timeout_s: float = 30.0
     deadline_s: float = 60.0
-    max_rps: float = 10.0
-    concurrency: int = 4
+    max_rps: float = MAX_RPS.default
+    concurrency: int = CONCURRENCY.default
     max_attempts: int = 8
     timeout_attempts: int = 3
     connect_attempts: int = 2
@@ -133,25 +133,25 @@ class ClientSettings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
         """Settings from VIVENU_BASE_URL, VIVENU_API_KEY, CUSTOMER_SYNC_MAX_RPS and
         CUSTOMER_SYNC_CONCURRENCY; keyword overrides win."""
-        env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for key, name, kind in (
-            ("base_url", "VIVENU_BASE_URL", str),
-            ("api_key", "VIVENU_API_KEY", str),
-            ("max_rps", "CUSTOMER_SYNC_MAX_RPS", float),
-            ("concurrency", "CUSTOMER_SYNC_CONCURRENCY", int),
+        for key, var, kind in (
+            ("base_url", BASE_URL, str),
+            ("api_key", API_KEY, str),
+            ("max_rps", MAX_RPS, float),
+            ("concurrency", CONCURRENCY, int),
         ):
-            if env.get(name):
+            raw = var.raw(env)
+            if raw:
                 try:
-                    values[key] = kind(env[name])
+                    values[key] = kind(raw)
                 except ValueError:
                     raise VivenuConfigError(
-                        f"{name}={env[name]!r} is not a valid {kind.__name__}"
+                        f"{var.name}={raw!r} is not a valid {kind.__name__}"
                     ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key, name in (("base_url", "VIVENU_BASE_URL"), ("api_key", "VIVENU_API_KEY")):
+        for key, var in (("base_url", BASE_URL), ("api_key", API_KEY)):
             if not values.get(key):
-                raise VivenuConfigError(f"{name} is not set")
+                raise VivenuConfigError(f"{var.name} is not set")
         values["base_url"] = values["base_url"].rstrip("/")
         return cls(**values)
 
@@ -386,6 +386,7 @@ class VivenuClient:
 
         `json` may be an async callable returning the body, awaited before every attempt.
         """
+        body = cast("Callable[[], Awaitable[Any]]", json) if callable(json) else None
         failures: Counter[_Failure] = Counter()
         limits = {
             _Failure.ANSWER: self.settings.max_attempts,
@@ -412,7 +413,7 @@ class VivenuClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    payload = await json() if callable(json) else json
+                    payload = await body() if body else json
                     return await self._send_once(method, path, params=params, json=payload)
         except _Retryable as exc:
             attempts = sum(failures.values())

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -173,7 +173,7 @@ class Layout:
     columns: tuple[str, ...]
     build: Callable[[Row], dict[str, str | None]] | None = None
 
-    def table(self, rows: list[Row], *, hash_emails: bool = False) -> pa.Table:
+    def table(self, rows: Sequence[Row], *, hash_emails: bool = False) -> pa.Table:
         """The file's rows from the audience query's rows (`contacts` keeps the tag list)."""
         if self.build is None:
             columns = contact_columns(hash_emails)

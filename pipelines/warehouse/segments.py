@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines import settings
 from pipelines.sync.state import temp_file
 from pipelines.warehouse import layouts
 from pipelines.warehouse.layouts import HASHED_EMAIL, LAYOUTS, LayoutName
@@ -48,7 +49,7 @@ from pipelines.warehouse.loader import connect, sql
 Match = Literal["any", "all"]
 Format = Literal["csv", "parquet"]
 
-SEGMENTS_ENV = "CUSTOMER_SYNC_SEGMENTS"
+SEGMENTS_ENV = settings.SEGMENTS.name
 SEGMENTS_FILE = "segments.json"
 HASHED, PLAIN = "hashed", "plain"
 
@@ -505,8 +506,7 @@ def configured_segments(data_dir: Path, env: Mapping[str, str] | None = None) ->
     Otherwise `<data_dir>/segments.json`, a list of audience objects (see the module docstring
     and `AUDIENCE_KEYS`).
     """
-    env = os.environ if env is None else env
-    spec = env.get(SEGMENTS_ENV, "").strip()
+    spec = settings.segments_spec(env)
     if spec:
         try:
             return [_parse_shorthand(part.strip()) for part in spec.split(";") if part.strip()]

@@ -1,13 +1,14 @@
 """Missing configuration in the UI: "Materialize all" fails its run with one readable line (the
-problems `pipelines.settings.problems` names), not a Dagster config stack trace."""
+problems `pipelines.preflight.problems` names), not a Dagster config stack trace."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipelines import settings
+from pipelines import preflight
 from pipelines.definitions import defs
 from pipelines.instance import install_instance
+from pipelines.registry import RESOURCES
 from pipelines.resources import CONFIG_FIX
 
 
@@ -16,7 +17,7 @@ def test_materialize_all_without_vivenu_variables_fails_with_one_line(tmp_path, 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(tmp_path))
     expected = (
-        f"configuration: {'; '.join(settings.problems(api=True, pipeline=True))} ({CONFIG_FIX})"
+        f"configuration: {'; '.join(preflight.problems(api=True, pipeline=True))} ({CONFIG_FIX})"
     )
     assert "VIVENU_BASE_URL is not set" in expected and "VIVENU_API_KEY is not set" in expected
 
@@ -27,8 +28,7 @@ def test_materialize_all_without_vivenu_variables_fails_with_one_line(tmp_path, 
         assert not result.success
         failures = [e for e in result.all_events if e.is_step_failure]
         assert {e.step_key for e in failures} == {
-            "customer_changes",
-            "transaction_changes",
+            *(r.changes_asset for r in RESOURCES),
             "deleted_records",
         }
         for event in failures:

@@ -425,7 +425,7 @@ def test_deleted_customers_leave_one_off_platform_files(tmp_path):
 
 
 def test_a_bad_definition_is_a_configuration_problem_of_the_pipeline(tmp_path):
-    from pipelines.settings import problems
+    from pipelines.preflight import problems
 
     (tmp_path / "segments.json").write_text(json.dumps([{"name": "x", "events": {"min": -1}}]))
     found = problems(pipeline=True, env={"CUSTOMER_SYNC_DATA_DIR": str(tmp_path)})

@@ -122,6 +122,17 @@ def json_response(content: bytes | Any) -> Response:
 # ------------------------------------------------------------------ schema validation
 
 
+_IS_KIND: dict[str | None, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    None: lambda v: True,
+}
+
+
 def validate(value: Any, schema: dict, path: str) -> None:
     """Raise ApiError(400) naming the first place where value violates the document's schema."""
     if "$ref" in schema:
@@ -141,16 +152,7 @@ def validate(value: Any, schema: dict, path: str) -> None:
             return
         raise ApiError(400, f"{path} matches none of the allowed shapes ({'; '.join(errors)})")
     kind = schema.get("type")
-    ok = {
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "string": isinstance(value, str),
-        "boolean": isinstance(value, bool),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        None: True,
-    }[kind]
-    if not ok:
+    if not _IS_KIND[kind](value):
         raise ApiError(400, f"{path} must be of type {kind}")
     if "enum" in schema and value not in schema["enum"]:
         raise ApiError(400, f"{path} must be one of {', '.join(map(str, schema['enum']))}")
