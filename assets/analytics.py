@@ -176,7 +176,7 @@ def tag_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def customer_bookings(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Each customer's bookings, distinct events booked, tickets bought and median days between
     bookings."""
@@ -193,7 +193,7 @@ class BookingConversionConfig(dg.Config):
     steps: int = 4
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def booking_conversion(
     config: BookingConversionConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -208,7 +208,7 @@ def booking_conversion(
     return dg.MaterializeResult(metadata={**(result.metadata or {}), "steps": config.steps})
 
 
-@dg.asset(**_ASSET)
+@_analytics_asset
 def event_lead_time(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """How long before each event's start its bookings were placed (quartiles of days)."""
     return _materialize(
