@@ -232,6 +232,7 @@ def test_top_spenders_and_events_are_ranked_per_currency(con):
         ("EUR", "c2@example.com", D("40.00")),
         ("USD", "c2@example.com", D("60.00")),
     ]
+    # No events are synced here: the summary names each event by its id instead.
     events = con.execute(sql("summaries/top_events")).fetchall()
     assert [r[:2] for r in events] == [
         ("EUR", "ev1"),
