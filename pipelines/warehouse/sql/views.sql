@@ -59,7 +59,6 @@ FROM tickets AS t;
 --   event_id: the event booked (events.id)
 --   currency: ISO 4217 code of real_price
 --   real_price: the amount paid for the order, in currency
---   ticket_count: number of tickets in the order (as vivenu lists them on the transaction)
 --   booked_at: when the order was placed (transactions.created_at, UTC)
 --   event_name: the event's name (events.name)
 --   event_start_at: when the event starts (events.start_at, UTC)
@@ -71,7 +70,6 @@ SELECT
     f.event_id,
     f.currency,
     f.real_price,
-    f.ticket_count,
     f.created_at AS booked_at,
     e.name AS event_name,
     e.start_at AS event_start_at,
