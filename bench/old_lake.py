@@ -36,6 +36,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -73,9 +74,7 @@ def run_cli(
     started = time.perf_counter()
     with open(log, "ab") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=checkout)
-        stdout = proc.stdout.read() if proc.stdout else b""
-        _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+        stdout, code, cpu, peak = finish(proc)
     try:
         summary = json.loads(stdout)
     except json.JSONDecodeError:
@@ -84,12 +83,46 @@ def run_cli(
         "command": f"{checkout.name}: customer-sync {' '.join(args)}",
         "exit_code": code,
         "wall_s": time.perf_counter() - started,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": cpu,
+        "peak_rss_mib": peak,
         "requests": sim.requests() - requests,
         "loadavg_1m": load,
         "summary": summary,
     }
+
+
+def finish(proc: subprocess.Popen) -> tuple[bytes, int, float, float]:
+    """Wait for `proc`: its stdout, exit code, CPU seconds and peak RSS (MiB).
+
+    The peak is the child's own VmHWM, sampled while it runs: `wait4`'s ru_maxrss would report
+    this process's RSS (the in-process simulator, GBs at 1M) for every child, since Linux carries
+    the high-water mark of the forking process across exec.
+    """
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
+    return (
+        stdout,
+        os.waitstatus_to_exitcode(status),
+        usage.ru_utime + usage.ru_stime,
+        peak[0] / 1024,
+    )
 
 
 def lake_versions(data_dir: Path, name: str) -> dict[str, int]:
@@ -104,7 +137,7 @@ def warehouse_versions(db: Path, name: str) -> dict[str, int]:
     """id -> updatedAt (ms) of the warehouse's live table."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        t = con.execute(QUERIES[name]).to_arrow_table()
+        t = con.sql(QUERIES[name]).to_arrow_table()
     finally:
         con.close()
     return _versions(t)
@@ -187,18 +220,18 @@ def fresh_load(data_dir: Path) -> dict[str, Any]:
         "print({n: x.rows for n, x in r.resources.items()})"
     )
     started = time.perf_counter()
+    # DuckDB draws its progress bar on stdout: the rows are the last line.
     proc = subprocess.Popen([sys.executable, "-c", code, str(data_dir)], stdout=subprocess.PIPE)
-    stdout = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
+    stdout, exit_code, cpu, peak = finish(proc)
     return {
         "command": "this checkout: loader.load into a fresh warehouse",
-        "exit_code": os.waitstatus_to_exitcode(status),
+        "exit_code": exit_code,
         "wall_s": time.perf_counter() - started,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": cpu,
+        "peak_rss_mib": peak,
         "requests": 0,
         "loadavg_1m": os.getloadavg()[0],
-        "summary": {"rows": stdout.decode().strip()},
+        "summary": {"rows": stdout.decode().strip().splitlines()[-1:]},
     }
 
 
@@ -212,12 +245,12 @@ def report(args: argparse.Namespace, results: dict[str, Any], problems: list[str
         f"transactions refunded, {args.new:,} customers created with a transaction each "
         f"({results['changed_in_api']} records changed).",
         "",
-        "| step | exit | wall s | CPU s | peak RSS MiB | requests | fetched | load avg 1 min |",
+        "| step | exit | wall s | CPU s | peak RSS MiB | requests | fetched (loaded) | load avg 1 min |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for step in ("before", "after", "fresh load"):
         r = results[step]
-        fetched = {
+        fetched = r["summary"].get("rows") or {
             n: r["summary"].get(n, {}).get("records_fetched")
             for n in RESOURCES
             if isinstance(r["summary"].get(n), dict)

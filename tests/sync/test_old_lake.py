@@ -78,7 +78,7 @@ def test_an_old_lake_is_synced_incrementally_gated_and_loaded(tmp_path):
         for name, live in after.items():
             assert summary[name]["quality_passed"] is True
             assert _lake(data_dir, name) == live
-            warehouse = con.execute(QUERIES[name]).to_arrow_table()
+            warehouse = con.sql(QUERIES[name]).to_arrow_table()
             assert _versions(warehouse) == live
         # The old full run's versions are history now for the 3 updated customers.
         history = con.execute(
