@@ -62,7 +62,7 @@ def _dg_dev(env: dict[str, str], host: str, port: int) -> int:
 def ui(host: str, port: int) -> None:
     """Start the Dagster UI; without VIVENU_BASE_URL, on the demo's simulated seller.
 
-    The first start without VIVENU_BASE_URL runs the demo (about 30 s) so the UI opens on
+    The first start without VIVENU_BASE_URL runs the demo (about 90 s) so the UI opens on
     materialized assets; later starts reuse the demo's data and run history.
     """
     _dg()  # before the demo a first start runs, not a minute later
