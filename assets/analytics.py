@@ -158,7 +158,7 @@ def monthly_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
 @_analytics_asset
 def event_spend(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Revenue, orders, tickets, customers and refunds per event and currency, with the event's
-    name, start and the share of its capacity its valid tickets fill."""
+    name, start and the share of its capacity its sold tickets fill."""
     return _materialize(
         warehouse,
         "event_spend",

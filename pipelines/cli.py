@@ -73,15 +73,23 @@ class LazyGroup(click.Group):
             raise error from exc
 
 
-@click.group(cls=LazyGroup)
+def _help() -> str:
+    """The top-level help: what the tool does, and every variable as `pipelines.settings`
+    declares it."""
+    variables = "\n\n".join(
+        f"{v.name}: {v.doc}" + ("" if v.default is None else f" Default: {v.default}.")
+        for v in settings.VARIABLES
+    )
+    return (
+        "Keep a trustworthy analytics copy of a vivenu seller's customers.\n\n"
+        f"Configuration comes from the environment:\n\n{variables}"
+    )
+
+
+@click.group(cls=LazyGroup, help=_help())
 @click.version_option(package_name="customer-sync", message="customer-sync %(version)s")
 def main() -> None:
-    """Keep a trustworthy analytics copy of a vivenu seller's customers.
-
-    Configuration comes from the environment: VIVENU_BASE_URL (e.g. https://vivenu.com),
-    VIVENU_API_KEY, CUSTOMER_SYNC_DATA_DIR (default ./data), and optionally
-    CUSTOMER_SYNC_MAX_RPS (default 10) and CUSTOMER_SYNC_CONCURRENCY (default 4).
-    """
+    """Keep a trustworthy analytics copy of a vivenu seller's customers (help: `_help`)."""
 
 
 def _check_config(*, api: bool = False, pipeline: bool = False) -> None:

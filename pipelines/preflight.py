@@ -34,7 +34,7 @@ def problems(
     found = []
     data = settings.data_dir(env)
     if data.exists() and not data.is_dir():
-        found.append(f"CUSTOMER_SYNC_DATA_DIR={str(data)!r}: not a directory")
+        found.append(f"{settings.DATA_DIR.name}={str(data)!r}: not a directory")
     if api:
         found += _api_problems(env)
     if pipeline:

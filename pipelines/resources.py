@@ -36,9 +36,9 @@ def require_config(
 
 
 class VivenuResource(dg.ConfigurableResource):
-    """The vivenu API: VIVENU_BASE_URL and VIVENU_API_KEY, read from the environment when a run
-    needs them (a missing one fails that run with one line, never the code location); the key
-    is never part of run config, shown or logged."""
+    """The vivenu API: VIVENU_BASE_URL and VIVENU_API_KEY, as `dg.EnvVar`s resolved when a run
+    starts (`default_resources`; a missing one fails that run with one line, never the code
+    location); the key is never part of run config, shown or logged."""
 
     base_url: str | None = None
     api_key: str | None = None

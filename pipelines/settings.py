@@ -116,9 +116,7 @@ def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
-        raise SettingsError(
-            f"CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT={raw!r}: not a number of seconds >= 0"
-        )
+        raise SettingsError(f"{WAREHOUSE_LOCK_WAIT.name}={raw!r}: not a number of seconds >= 0")
     return seconds
 
 
@@ -133,7 +131,7 @@ def max_bad_share(env: Mapping[str, str] | None = None) -> float:
     except ValueError:
         share = -1.0
     if not 0 <= share <= 1:
-        raise SettingsError(f"CUSTOMER_SYNC_MAX_BAD_SHARE={raw!r}: not a share between 0 and 1")
+        raise SettingsError(f"{MAX_BAD_SHARE.name}={raw!r}: not a share between 0 and 1")
     return share
 
 

@@ -12,7 +12,7 @@
 --   currency: ISO 4217 code of every amount in the row
 --   revenue: sum of real_price of the event's completed, paid orders (net)
 --   orders: completed, paid orders
---   tickets: tickets in those orders (transactions.ticket_count)
+--   tickets: the sold tickets (ticket_facts.is_sold) of those orders
 --   customers: distinct customers with a paid order
 --   refunded: sum of real_price of refunded or charged-back orders
 --   refunds: refunded or charged-back orders
@@ -22,21 +22,30 @@
 --   sold_tickets: the event's sold tickets (ticket_facts.is_sold: VALID or DETAILSREQUIRED), in
 --     any currency
 --   capacity_filled: sold_tickets / capacity, rounded to 4 decimals; NULL without a capacity
-WITH spend AS (
+-- Tickets are counted in `tickets`, not from transactions.ticket_count: that is the number of
+-- vivenu's cart items, each of which may hold several tickets.
+WITH order_tickets AS (
+    SELECT transaction_id, count(*) AS tickets
+    FROM ticket_facts
+    WHERE is_sold
+    GROUP BY transaction_id
+),
+spend AS (
     SELECT
-        event_id,
-        currency,
-        coalesce(sum(real_price) FILTER (WHERE is_paid), 0)::DECIMAL(18, 4) AS revenue,
-        count(*) FILTER (WHERE is_paid) AS orders,
-        coalesce(sum(ticket_count) FILTER (WHERE is_paid), 0)::BIGINT AS tickets,
-        count(DISTINCT customer_id) FILTER (WHERE is_paid) AS customers,
-        coalesce(sum(real_price) FILTER (WHERE is_refund), 0)::DECIMAL(18, 4) AS refunded,
-        count(*) FILTER (WHERE is_refund) AS refunds,
-        min(created_at) FILTER (WHERE is_paid) AS first_order_at,
-        max(created_at) FILTER (WHERE is_paid) AS last_order_at
-    FROM transaction_facts
-    WHERE is_paid OR is_refund
-    GROUP BY ALL
+        f.event_id,
+        f.currency,
+        coalesce(sum(f.real_price) FILTER (WHERE f.is_paid), 0)::DECIMAL(18, 4) AS revenue,
+        count(*) FILTER (WHERE f.is_paid) AS orders,
+        coalesce(sum(o.tickets) FILTER (WHERE f.is_paid), 0)::BIGINT AS tickets,
+        count(DISTINCT f.customer_id) FILTER (WHERE f.is_paid) AS customers,
+        coalesce(sum(f.real_price) FILTER (WHERE f.is_refund), 0)::DECIMAL(18, 4) AS refunded,
+        count(*) FILTER (WHERE f.is_refund) AS refunds,
+        min(f.created_at) FILTER (WHERE f.is_paid) AS first_order_at,
+        max(f.created_at) FILTER (WHERE f.is_paid) AS last_order_at
+    FROM transaction_facts AS f
+    LEFT JOIN order_tickets AS o ON o.transaction_id = f.id
+    WHERE f.is_paid OR f.is_refund
+    GROUP BY f.event_id, f.currency
 ),
 sold AS (
     SELECT event_id, count(*) AS sold_tickets

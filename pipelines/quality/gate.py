@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.quality import incremental, rejects
+import pipelines.quality.incremental as incremental
+import pipelines.quality.rejects as rejects
 from pipelines.quality.html import write_report
+from pipelines.quality.report import ExpectationOutcome, QualityReport, SuiteRun
 from pipelines.quality.suites import RECEIVED, Suite, load_suites
 from pipelines.sync.lake import TABLES, Lake
 
@@ -35,92 +37,6 @@ SAMPLE_ROWS = 5
 INCREMENTAL_REASON = (
     "rows changed since the last validation, rejected records, duplicated keys, unknown references"
 )
-
-
-@dataclass
-class ExpectationOutcome:
-    """One expectation's result: counts, and a few offending rows."""
-
-    suite: str
-    name: str
-    type: str
-    description: str
-    on_failure: str
-    success: bool
-    element_count: int = 0
-    unexpected_count: int = 0
-    observed: Any = None
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    # Rows GX judged for this expectation (the rest kept their previous, passing, verdict).
-    judged: int = 0
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.suite}.{self.name}"
-
-    @property
-    def failed(self) -> bool:
-        return not self.success or self.unexpected_count > 0
-
-
-@dataclass
-class SuiteRun:
-    """How much of one suite's table was judged again."""
-
-    suite: str
-    table: str
-    rows: int
-    judged: int
-    seconds: float
-
-    @property
-    def carried_over(self) -> int:
-        return self.rows - self.judged
-
-
-@dataclass
-class QualityReport:
-    """What one validation of a resource found and decided."""
-
-    resource: str
-    rows: int
-    rejected: int
-    bad_share: float
-    max_bad_share: float
-    expectations: list[ExpectationOutcome]
-    table_failures: list[str]
-    passed: bool
-    validated_at: datetime
-    seconds: float
-    rejected_path: Path
-    report_path: Path | None = None
-    json_path: Path | None = None
-    # "full" or "incremental", and why.
-    mode: str = "full"
-    mode_reason: str = ""
-    suites: list[SuiteRun] = field(default_factory=list)
-
-    @property
-    def failing(self) -> list[ExpectationOutcome]:
-        return [e for e in self.expectations if e.failed]
-
-    @property
-    def rows_revalidated(self) -> int:
-        """Rows of the snapshot tables the row-level expectations judged in this validation."""
-        return sum(s.judged for s in self.suites if s.table != RECEIVED)
-
-    @property
-    def rows_carried_over(self) -> int:
-        """Rows of the snapshot tables that kept their previous (passing) verdict."""
-        return sum(s.carried_over for s in self.suites if s.table != RECEIVED)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["failing"] = [e.qualified_name for e in self.failing]
-        out["rows_revalidated"] = self.rows_revalidated
-        out["rows_carried_over"] = self.rows_carried_over
-        return out
 
 
 class _Gx:
@@ -370,97 +286,16 @@ def validate_snapshot(
     suites = load_suites(suites_dir, resource=resource)
     digest = incremental.suites_hash(suites)
     previous = incremental.load_state(lake, resource)
-    if full:
-        reason = "full validation requested"
-    elif previous is None:
-        reason = "first validation"
-    elif previous.suites != digest:
-        reason = "the expectation suites changed"
-    elif previous.blocked:
-        reason = "the previous validation failed a blocking expectation"
-    else:
-        reason = ""
-    incremental_run = previous is not None and not reason
+    reason = _full_reason(previous, digest, full=full)
+    since = previous if previous is not None and not reason else None
     rejected_ids = (
         pc.unique(rejects.read(lake, resource).column("record_id").combine_chunks())
-        if incremental_run
+        if since is not None
         else pa.array([], pa.string())
     )
-    gx = _Gx()
-    outcomes: list[ExpectationOutcome] = []
-    runs: list[SuiteRun] = []
-    validated: dict[str, list[str]] = {}
-    bad: dict[str, set[str]] = {}
-    for suite in suites:
-        suite_started = time.monotonic()
-        framed = _frame(lake, suite)
-        if framed is None:
-            continue
-        table, runtime = framed
-        parameters = suite.parameters(now, runtime)
-        rows = len(table)
-        if suite.table == RECEIVED:  # the last run's ids: already proportional to the changes
-            parts = [(suite.expectations, table, suite.name)]
-            judged_rows = rows
-        else:
-            validated[suite.name] = sorted(
-                r for r in pc.unique(table.column("_run_id")).to_pylist() if r is not None
-            )
-            subset = [e for e in suite.expectations if incremental.judged_on_subset(e)]
-            whole = [e for e in suite.expectations if not incremental.judged_on_subset(e)]
-            judged = table
-            if previous is not None and incremental_run and subset:
-                mask = incremental.rows_to_judge(
-                    table,
-                    suite,
-                    subset,
-                    validated_runs=set(previous.runs.get(suite.name, [])),
-                    rejected_ids=rejected_ids,
-                )
-                judged = table.filter(mask)
-            parts = [(subset, judged, suite.name), (whole, table, f"{suite.name}.whole_table")]
-            judged_rows = len(judged) if subset else 0
-        for expectations, data, label in parts:
-            if not expectations:
-                continue
-            suite_outcomes, failing = _run_suite(
-                gx, _part(suite, expectations), data, parameters, label=label, rows=rows
-            )
-            outcomes.extend(suite_outcomes)
-            for name, record_ids in failing.items():
-                for record_id in record_ids.to_pylist():
-                    if record_id is not None:
-                        bad.setdefault(record_id, set()).add(f"{suite.name}.{name}")
-        runs.append(
-            SuiteRun(
-                suite=suite.name,
-                table=suite.table,
-                rows=rows,
-                judged=judged_rows,
-                seconds=round(time.monotonic() - suite_started, 3),
-            )
-        )
-    # Order expectations as in the suite files, whichever batch judged them.
-    order = {(s.name, e["meta"]["name"]): i for s in suites for i, e in enumerate(s.expectations)}
-    outcomes.sort(
-        key=lambda o: (
-            suites.index(next(s for s in suites if s.name == o.suite)),
-            order[(o.suite, o.name)],
-        )
-    )
-
-    primary_path = lake.snapshot_path(resource, resource)
-    n_rows = pq.ParquetFile(primary_path).metadata.num_rows if primary_path.exists() else 0
-    if bad:
-        ids = sorted(bad)
-        primary = pq.read_table(
-            primary_path, schema=TABLES[resource][resource], filters=[("id", "in", ids)]
-        )
-    else:
-        primary = TABLES[resource][resource].empty_table()
-    rejected = rejects.build(primary, resource, bad, validated_at=now)
-    rejected_path = rejects.write(lake, resource, rejected)
-    n_bad = len(set(rejected.column("record_id").to_pylist()))
+    judgement = _run_suites(lake, suites, now, since=since, rejected_ids=rejected_ids)
+    outcomes = _in_suite_order(judgement.outcomes, suites)
+    n_rows, n_bad, rejected_path = _quarantine(lake, resource, judgement.bad, now)
     bad_share = n_bad / n_rows if n_rows else 0.0
     failures = _table_failures(outcomes, {s.name: s for s in suites})
     if bad_share > max_bad_share:
@@ -474,7 +309,7 @@ def validate_snapshot(
         lake,
         resource,
         incremental.ValidationState(
-            suites=digest, validated_at=now.isoformat(), blocked=blocked, runs=validated
+            suites=digest, validated_at=now.isoformat(), blocked=blocked, runs=judgement.validated
         ),
     )
     report = QualityReport(
@@ -489,10 +324,139 @@ def validate_snapshot(
         validated_at=now,
         seconds=0.0,
         rejected_path=rejected_path,
-        mode="incremental" if incremental_run else "full",
+        mode="incremental" if since is not None else "full",
         mode_reason=reason or INCREMENTAL_REASON,
-        suites=runs,
+        suites=judgement.runs,
     )
     report.seconds = round(time.monotonic() - started, 3)
     write_report(report, Path(report_dir) if report_dir else lake.data_dir / "quality")
     return report
+
+
+def _full_reason(previous: incremental.ValidationState | None, digest: str, *, full: bool) -> str:
+    """Why every row is judged again; "" when only the rows that may have changed need to be."""
+    if full:
+        return "full validation requested"
+    if previous is None:
+        return "first validation"
+    if previous.suites != digest:
+        return "the expectation suites changed"
+    if previous.blocked:
+        return "the previous validation failed a blocking expectation"
+    return ""
+
+
+@dataclass
+class _Judgement:
+    """What the suites of a resource found."""
+
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    # Record id -> the "suite.expectation" names that quarantine it.
+    bad: dict[str, set[str]] = field(default_factory=dict)
+    runs: list[SuiteRun] = field(default_factory=list)
+    # Per snapshot suite, the sync runs whose rows it has now judged.
+    validated: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _run_suites(
+    lake: Lake,
+    suites: list[Suite],
+    now: datetime,
+    *,
+    since: incremental.ValidationState | None,
+    rejected_ids: pa.Array,
+) -> _Judgement:
+    """Run every suite over its table: all rows, or (`since` a previous validation) only those
+    `pipelines.quality.incremental` says may have changed their verdict."""
+    gx = _Gx()
+    judgement = _Judgement()
+    for suite in suites:
+        suite_started = time.monotonic()
+        framed = _frame(lake, suite)
+        if framed is None:
+            continue
+        table, runtime = framed
+        parameters = suite.parameters(now, runtime)
+        if suite.table != RECEIVED:
+            judgement.validated[suite.name] = sorted(
+                r for r in pc.unique(table.column("_run_id")).to_pylist() if r is not None
+            )
+        validated_runs = set(since.runs.get(suite.name, [])) if since is not None else None
+        batches, judged_rows = _batches(suite, table, validated_runs, rejected_ids)
+        for expectations, data, label in batches:
+            suite_outcomes, failing = _run_suite(
+                gx, _part(suite, expectations), data, parameters, label=label, rows=len(table)
+            )
+            judgement.outcomes.extend(suite_outcomes)
+            for name, record_ids in failing.items():
+                for record_id in record_ids.to_pylist():
+                    if record_id is not None:
+                        judgement.bad.setdefault(record_id, set()).add(f"{suite.name}.{name}")
+        judgement.runs.append(
+            SuiteRun(
+                suite=suite.name,
+                table=suite.table,
+                rows=len(table),
+                judged=judged_rows,
+                seconds=round(time.monotonic() - suite_started, 3),
+            )
+        )
+    return judgement
+
+
+_Batch = tuple[list[dict[str, Any]], pa.Table, str]
+
+
+def _batches(
+    suite: Suite, table: pa.Table, validated_runs: set[str] | None, rejected_ids: pa.Array
+) -> tuple[list[_Batch], int]:
+    """The (expectations, rows, label) batches `suite` runs as, none of them empty, and how many
+    rows its row-level expectations judge. Without `validated_runs` (the runs judged before)
+    every row is judged."""
+    if suite.table == RECEIVED:  # the last run's ids: already proportional to the changes
+        batches = [(suite.expectations, table, suite.name)]
+        return [b for b in batches if b[0]], len(table)
+    subset = [e for e in suite.expectations if incremental.judged_on_subset(e)]
+    whole = [e for e in suite.expectations if not incremental.judged_on_subset(e)]
+    judged = table
+    if validated_runs is not None and subset:
+        mask = incremental.rows_to_judge(
+            table, suite, subset, validated_runs=validated_runs, rejected_ids=rejected_ids
+        )
+        judged = table.filter(mask)
+    batches = [(subset, judged, suite.name), (whole, table, f"{suite.name}.whole_table")]
+    return [b for b in batches if b[0]], len(judged) if subset else 0
+
+
+def _in_suite_order(
+    outcomes: list[ExpectationOutcome], suites: list[Suite]
+) -> list[ExpectationOutcome]:
+    """The outcomes as the suite files order their expectations, whichever batch judged them."""
+    order = {(s.name, e["meta"]["name"]): i for s in suites for i, e in enumerate(s.expectations)}
+    return sorted(
+        outcomes,
+        key=lambda o: (
+            suites.index(next(s for s in suites if s.name == o.suite)),
+            order[(o.suite, o.name)],
+        ),
+    )
+
+
+def _quarantine(
+    lake: Lake, resource: str, bad: dict[str, set[str]], now: datetime
+) -> tuple[int, int, Path]:
+    """Replace the resource's rejected records with `bad`; returns the snapshot's row count,
+    the count of records rejected and the rejects file."""
+    primary_path = lake.snapshot_path(resource, resource)
+    n_rows = pq.ParquetFile(primary_path).metadata.num_rows if primary_path.exists() else 0
+    if bad:
+        ids = sorted(bad)
+        primary = pq.read_table(
+            primary_path, schema=TABLES[resource][resource], filters=[("id", "in", ids)]
+        )
+    else:
+        primary = TABLES[resource][resource].empty_table()
+    rejected = rejects.build(primary, resource, bad, validated_at=now)
+    rejected_path = rejects.write(lake, resource, rejected)
+    n_bad = len(set(rejected.column("record_id").to_pylist()))
+    return n_rows, n_bad, rejected_path

@@ -13,12 +13,9 @@ import json
 import re
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from pipelines.quality.report import QualityReport
 from pipelines.sync.state import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from pipelines.quality.gate import QualityReport
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}

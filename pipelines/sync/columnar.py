@@ -6,7 +6,7 @@ compute kernels; only JSON-valued and money columns are built in Python. Any rec
 vouch for (a type Arrow refuses, a missing id, an unparseable date, a bool where a number
 belongs) raises `NotColumnar`, and the caller falls back to the row-by-row path, which
 quarantines exactly the bad records. Both paths produce identical tables for valid input
-(tests/unit/test_columnar.py holds them to it).
+(tests/sync/test_columnar.py holds them to it).
 """
 
 from __future__ import annotations

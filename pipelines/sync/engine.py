@@ -30,7 +30,7 @@ import pyarrow as pa
 from pipelines.registry import ResourceSpec
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.normalize import Lineage, normalize, scrub
-from pipelines.sync.state import Part, RunInProgress
+from pipelines.sync.state import Part, ResourceState, RunInProgress
 from pipelines.sync.windows import (
     Window,
     WindowFetcher,
@@ -216,77 +216,24 @@ async def sync_resource(
             raise SyncFailed(f"{name} sync did not start: {exc}") from exc
         lake.remove_stale_temp_files(name)
         state = lake.load_state(name, recover=options.full)
-        run = state.in_progress
-        if run is not None and options.full and not run.full:
-            lake.remove_orphans(name, run.run_id, keep=[])
-            run = None
-        resumed = run is not None
         hwm = state.high_water_mark_ms
-        if run is not None:
-            lake.remove_orphans(name, run.run_id, keep=run.parts)
-        else:
-            start = now()
-            upper = _ms(start - options.safety_lag)
-            lower = 0 if options.full or hwm is None else max(0, hwm - _ms_delta(options.lookback))
-            run = RunInProgress(
-                run_id=new_run_id(start),
-                lower_ms=min(lower, upper),
-                upper_ms=upper,
-                full=options.full,
-            )
-            state.in_progress = run
-            lake.save_state(state)
-
+        run, resumed = _run_to_do(lake, name, state, options, now)
         lineage = Lineage(run_id=run.run_id, synced_at=now())
         writer = _Writer(lake, resource, run, lambda: lake.save_state(state))
-
-        def report(stats: WindowStats) -> None:
-            if on_progress:
-                on_progress(
-                    SyncProgress(
-                        resource=name,
-                        windows_done=stats.windows_done,
-                        windows_in_flight=len(stats.in_flight),
-                        records=stats.records,
-                        requests=client.stats.requests - requests_before,
-                        retries=client.stats.retries - retries_before,
-                        requests_per_second=client.stats.requests_per_second(),
-                    )
-                )
-
+        report = _reporter(client, name, on_progress, requests_before, retries_before)
         fetcher = WindowFetcher(client, resource, options.policy, on_progress=report)
         try:
             first = next((Window(lo, hi) for lo, hi in run.remaining()), None)
             api_now = await _api_clock(client, fetcher, first)
             if api_now is not None:
-                if hwm is not None and not run.full:
-                    _check_mark(name, hwm, api_now)
-                latest = _ms(api_now + CLOCK_TOLERANCE - options.safety_lag)
-                if run.upper_ms > latest:
-                    # The local clock runs fast: the bound would be in vivenu's future, where
-                    # windows still gain records, and the mark would pass changes not yet made,
-                    # skipped by every later run. Windows checkpointed past it are re-read later.
-                    run.upper_ms, run.lower_ms = latest, min(run.lower_ms, latest)
-                    lake.save_state(state)
-            windows = [Window(lo, hi) for lo, hi in run.remaining()]
-            async for window, docs in fetcher.stream(windows):
-                writer.add(window, _tables(resource, docs, lineage, writer.unmodeled))
-                if writer.rows >= options.batch_rows:
-                    writer.flush()
-            writer.flush()
+                _bound_by_api_clock(lake, name, state, run, hwm, api_now, options)
+            await _fetch(fetcher, writer, resource, run, lineage, options)
         except (VivenuError, WindowIncomplete, LakeBusy, OSError) as exc:
             raise SyncFailed(
                 f"{name} sync stopped, high-water mark unchanged, rerun resumes: {exc}"
             ) from exc
 
-        # A full run read everything below its bound, so its mark is exact even where the one
-        # before it was wrong (set by a clock running fast).
-        state.high_water_mark_ms = run.upper_ms if run.full else max(hwm or 0, run.upper_ms)
-        state.pending_compaction.append(run.run_id)
-        state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
-        state.in_progress = None
-        new_fields = sorted(set(run.unmodeled) - set(state.unmodeled_fields))
-        state.unmodeled_fields = sorted({*state.unmodeled_fields, *run.unmodeled})
+        new_fields = _complete(state, run, hwm)
         result = SyncResult(
             resource=name,
             run_id=run.run_id,
@@ -310,6 +257,114 @@ async def sync_resource(
         )
         lake.save_state(state)
         return result
+
+
+def _run_to_do(
+    lake: Lake, name: str, state: ResourceState, options: SyncOptions, now: Callable[[], datetime]
+) -> tuple[RunInProgress, bool]:
+    """The run this sync does, and whether it resumes an interrupted one: the checkpointed run
+    (its unfinished parts removed), unless a full sync replaces an incremental one; else a new
+    run from the high-water mark less the lookback (0 for a full one) to now less the safety
+    lag, checkpointed before any request."""
+    run = state.in_progress
+    if run is not None and options.full and not run.full:
+        lake.remove_orphans(name, run.run_id, keep=[])
+        run = None
+    if run is not None:
+        lake.remove_orphans(name, run.run_id, keep=run.parts)
+        return run, True
+    hwm = state.high_water_mark_ms
+    start = now()
+    upper = _ms(start - options.safety_lag)
+    lower = 0 if options.full or hwm is None else max(0, hwm - _ms_delta(options.lookback))
+    run = RunInProgress(
+        run_id=new_run_id(start),
+        lower_ms=min(lower, upper),
+        upper_ms=upper,
+        full=options.full,
+    )
+    state.in_progress = run
+    lake.save_state(state)
+    return run, False
+
+
+def _reporter(
+    client: VivenuClient,
+    name: str,
+    on_progress: Callable[[SyncProgress], None] | None,
+    requests_before: int,
+    retries_before: int,
+) -> Callable[[WindowStats], None]:
+    """The fetcher's progress callback: its window counts with the run's request counts."""
+
+    def report(stats: WindowStats) -> None:
+        if on_progress:
+            on_progress(
+                SyncProgress(
+                    resource=name,
+                    windows_done=stats.windows_done,
+                    windows_in_flight=len(stats.in_flight),
+                    records=stats.records,
+                    requests=client.stats.requests - requests_before,
+                    retries=client.stats.retries - retries_before,
+                    requests_per_second=client.stats.requests_per_second(),
+                )
+            )
+
+    return report
+
+
+def _bound_by_api_clock(
+    lake: Lake,
+    name: str,
+    state: ResourceState,
+    run: RunInProgress,
+    hwm: int | None,
+    api_now: datetime,
+    options: SyncOptions,
+) -> None:
+    """Check the high-water mark against vivenu's clock, and keep the run's upper bound from
+    passing vivenu's now less the safety lag."""
+    if hwm is not None and not run.full:
+        _check_mark(name, hwm, api_now)
+    latest = _ms(api_now + CLOCK_TOLERANCE - options.safety_lag)
+    if run.upper_ms > latest:
+        # The local clock runs fast: the bound would be in vivenu's future, where windows
+        # still gain records, and the mark would pass changes not yet made, skipped by every
+        # later run. Windows checkpointed past it are re-read later.
+        run.upper_ms, run.lower_ms = latest, min(run.lower_ms, latest)
+        lake.save_state(state)
+
+
+async def _fetch(
+    fetcher: WindowFetcher,
+    writer: _Writer,
+    resource: ResourceSpec,
+    run: RunInProgress,
+    lineage: Lineage,
+    options: SyncOptions,
+) -> None:
+    """Fetch the run's remaining windows into change batches of about `batch_rows` rows."""
+    windows = [Window(lo, hi) for lo, hi in run.remaining()]
+    async for window, docs in fetcher.stream(windows):
+        writer.add(window, _tables(resource, docs, lineage, writer.unmodeled))
+        if writer.rows >= options.batch_rows:
+            writer.flush()
+    writer.flush()
+
+
+def _complete(state: ResourceState, run: RunInProgress, hwm: int | None) -> list[str]:
+    """Record a finished run in the state (not saved yet): the new high-water mark, the batch to
+    compact, the fields seen unmodeled. Returns those not seen unmodeled before."""
+    # A full run read everything below its bound, so its mark is exact even where the one
+    # before it was wrong (set by a clock running fast).
+    state.high_water_mark_ms = run.upper_ms if run.full else max(hwm or 0, run.upper_ms)
+    state.pending_compaction.append(run.run_id)
+    state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
+    state.in_progress = None
+    new_fields = sorted(set(run.unmodeled) - set(state.unmodeled_fields))
+    state.unmodeled_fields = sorted({*state.unmodeled_fields, *run.unmodeled})
+    return new_fields
 
 
 def _ms_delta(delta: timedelta) -> int:

@@ -325,101 +325,23 @@ class Lake:
 
     def _compact(self, resource: str) -> CompactionResult:
         state = self.load_state(resource)
-        runs = list(state.pending_compaction)
-        tables = TABLES[resource]
-        primary = next(iter(tables))
-        outputs = _snapshot_tables(resource)
         scratch = self.folder(resource) / ".compaction"
         shutil.rmtree(scratch, ignore_errors=True)  # what a killed compaction left
-        # A snapshot lost (deleted, truncated) is rebuilt from every change batch, never from
-        # the pending ones alone.
-        problem = self.snapshot_problem(resource)
-        rebuild = problem is not None
-        if rebuild:
-            runs = sorted({*self._rebuild_runs(resource, state, problem), *runs})
-        files = {t: self._readable(state, self.run_files(resource, runs, t)) for t in tables}
-        nothing_new = not any(files.values())
-        current = self.snapshot_path(resource, primary)
-        # A snapshot written before a field was declared is rewritten with its column anyway.
-        if (
-            nothing_new
-            and not rebuild
-            and current.exists()
-            and not evolve.missing_columns(spec(resource), [current])
-        ):
+        runs, rebuild = self._runs_to_merge(resource, state)
+        files = {
+            t: self._readable(state, self.run_files(resource, runs, t)) for t in TABLES[resource]
+        }
+        if not any(files.values()) and not rebuild and self._snapshot_has_every_column(resource):
             # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
-            if runs:
-                state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
-                self.save_state(state)
-            rows = pq.read_metadata(self.snapshot_path(resource, primary)).num_rows
-            quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
-            return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
+            return self._nothing_to_merge(resource, state, runs)
         scratch.mkdir(parents=True)
-        # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
-        # compaction's memory stays bounded however large the snapshot grows.
-        con = duckdb.connect(
-            config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
+        (new, changed, unchanged, deleted), staged, rows = self._merge(
+            resource, files, rebuild, scratch
         )
-        try:
-            # Files written before a field was declared lack its column (evolve.py).
-            declared = spec(resource)
-            every = [*files[primary], *([str(current)] if current.exists() and not rebuild else [])]
-            missing = evolve.missing_columns(declared, every)
-            added = evolve.backfillable(declared, missing)
-            con.register("typed_rows", declared.schema.empty_table())
-
-            def view(name: str, table: str, files: list[str]) -> None:
-                if not files:  # read_parquet needs a file: an empty one with the schema
-                    empty = scratch / f"empty-{table}.parquet"
-                    pq.write_table(tables[table].empty_table(), empty)
-                    files = [str(empty)]
-                if table != primary or not missing:
-                    con.read_parquet(files).create_view(name)
-                    return
-                con.read_parquet(files, union_by_name=True).create_view(f"raw_{name}")
-                con.execute(
-                    f"CREATE VIEW {name} AS "
-                    + evolve.conform_sql(declared, f"raw_{name}", "typed_rows", added)
-                )
-
-            for table, prefix in (
-                (primary, "rows"),
-                ("deletions", "deletions"),
-                ("quarantine", "quarantine"),
-            ):
-                snapshot = self.snapshot_path(resource, table)
-                current = [str(snapshot)] if snapshot.exists() and not rebuild else []
-                view(f"current_{prefix}", table, current)
-                view(f"incoming_{prefix}", table, files[table])
-            con.execute(sql("merge_deletions"))
-            new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
-            con.execute(sql("merge_current"))
-            results = {
-                primary: lambda: con.table("merged"),
-                "deletions": lambda: con.table("deleted_ids"),
-                "quarantine": lambda: con.sql(sql("merge_quarantine")),
-            }
-            staged: dict[str, Path] = {}
-            for table in outputs:
-                staged[table] = scratch / f"{table}.parquet"
-                # A link table is rebuilt from the merged records by `sql/<table>.sql`.
-                relation = results[table]() if table in results else con.sql(sql(table))
-                _stream(relation, tables[table], staged[table])
-            rows = con.table("merged").shape[0]
-        finally:
-            con.close()
         quarantined = pq.read_metadata(staged["quarantine"]).num_rows
-        # All tables staged first, then swapped in one after the other: readers see each file
-        # old or new, never half-written.
-        for table, path in staged.items():
-            target = self.snapshot_path(resource, table)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-        fsync_dir(self.snapshot_path(resource, primary).parent)
+        self._swap_in(resource, staged)
         shutil.rmtree(scratch, ignore_errors=True)
-        state = self.load_state(resource)
-        state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
-        self.save_state(state)
+        self._merged(resource, runs)
         return CompactionResult(
             runs=runs,
             new=new,
@@ -429,3 +351,122 @@ class Lake:
             rows=rows,
             quarantined=quarantined,
         )
+
+    def _runs_to_merge(self, resource: str, state: ResourceState) -> tuple[list[str], bool]:
+        """The runs whose change batches this compaction merges, and whether the snapshot is
+        rebuilt from them: a snapshot lost (deleted, truncated) is rebuilt from every change
+        batch, never from the pending ones alone."""
+        runs = list(state.pending_compaction)
+        problem = self.snapshot_problem(resource)
+        if problem is None:
+            return runs, False
+        return sorted({*self._rebuild_runs(resource, state, problem), *runs}), True
+
+    def _snapshot_has_every_column(self, resource: str) -> bool:
+        """The snapshot exists with a column for every declared field: one written before a
+        field was declared is rewritten with its column even when no run brings changes."""
+        current = self.snapshot_path(resource, next(iter(TABLES[resource])))
+        return current.exists() and not evolve.missing_columns(spec(resource), [current])
+
+    def _nothing_to_merge(
+        self, resource: str, state: ResourceState, runs: list[str]
+    ) -> CompactionResult:
+        """The snapshot stays as it is; `runs` are no longer pending."""
+        if runs:
+            state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
+            self.save_state(state)
+        rows = pq.read_metadata(self.snapshot_path(resource, resource)).num_rows
+        quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
+        return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
+
+    def _merge(
+        self, resource: str, files: dict[str, list[str]], rebuild: bool, scratch: Path
+    ) -> tuple[tuple[int, int, int, int], dict[str, Path], int]:
+        """Merge the change batches `files` into the snapshot (or, to `rebuild`, into nothing),
+        each new table staged in `scratch`. Returns the (new, changed, unchanged, deleted)
+        counts, the staged files by table and the merged record count."""
+        tables = TABLES[resource]
+        # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
+        # compaction's memory stays bounded however large the snapshot grows.
+        con = duckdb.connect(
+            config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
+        )
+        try:
+            self._create_views(con, resource, files, rebuild, scratch)
+            con.execute(sql("merge_deletions"))
+            new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
+            con.execute(sql("merge_current"))
+            results = {
+                resource: lambda: con.table("merged"),
+                "deletions": lambda: con.table("deleted_ids"),
+                "quarantine": lambda: con.sql(sql("merge_quarantine")),
+            }
+            staged: dict[str, Path] = {}
+            for table in _snapshot_tables(resource):
+                staged[table] = scratch / f"{table}.parquet"
+                # A link table is rebuilt from the merged records by `sql/<table>.sql`.
+                relation = results[table]() if table in results else con.sql(sql(table))
+                _stream(relation, tables[table], staged[table])
+            rows = con.table("merged").shape[0]
+        finally:
+            con.close()
+        return (new, changed, unchanged, deleted), staged, rows
+
+    def _create_views(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        resource: str,
+        files: dict[str, list[str]],
+        rebuild: bool,
+        scratch: Path,
+    ) -> None:
+        """The `current_*` (snapshot) and `incoming_*` (change batches) views the merge SQL
+        reads, for the records, deletions and quarantine, in the declared schema."""
+        tables = TABLES[resource]
+        primary = next(iter(tables))
+        snapshot = self.snapshot_path(resource, primary)
+        # Files written before a field was declared lack its column (evolve.py).
+        declared = spec(resource)
+        every = [*files[primary], *([str(snapshot)] if snapshot.exists() and not rebuild else [])]
+        missing = evolve.missing_columns(declared, every)
+        added = evolve.backfillable(declared, missing)
+        con.register("typed_rows", declared.schema.empty_table())
+
+        def view(name: str, table: str, files: list[str]) -> None:
+            if not files:  # read_parquet needs a file: an empty one with the schema
+                empty = scratch / f"empty-{table}.parquet"
+                pq.write_table(tables[table].empty_table(), empty)
+                files = [str(empty)]
+            if table != primary or not missing:
+                con.read_parquet(files).create_view(name)
+                return
+            con.read_parquet(files, union_by_name=True).create_view(f"raw_{name}")
+            con.execute(
+                f"CREATE VIEW {name} AS "
+                + evolve.conform_sql(declared, f"raw_{name}", "typed_rows", added)
+            )
+
+        for table, prefix in (
+            (primary, "rows"),
+            ("deletions", "deletions"),
+            ("quarantine", "quarantine"),
+        ):
+            path = self.snapshot_path(resource, table)
+            view(f"current_{prefix}", table, [str(path)] if path.exists() and not rebuild else [])
+            view(f"incoming_{prefix}", table, files[table])
+
+    def _swap_in(self, resource: str, staged: dict[str, Path]) -> None:
+        """Replace the snapshot's tables with the staged ones."""
+        # All tables staged first, then swapped in one after the other: readers see each file
+        # old or new, never half-written.
+        for table, path in staged.items():
+            target = self.snapshot_path(resource, table)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        fsync_dir(self.snapshot_path(resource, resource).parent)
+
+    def _merged(self, resource: str, runs: list[str]) -> None:
+        """`runs` are in the snapshot: no longer pending."""
+        state = self.load_state(resource)
+        state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
+        self.save_state(state)

@@ -95,3 +95,19 @@ def test_make_ui_serves_the_location_and_records_runs_in_the_data_dir(tmp_path):
     assert (data_dir / "warehouse.duckdb").exists()
     with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
         assert instance.get_run_by_id(run_id) is not None
+
+
+def test_ui_without_dg_says_how_to_get_it_before_any_work(tmp_path, monkeypatch):
+    """`make demo` installs the runtime only: `customer-sync ui` in that environment names the
+    fix at once, before the first start's demo would run for a minute."""
+    from click.testing import CliRunner
+
+    from pipelines import ui
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))  # no dg beside it
+    monkeypatch.delenv("VIVENU_BASE_URL", raising=False)
+    monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(ui.ui, [])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'bin' / 'dg'} is not installed; `make ui` installs it" in result.output
+    assert not (tmp_path / "data").exists()  # no demo ran

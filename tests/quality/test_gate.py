@@ -23,6 +23,7 @@ from pipelines.quality import rejects as rejects_mod
 from pipelines.quality import validate_snapshot
 from pipelines.quality.cli import quarantine, validate
 from pipelines.quality.suites import EXPECTATIONS_DIR
+from pipelines.registry import RESOURCES
 from pipelines.resources import LakeResource
 from pipelines.sync.lake import TABLES, Lake, write_parquet_atomic
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -290,7 +291,9 @@ def test_cli_validate_and_quarantine(lake: Lake, monkeypatch: pytest.MonkeyPatch
     runner = CliRunner()
     result = runner.invoke(validate, ["--json"])
     assert result.exit_code == 0, result.output
-    assert [r["rejected"] for r in json.loads(result.output)] == [1, 0]
+    # Events and tickets were never synced: nothing to reject.
+    rejected = {r["resource"]: r["rejected"] for r in json.loads(result.output)}
+    assert rejected == {"customers": 1, "transactions": 0, "events": 0, "tickets": 0}
 
     listed = json.loads(runner.invoke(quarantine, ["list", "--json"]).output)
     assert {(e["resource"], e["source"], e["record_id"], e["reasons"][0]) for e in listed} == {
@@ -518,9 +521,15 @@ def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
     monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(lake.data_dir))
     runner = CliRunner()
     default = json.loads(runner.invoke(validate, ["--json"]).output)
-    assert [r["mode"] for r in default] == ["full", "incremental"]  # customers: default suites
+    # customers: the default suites now; events and tickets: never validated before.
+    assert {r["resource"]: r["mode"] for r in default} == {
+        "customers": "full",
+        "transactions": "incremental",
+        "events": "full",
+        "tickets": "full",
+    }
     forced = json.loads(runner.invoke(validate, ["--full", "--json"]).output)
-    assert [r["mode"] for r in forced] == ["full", "full"]
+    assert {r["mode"] for r in forced} == {"full"} and len(forced) == len(RESOURCES)
     assert all(r["rows_carried_over"] == 0 for r in forced)
 
 

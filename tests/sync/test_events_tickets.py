@@ -141,3 +141,10 @@ def test_tickets_of_customers_deleted_before_any_sync_pass_the_gate(tmp_path):
     assert tickets["quality_passed"] and tickets["warehouse_rows"] == len(store.tickets_truth())
     report = validate_snapshot(Lake(tmp_path), "tickets")
     assert report.passed and report.rejected == 0
+    # sync_job ran the resources in the registry's order (tickets before what they name).
+    lake = Lake(tmp_path)
+    finished = {
+        r.name: next(x["finished_at"] for x in lake.load_state(r.name).runs if x["kind"] == "sync")
+        for r in RESOURCES
+    }
+    assert sorted(finished, key=finished.__getitem__) == [r.name for r in RESOURCES]

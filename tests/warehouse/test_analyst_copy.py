@@ -201,7 +201,8 @@ def test_json_columns_are_typed_json(copy):
             f"{t}.{c}": ty
             for t, c, ty in con.execute(
                 "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-                "WHERE column_name IN ('extra_fields', 'meta', 'api_extra', 'changes')"
+                "WHERE column_name IN ('extra_fields', 'meta', 'api_extra', 'changes', "
+                "'ticket_types', 'categories')"
             ).fetchall()
         }
         (language,) = con.execute(
@@ -219,6 +220,7 @@ def test_json_columns_are_typed_json(copy):
                 "ticket_facts",
             )
         ),
+        *(f"{t}.{c}" for t in ("events", "events_history") for c in ("ticket_types", "categories")),
         "push_log.changes",
     }
     assert set(types.values()) == {"JSON"}, types

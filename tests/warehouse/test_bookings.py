@@ -20,13 +20,15 @@ Transactions (EUR unless noted; every one placed at 00:00 UTC unless noted) and 
     c2 c 2024-03-01 e2  45.00 REFUND          1 INVALID  (not a booking)
     d1 d 2024-05-20 e2  30.00 NEW AWAITING    1 RESERVED (not a booking)
     x1 - 2024-05-31 12:00 e2 50.00 paid, no customer, 1 VALID
+    y1 - 2024-03-01 06:00 e1 25.00 paid at the door (POS-RECEIVED), after the start, no customer,
+                                                 1 VALID
 
 Lead time (days from the order to the event's start; 2024 is a leap year, February has 29 days):
     a1 e1: Jan 1 -> Mar 1 = 31 + 29 = 60       b1 e1: Feb 10 -> Mar 1 = 20
     a2 e2: Feb 1 -> Jun 1 = 29+31+30+31 = 121   b2 e1: Feb 20 -> Mar 1 = 10
     a3 e3: Apr 1 -> Sep 1 12:00 = 153.5         b3 e2: May 1 -> Jun 1 = 31
     a4 e4: Aug 1 -> Dec 1 = 31+30+31+30 = 122   c1 e1: Feb 25 -> Mar 1 = 5
-    x1 e2: May 31 12:00 -> Jun 1 = 0.5
+    x1 e2: May 31 12:00 -> Jun 1 = 0.5          y1 e1: Mar 1 06:00 -> Mar 1 00:00 = -0.25
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ TRANSACTIONS = [
         {"status": "NEW", "payment_status": "AWAITING"},
     ),
     ("x1", None, "2024-05-31T12:00", "e2", "50.00", ["VALID"], {}),
+    ("y1", None, "2024-03-01T06:00", "e1", "25.00", ["VALID"], {"payment_status": "POS-RECEIVED"}),
 ]  # fmt: skip
 
 
@@ -117,12 +120,13 @@ def rows(con, name, params=None):
 
 def test_event_spend_names_the_event_and_fills_its_capacity(con):
     # Revenue per currency from the paid orders (c2's refund is `refunded`, d1 is nothing):
-    #   e1 EUR a1 100 + b1 40 + b2 40 + c1 50 = 230, 4 orders, 2+1+1+1 = 5 tickets, 3 customers
-    #   e2 EUR a2 60 + b3 150 + x1 50 = 260, 3 orders, 1+3+1 = 5 tickets, 2 customers (x1 has
-    #       none), refunded c2 45 in 1 refund
+    #   e1 EUR a1 100 + b1 40 + b2 40 + c1 50 + y1 25 = 255, 5 orders, 2+1+1+1+1 = 6 tickets,
+    #       3 customers (y1 has none)
+    #   e2 EUR a2 60 + b3 150 + x1 50 = 260, 3 orders, 1 + 2 (b3's third is INVALID) + 1 = 4 sold
+    #       tickets, 2 customers (x1 has none), refunded c2 45 in 1 refund
     #   e3 EUR a3 70; e4 USD a4 80
     # Capacity filled: the event's sold tickets (whatever the order) / its capacity:
-    #   e1 2+1+1+1 = 5 / 10 = 0.5; e2 a2 1 + b3 2 + x1 1 = 4 / 4 = 1.0 (c2's INVALID and d1's
+    #   e1 2+1+1+1+1 = 6 / 10 = 0.6; e2 a2 1 + b3 2 + x1 1 = 4 / 4 = 1.0 (c2's INVALID and d1's
     #   RESERVED take no place); e3 1 / no capacity = NULL; e4 1 / 100 = 0.01
     got = [
         (r["event_id"], r["event_name"], r["event_start_at"], r["currency"], r["revenue"],
@@ -131,8 +135,8 @@ def test_event_spend_names_the_event_and_fills_its_capacity(con):
         for r in rows(con, "event_spend")
     ]  # fmt: skip
     assert got == [
-        ("e1", "Spring Gala", ts("2024-03-01"), "EUR", D("230"), 4, 5, 3, D("0"), 0, 10, 5, 0.5),
-        ("e2", "Summer Fest", ts("2024-06-01"), "EUR", D("260"), 3, 5, 2, D("45"), 1, 4, 4, 1.0),
+        ("e1", "Spring Gala", ts("2024-03-01"), "EUR", D("255"), 5, 6, 3, D("0"), 0, 10, 6, 0.6),
+        ("e2", "Summer Fest", ts("2024-06-01"), "EUR", D("260"), 3, 4, 2, D("45"), 1, 4, 4, 1.0),
         ("e3", "Autumn Jazz", ts("2024-09-01T12:00"), "EUR", D("70"), 1, 1, 1, D("0"), 0, None,
          1, None),
         ("e4", "Winter Ball", ts("2024-12-01"), "USD", D("80"), 1, 1, 1, D("0"), 0, 100, 1, 0.01),
@@ -147,7 +151,7 @@ def test_customer_bookings(con):
     #    tickets 1 + 1 + 2 (b3's third is INVALID) = 4. First orders per event Feb 10 (e1) and
     #    May 1 (e2): 20 + 31 + 30 = 81 days. Lead times 20, 10, 31 -> median 20.
     # c: 1 paid order (c2 is a refund): 1 event, 1 ticket, no gap; lead time 5.
-    # d: no paid order, so no row; x1 has no customer.
+    # d: no paid order, so no row; x1 and y1 have no customer.
     got = [
         (r["customer_id"], r["bookings"], r["events_booked"], r["tickets"], r["first_booking_at"],
          r["last_booking_at"], r["median_days_between_bookings"], r["median_lead_days"])
@@ -189,8 +193,8 @@ def test_repeat_booking_conversion_steps_are_a_bound_parameter(con):
 
 def test_event_lead_time(con):
     # quantile_cont interpolates: position q * (n - 1) in the sorted lead times.
-    # e1: 5, 10, 20, 60 (c1, b2, b1, a1): p25 at 0.75 -> 5 + 0.75 * 5 = 8.75 (8.8); median
-    #     (10 + 20) / 2 = 15; p75 at 2.25 -> 20 + 0.25 * 40 = 30. Under 7 days: c1, 1 of 4.
+    # e1: -0.25, 5, 10, 20, 60 (y1 at the door, c1, b2, b1, a1): p25 at 1 -> 5; median at 2 ->
+    #     10; p75 at 3 -> 20. Under 7 days (or after the start): y1, c1, 2 of 5.
     # e2: 0.5, 31, 121 (x1, b3, a2; the customerless x1 counts): p25 at 0.5 -> 0.5 + 0.5 * 30.5
     #     = 15.75 (15.8); median 31; p75 at 1.5 -> 31 + 0.5 * 90 = 76. Under 7 days: x1, 1 of 3.
     # e3: a3 alone, 153.5; e4: a4 alone, 122 (USD: lead time has no currency).
@@ -200,7 +204,7 @@ def test_event_lead_time(con):
         for r in rows(con, "event_lead_time")
     ]  # fmt: skip
     assert got == [
-        ("e1", "Spring Gala", 4, 8.8, 15.0, 30.0, 0.25),
+        ("e1", "Spring Gala", 5, 5.0, 10.0, 20.0, 0.4),
         ("e2", "Summer Fest", 3, 15.8, 31.0, 76.0, 0.3333),
         ("e3", "Autumn Jazz", 1, 153.5, 153.5, 153.5, 0.0),
         ("e4", "Winter Ball", 1, 122.0, 122.0, 122.0, 0.0),
@@ -218,7 +222,7 @@ def test_the_demo_summaries(con):
     # Names, not ids; ranked by revenue within each currency.
     assert [(r[0], r[1], r[2], r[3], r[5]) for r in top] == [
         ("EUR", "Summer Fest", date(2024, 6, 1), D("260.00"), 1.0),
-        ("EUR", "Spring Gala", date(2024, 3, 1), D("230.00"), 0.5),
+        ("EUR", "Spring Gala", date(2024, 3, 1), D("255.00"), 0.6),
         ("EUR", "Autumn Jazz", date(2024, 9, 1), D("70.00"), None),
         ("USD", "Winter Ball", date(2024, 12, 1), D("80.00"), 0.01),
     ]
@@ -229,14 +233,14 @@ def test_the_demo_summaries(con):
         ("distinct events booked", 2.33, 2.0),
         ("days between bookings", 70.5, 70.5),
     ]
-    # The 9 bookings' lead times: 0.5 | 5 | 10, 20 | 31, 60 | 121, 122, 153.5.
+    # The 10 bookings' lead times: -0.25 | 0.5 | 5 | 10, 20 | 31, 60 | 121, 122, 153.5.
     assert con.execute(sql("summaries/lead_time_bands")).fetchall() == [
-        ("after the start", 0, 0.0),
-        ("under 1 day", 1, 0.1111),
-        ("1-6 days", 1, 0.1111),
-        ("7-29 days", 2, 0.2222),
-        ("30-89 days", 2, 0.2222),
-        ("90 days or more", 3, 0.3333),
+        ("after the start", 1, 0.1),
+        ("under 1 day", 1, 0.1),
+        ("1-6 days", 1, 0.1),
+        ("7-29 days", 2, 0.2),
+        ("30-89 days", 2, 0.2),
+        ("90 days or more", 3, 0.3),
     ]
     assert [r[:2] for r in con.execute(sql("summaries/repeat_bookings")).fetchall()] == [
         (1, 3), (2, 2), (3, 1), (4, 1)

@@ -1,7 +1,7 @@
 """Every analytics table against figures computed by hand from a dozen transactions.
 
 Transactions (EUR unless noted; paid = COMPLETE + RECEIVED/POS-RECEIVED/LOCAL-RECEIVED):
-    t1  c1 2024-01-10 100.00 COMPLETE RECEIVED      ev1 (2 tickets)   paid
+    t1  c1 2024-01-10 100.00 COMPLETE RECEIVED      ev1 (2 tickets)   paid (one cart item)
     t2  c1 2024-02-15  50.00 COMPLETE RECEIVED      ev2               paid
     t3  c1 2024-03-01  30.00 CANCELED REFUND        ev1               refund (and canceled)
     t4  c2 2024-01-20  40.00 COMPLETE POS-RECEIVED  ev1               paid
@@ -13,6 +13,8 @@ Transactions (EUR unless noted; paid = COMPLETE + RECEIVED/POS-RECEIVED/LOCAL-RE
     t10 c1 2024-03-20  15.00 COMPLETE CHARGEBACK    ev2               refund
     t11 c4 2024-01-05   5.00 COMPLETE LOCAL-RECEIVED ev3              paid
     t12 -- 2024-01-07   7.00 COMPLETE RECEIVED      ev3               paid, no customer
+Each has one ticket (t1 two): VALID, but INVALID for t3 and t7 and RESERVED for t9. The events
+are not synced here (tests/warehouse/test_bookings.py has them).
 """
 
 from __future__ import annotations
@@ -25,9 +27,24 @@ import pytest
 from assets.analytics import build
 from pipelines.sync.lake import Lake
 from pipelines.warehouse.loader import connect, load
-from tests.warehouse.lakefix import commit_run, customer, ts, txn
+from tests.warehouse.lakefix import commit_run, customer, ticket, ts, txn
 
 RUN = "20240501T000000000Z-000001"
+# Each transaction's tickets (its id, its event, their statuses).
+TICKETS = [
+    ("t1", "ev1", ["VALID", "VALID"]),
+    ("t2", "ev2", ["VALID"]),
+    ("t3", "ev1", ["INVALID"]),
+    ("t4", "ev1", ["VALID"]),
+    ("t5", "ev2", ["VALID"]),
+    ("t6", "ev2", ["VALID"]),
+    ("t7", "ev2", ["INVALID"]),
+    ("t8", "ev1", ["VALID"]),
+    ("t9", "ev1", ["RESERVED"]),
+    ("t10", "ev2", ["VALID"]),
+    ("t11", "ev3", ["VALID"]),
+    ("t12", "ev3", ["VALID"]),
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +67,7 @@ def con(tmp_path_factory):
         "transactions",
         RUN,
         transactions=[
-            txn("t1", "c1", "2024-01-10", "100.00", tickets=2),
+            txn("t1", "c1", "2024-01-10", "100.00"),
             txn("t2", "c1", "2024-02-15", "50.00", event_id="ev2"),
             txn("t3", "c1", "2024-03-01", "30.00", status="CANCELED", payment_status="REFUND"),
             txn("t4", "c2", "2024-01-20", "40.00", payment_status="POS-RECEIVED"),
@@ -70,6 +87,16 @@ def con(tmp_path_factory):
             txn("t10", "c1", "2024-03-20", "15.00", payment_status="CHARGEBACK", event_id="ev2"),
             txn("t11", "c4", "2024-01-05", "5.00", payment_status="LOCAL-RECEIVED", event_id="ev3"),
             txn("t12", None, "2024-01-07", "7.00", event_id="ev3"),
+        ],
+    )
+    commit_run(
+        data,
+        "tickets",
+        RUN,
+        tickets=[
+            ticket(f"k{tid}{n}", tid, event_id, None, "2024-01-01", status=status)
+            for tid, event_id, statuses in TICKETS
+            for n, status in enumerate(statuses)
         ],
     )
     db = data / "warehouse.duckdb"
@@ -118,17 +145,27 @@ def test_monthly_spend_is_per_currency(con):
 
 
 def test_event_spend(con):
+    # tickets: the sold tickets of the paid orders, from `tickets` (t1's cart item holds two):
+    # ev1 EUR t1 2 + t4 1 + t8 1 = 4; ev2 EUR t2 + t6 = 2; ev2 USD t5 = 1; ev3 t11 + t12 = 2.
+    # sold_tickets is the event's, in every order and currency: ev1 4 (t3's INVALID and t9's
+    # RESERVED are not sold); ev2 t2, t5, t6, t10 = 4 (t10's chargeback left its ticket VALID);
+    # ev3 2. No event is synced: no name, no capacity, so nothing filled.
     got = [
         (r["event_id"], r["currency"], r["revenue"], r["orders"], r["tickets"], r["customers"],
-         r["refunded"], r["refunds"], r["first_order_at"], r["last_order_at"])
+         r["refunded"], r["refunds"], r["first_order_at"], r["last_order_at"], r["event_name"],
+         r["sold_tickets"], r["capacity_filled"])
         for r in rows(con, "event_spend")
     ]  # fmt: skip
     assert got == [
-        ("ev1", "EUR", D("175"), 3, 4, 3, D("30"), 1, ts("2024-01-10"), ts("2024-04-10")),
-        ("ev2", "EUR", D("75"), 2, 2, 2, D("15"), 1, ts("2024-02-01"), ts("2024-02-15")),
-        ("ev2", "USD", D("60"), 1, 1, 1, D("0"), 0, ts("2024-03-05"), ts("2024-03-05")),
-        ("ev3", "EUR", D("12"), 2, 2, 1, D("0"), 0, ts("2024-01-05"), ts("2024-01-07")),
-    ]
+        ("ev1", "EUR", D("175"), 3, 4, 3, D("30"), 1, ts("2024-01-10"), ts("2024-04-10"), None, 4,
+         None),
+        ("ev2", "EUR", D("75"), 2, 2, 2, D("15"), 1, ts("2024-02-01"), ts("2024-02-15"), None, 4,
+         None),
+        ("ev2", "USD", D("60"), 1, 1, 1, D("0"), 0, ts("2024-03-05"), ts("2024-03-05"), None, 4,
+         None),
+        ("ev3", "EUR", D("12"), 2, 2, 1, D("0"), 0, ts("2024-01-05"), ts("2024-01-07"), None, 2,
+         None),
+    ]  # fmt: skip
 
 
 def test_tag_summary(con):
@@ -232,6 +269,7 @@ def test_top_spenders_and_events_are_ranked_per_currency(con):
         ("EUR", "c2@example.com", D("40.00")),
         ("USD", "c2@example.com", D("60.00")),
     ]
+    # No events are synced here: the summary names each event by its id instead.
     events = con.execute(sql("summaries/top_events")).fetchall()
     assert [r[:2] for r in events] == [
         ("EUR", "ev1"),

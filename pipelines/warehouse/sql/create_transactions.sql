@@ -20,7 +20,8 @@
 --   regular_price: the amount before discounts, in currency
 --   currency: ISO 4217 code of both prices (EUR, USD, ...)
 --   tax_rate: the tax rate applied (vivenu's taxRate)
---   ticket_count: number of tickets in the order (vivenu's tickets array)
+--   ticket_count: number of cart items in the order (vivenu's tickets array), each of which may
+--     hold several tickets (its amount): count tickets in ticket_facts instead
 --   email: the buyer's email as entered at checkout (may differ from the customer's)
 --   name: the buyer's full name at checkout
 --   prename: the buyer's first name at checkout

@@ -32,10 +32,10 @@ SELECT
     (t.created_at AT TIME ZONE 'UTC')::DATE AS purchase_date
 FROM transactions AS t;
 
--- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (sold, waiting for the
--- holder's details before it is issued as VALID). RESERVED holds a place during a checkout that
--- has not completed, INVALID was voided (its order canceled or aborted), and BLANK is an
--- unassigned hard-ticket stock: none of those is sold.
+-- A ticket is sold while it admits someone: VALID, or DETAILSREQUIRED (as its name says, sold and
+-- waiting for its holder's details; the simulator issues none). RESERVED holds a place during a
+-- checkout that has not completed and INVALID was voided (its order canceled or aborted); vivenu
+-- does not document BLANK, so it is not counted as sold.
 --
 -- View ticket_facts: one row per ticket (as in tickets) with whether it counts as sold; the
 --   analytics count tickets from it.
@@ -59,7 +59,6 @@ FROM tickets AS t;
 --   event_id: the event booked (events.id)
 --   currency: ISO 4217 code of real_price
 --   real_price: the amount paid for the order, in currency
---   ticket_count: number of tickets in the order (as vivenu lists them on the transaction)
 --   booked_at: when the order was placed (transactions.created_at, UTC)
 --   event_name: the event's name (events.name)
 --   event_start_at: when the event starts (events.start_at, UTC)
@@ -71,7 +70,6 @@ SELECT
     f.event_id,
     f.currency,
     f.real_price,
-    f.ticket_count,
     f.created_at AS booked_at,
     e.name AS event_name,
     e.start_at AS event_start_at,
