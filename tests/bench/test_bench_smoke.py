@@ -67,3 +67,28 @@ def test_fault_knobs_change_at_runtime_and_requests_are_counted() -> None:
         assert time.monotonic() - started >= 0.03
         assert httpx.get(url).json()["requests"] == 1
         assert httpx.put(url, json={"nope": 1}).status_code == 400
+
+
+def test_before_after_compares_two_checkouts_run_by_their_own_interpreters(tmp_path: Path) -> None:
+    from bench import before_after
+
+    # This checkout on both sides: the harness, not a speed, is what is tested.
+    result = before_after.main(
+        [
+            "--before", str(run.ROOT),
+            "--customers", "300",
+            "--rounds", "2",
+            "--work-dir", str(tmp_path / "work"),
+            "--out", str(tmp_path / "before_after.md"),
+        ]
+    )  # fmt: skip
+
+    runs = result["runs"]
+    assert [r["side"] for r in sorted(runs["before"] + runs["after"], key=lambda r: r["order"])] == [
+        "before", "after", "after", "before"
+    ]  # fmt: skip
+    for r in runs["before"] + runs["after"]:
+        assert r["code"] == str(run.ROOT) and r["cpu_s"] > 0 and r["requests"] > 0
+        assert r["rows"]["customers"] == 300
+    assert set(result["summary"]) == set(before_after.FIGURES)
+    assert "after / before" in (tmp_path / "before_after.md").read_text()
