@@ -86,10 +86,13 @@ def _env_var(var: settings.Variable) -> dg.EnvVar | None:
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources wired from VIVENU_BASE_URL, VIVENU_API_KEY and CUSTOMER_SYNC_DATA_DIR."""
+    data_dir = settings.data_dir()
     return {
         "vivenu": VivenuResource(
             base_url=_env_var(settings.BASE_URL), api_key=_env_var(settings.API_KEY)
         ),
-        "lake": LakeResource(data_dir=_env_var(settings.DATA_DIR) or str(settings.data_dir())),
-        "warehouse": WarehouseResource(db_path=str(settings.data_dir() / "warehouse.duckdb")),
+        # Both from one reading of CUSTOMER_SYNC_DATA_DIR (not an EnvVar for one of them), so
+        # the lake and the warehouse can never be resolved into different directories.
+        "lake": LakeResource(data_dir=str(data_dir)),
+        "warehouse": WarehouseResource(db_path=str(data_dir / "warehouse.duckdb")),
     }
