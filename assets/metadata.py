@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow as pa
 
 from pipelines.sync.lake import TABLES
+from pipelines.warehouse import catalog
 
 # Who answers for the assets (Dagster owners are e-mail addresses or "team:<name>").
 OWNERS = ["team:data-engineering"]
@@ -27,15 +28,18 @@ def tags(resource: str, *, personal_data: bool) -> dict[str, str]:
 
 
 def columns(resource: str, table: str) -> list[tuple[str, pa.DataType, bool, str | None]]:
-    """(name, Arrow type, nullable, description) of each column of a lake table: read from the
-    schema declarations (pipelines/sync/schemas.py via the lake's table registry)."""
+    """(name, Arrow type, nullable, description) of each column of a lake table: the types from
+    the registry (via the lake's table registry), the descriptions from the header of the SQL
+    that creates the warehouse table of the same name (the analyst copy's comments)."""
     schema = TABLES[resource][table]
+    documented = catalog.tables().get(f"main.{table}")
+    described = {c.name: c.comment for c in documented.columns} if documented else {}
     return [
         (
             f.name,
             f.type,
             f.nullable,
-            (f.metadata or {}).get(b"description", b"").decode() or None,
+            (f.metadata or {}).get(b"description", b"").decode() or described.get(f.name),
         )
         for f in schema
     ]

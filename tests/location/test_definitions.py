@@ -29,7 +29,7 @@ def test_code_location_import_stays_lean():
     assert out.stdout.strip() == "[]"
 
 
-def test_assets_carry_owners_tags_and_the_lake_column_schemas():
+def test_assets_carry_owners_tags_and_the_described_lake_column_schemas():
     from pipelines.sync.lake import TABLES
 
     graph = defs.resolve_asset_graph()
@@ -48,3 +48,7 @@ def test_assets_carry_owners_tags_and_the_lake_column_schemas():
         by_name = {c.name: c for c in schema.columns}
         assert by_name["id"].constraints.nullable is False
         assert by_name["name"].type == "string"  # every resource has one
+        # The Columns tab explains each column with the warehouse table's own header comment.
+        assert all(c.description for c in schema.columns), [
+            c.name for c in schema.columns if not c.description
+        ]
