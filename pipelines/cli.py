@@ -202,12 +202,39 @@ def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table |
 )
 @clikit.json_option("Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
-def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool) -> None:
+@click.option(
+    "--plan",
+    is_flag=True,
+    help="Fetch no record: print the requests this sync would send per resource (counted with "
+    "one top=1 request per window) and how long the rate caps make them take.",
+)
+@click.option(
+    "--resource",
+    "resources",
+    type=click.Choice([r.name for r in RESOURCES]),
+    multiple=True,
+    help="With --plan: plan only this resource (repeatable; default: every resource).",
+)
+def sync(
+    full: bool,
+    batch_rows: int,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+    plan: bool,
+    resources: tuple[str, ...],
+) -> None:
     """One incremental sync of every vivenu resource into the lake.
 
     Exits 0 only when everything fetched was written or quarantined; otherwise exits 1 with a
     one-line reason and the high-water mark stays where it was (a rerun resumes).
     """
+    if resources and not plan:
+        raise click.UsageError("--resource goes with --plan: a sync syncs every resource")
+    if plan:
+        _check_config(api=True)
+        _plan(full=full, names=resources, as_json=as_json, quiet=quiet)
+        return
     _check_config(api=True, pipeline=True)
     op_config = {"config": {"full": full, "batch_rows": batch_rows}}
     with _progress_bars(enabled=not quiet and not as_json and console.is_terminal):
@@ -246,6 +273,67 @@ def sync(full: bool, batch_rows: int, quiet: bool, as_json: bool, verbose: bool)
                 Console().print(
                     f"new API field `{api_field}` on {name}, kept in api_extra", markup=False
                 )
+
+
+def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """`sync --plan`: count, print, write nothing."""
+    import asyncio
+
+    from pipelines.registry import spec
+    from pipelines.sync.engine import SyncOptions
+    from pipelines.sync.plan import plan_sync
+    from pipelines.vivenu.client import ClientSettings, VivenuClient
+
+    chosen = [spec(n) for n in dict.fromkeys(names)] if names else list(RESOURCES)
+
+    async def count() -> dict[str, Any]:
+        async with VivenuClient(ClientSettings.from_env()) as client:
+            found = await plan_sync(
+                client, Lake(settings.data_dir()), chosen, SyncOptions(full=full)
+            )
+        return found.as_dict()
+
+    try:
+        found = asyncio.run(count())
+    except LakeCorrupt as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if quiet:
+        return
+    table = Table(title=f"customer-sync: plan of {'a full' if full else 'an incremental'} sync")
+    for column in ("", "run", "windows", "records", "pages", "overhead", "requests", "plan req"):
+        table.add_column(column, justify="left" if column in ("", "run") else "right")
+    for r in found["resources"].values():
+        table.add_row(
+            r["resource"],
+            r["run"],
+            _fmt(len(r["windows"])),
+            *(_fmt(r[k]) for k in ("records", "pages", "overhead", "requests", "plan_requests")),
+        )
+    out = Console()
+    out.print(table)
+    budget = found["max_requests_per_hour"]
+    caps = f"{settings.MAX_RPS.name}={found['max_rps']:g}" + (
+        f", {settings.MAX_REQUESTS_PER_HOUR.name}={budget}" if budget else " (no hourly budget)"
+    )
+    out.print(
+        f"a sync would send {found['sync_requests']:,} requests: at least "
+        f"{_duration(found['sync_seconds'])} under {caps}; this plan sent "
+        f"{found['plan_requests']:,} requests",
+        markup=False,
+    )
+    for note in found["notes"]:
+        out.print(f"note: {note}", markup=False)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 _SYNC_KEYS = (

@@ -50,6 +50,12 @@ MAX_RPS = Variable(
     "CUSTOMER_SYNC_MAX_RPS", 10.0, "Requests per second the client sends at most (> 0)."
 )
 CONCURRENCY = Variable("CUSTOMER_SYNC_CONCURRENCY", 4, "Requests in flight at most (>= 1).")
+MAX_REQUESTS_PER_HOUR: Variable[None] = Variable(
+    "CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR",
+    None,
+    "Requests per hour the client sends at most (a whole number > 0), besides the per-second "
+    "cap; unset: no hourly budget. vivenu's support quotes about 1,000 per hour per key.",
+)
 DATA_DIR = Variable(
     "CUSTOMER_SYNC_DATA_DIR", Path("data"), "Where the lake, the warehouse and exports live."
 )
@@ -80,6 +86,7 @@ VARIABLES: tuple[Variable, ...] = (
     API_KEY,
     MAX_RPS,
     CONCURRENCY,
+    MAX_REQUESTS_PER_HOUR,
     DATA_DIR,
     WAREHOUSE_LOCK_WAIT,
     MAX_BAD_SHARE,
@@ -87,7 +94,7 @@ VARIABLES: tuple[Variable, ...] = (
     SEGMENTS,
 )
 # The variables of the vivenu client (`ClientSettings.from_env`).
-API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY)
+API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY, MAX_REQUESTS_PER_HOUR)
 
 
 def environment(
@@ -118,6 +125,22 @@ def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     if not 0 <= seconds < float("inf"):
         raise SettingsError(f"{WAREHOUSE_LOCK_WAIT.name}={raw!r}: not a number of seconds >= 0")
     return seconds
+
+
+def max_requests_per_hour(env: Mapping[str, str] | None = None) -> int | None:
+    """CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR, or None when unset (no hourly budget)."""
+    raw = MAX_REQUESTS_PER_HOUR.raw(env)
+    if not raw:
+        return None
+    try:
+        budget = int(raw.strip())
+    except ValueError:
+        budget = 0
+    if budget < 1:
+        raise SettingsError(
+            f"{MAX_REQUESTS_PER_HOUR.name}={raw!r}: not a whole number of requests > 0"
+        )
+    return budget
 
 
 def max_bad_share(env: Mapping[str, str] | None = None) -> float:

@@ -37,6 +37,7 @@ from pipelines.sync.windows import (
     WindowIncomplete,
     WindowPolicy,
     WindowStats,
+    least_window_requests,
 )
 from pipelines.vivenu.client import VivenuClient
 from pipelines.vivenu.errors import VivenuError, VivenuNotFound
@@ -267,25 +268,56 @@ def _run_to_do(
     run from the high-water mark less the lookback (0 for a full one) to now less the safety
     lag, checkpointed before any request."""
     run = state.in_progress
-    if run is not None and options.full and not run.full:
+    if run is not None and not _resumes(run, options):
         lake.remove_orphans(name, run.run_id, keep=[])
         run = None
     if run is not None:
         lake.remove_orphans(name, run.run_id, keep=run.parts)
         return run, True
-    hwm = state.high_water_mark_ms
     start = now()
-    upper = _ms(start - options.safety_lag)
-    lower = 0 if options.full or hwm is None else max(0, hwm - _ms_delta(options.lookback))
-    run = RunInProgress(
-        run_id=new_run_id(start),
-        lower_ms=min(lower, upper),
-        upper_ms=upper,
-        full=options.full,
-    )
+    lower, upper = _new_bounds(state, options, start)
+    run = RunInProgress(run_id=new_run_id(start), lower_ms=lower, upper_ms=upper, full=options.full)
     state.in_progress = run
     lake.save_state(state)
     return run, False
+
+
+def _resumes(run: RunInProgress, options: SyncOptions) -> bool:
+    """Whether a sync with `options` resumes the checkpointed `run`: unless a full sync would
+    replace an incremental one."""
+    return not (options.full and not run.full)
+
+
+def _new_bounds(state: ResourceState, options: SyncOptions, start: datetime) -> tuple[int, int]:
+    """[lower, upper) in epoch ms of a new run started at `start`: the high-water mark less the
+    lookback (0 for a full run or a first one) to `start` less the safety lag."""
+    hwm = state.high_water_mark_ms
+    upper = _ms(start - options.safety_lag)
+    lower = 0 if options.full or hwm is None else max(0, hwm - _ms_delta(options.lookback))
+    return min(lower, upper), upper
+
+
+def windows_to_fetch(
+    state: ResourceState, options: SyncOptions, start: datetime
+) -> tuple[list[Window], bool]:
+    """The windows a sync with `options` started at `start` would fetch, and whether it resumes
+    a checkpointed run, as `sync_resource` chooses them; reads `state`, changes nothing. (The
+    sync may still lower the upper bound to vivenu's clock, `_bound_by_api_clock`.)"""
+    run = state.in_progress
+    if run is not None and _resumes(run, options):
+        return [Window(lo, hi) for lo, hi in run.remaining()], True
+    lower, upper = _new_bounds(state, options, start)
+    return [Window(lower, upper)] if lower < upper else [], False
+
+
+def least_requests(totals: list[int], policy: WindowPolicy) -> int:
+    """The requests `sync_resource` sends, at the least, for windows holding `totals` records
+    that nothing changes while it pages: each window's (`least_window_requests`); with no window
+    at all, the one-record listing that reads vivenu's clock (`_api_clock`). With a window, that
+    clock comes from its first page, which the fetch reuses: no request of its own."""
+    if not totals:
+        return 1
+    return sum(least_window_requests(total, policy) for total in totals)
 
 
 def _reporter(

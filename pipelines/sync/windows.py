@@ -119,6 +119,16 @@ def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
     return valid
 
 
+def least_window_requests(total: int, policy: WindowPolicy) -> int:
+    """The requests `WindowFetcher.fetch` spends on a window of `total` records that nothing
+    changes while it is paged, at the least: a page per `top` records (one for an empty window),
+    plus the first page, which is not reused, when the window has more than `max_pages` pages and
+    is split before paging. The narrower windows' last pages are rarely full, so a split window
+    costs up to one request more per narrower window."""
+    pages = max(1, math.ceil(total / policy.top))
+    return pages + (1 if pages > policy.max_pages else 0)
+
+
 def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
     """The window cut at `split_points`."""
     bounds = [window.lo, *split_points(window, sample, pieces), window.hi]

@@ -48,7 +48,14 @@ from tenacity import (
 
 # `Resource` is re-exported: callers name a spec `Resource.CUSTOMERS`, as before the registry.
 from pipelines.registry import BY_NAME, Resource, ResourceSpec  # noqa: F401
-from pipelines.settings import API_KEY, BASE_URL, CONCURRENCY, MAX_RPS
+from pipelines.settings import (
+    API_KEY,
+    BASE_URL,
+    CONCURRENCY,
+    MAX_RPS,
+    SettingsError,
+    max_requests_per_hour,
+)
 from pipelines.vivenu.errors import (
     VivenuAuthError,
     VivenuBadRequest,
@@ -84,6 +91,7 @@ class ClientSettings:
         deadline_s: longest time for one attempt's whole answer, body included.
         max_rps: requests-per-second cap across all concurrent requests.
         concurrency: requests in flight at once.
+        max_requests_per_hour: the hourly request budget of this client; None: none.
         max_attempts: tries per request before giving up (retryable failures only).
         timeout_attempts: tries per request when attempts time out (at most max_attempts).
         connect_attempts: tries when the host cannot be reached and vivenu never answered yet.
@@ -99,6 +107,7 @@ class ClientSettings:
     deadline_s: float = 60.0
     max_rps: float = MAX_RPS.default
     concurrency: int = CONCURRENCY.default
+    max_requests_per_hour: int | None = None
     max_attempts: int = 8
     timeout_attempts: int = 3
     connect_attempts: int = 2
@@ -122,6 +131,10 @@ class ClientSettings:
             raise VivenuConfigError(f"CUSTOMER_SYNC_MAX_RPS={self.max_rps:g}: must be > 0")
         if self.concurrency < 1:
             raise VivenuConfigError(f"CUSTOMER_SYNC_CONCURRENCY={self.concurrency}: must be >= 1")
+        if self.max_requests_per_hour is not None and self.max_requests_per_hour < 1:
+            raise VivenuConfigError(
+                f"CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR={self.max_requests_per_hour}: must be >= 1"
+            )
         if self.max_attempts < 1:
             raise VivenuConfigError(f"max_attempts={self.max_attempts}: must be >= 1")
         if self.timeout_s <= 0 or self.deadline_s <= 0:
@@ -131,9 +144,14 @@ class ClientSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
-        """Settings from VIVENU_BASE_URL, VIVENU_API_KEY, CUSTOMER_SYNC_MAX_RPS and
-        CUSTOMER_SYNC_CONCURRENCY; keyword overrides win."""
+        """Settings from VIVENU_BASE_URL, VIVENU_API_KEY, CUSTOMER_SYNC_MAX_RPS,
+        CUSTOMER_SYNC_CONCURRENCY and CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR; keyword overrides
+        win."""
         values: dict[str, Any] = {}
+        try:
+            values["max_requests_per_hour"] = max_requests_per_hour(env)
+        except SettingsError as exc:
+            raise VivenuConfigError(str(exc)) from None
         for key, var, kind in (
             ("base_url", BASE_URL, str),
             ("api_key", API_KEY, str),
@@ -154,6 +172,19 @@ class ClientSettings:
                 raise VivenuConfigError(f"{var.name} is not set")
         values["base_url"] = values["base_url"].rstrip("/")
         return cls(**values)
+
+
+def least_seconds(requests: int, settings: ClientSettings) -> float:
+    """The least time the client's rate caps allow `requests` requests (answers take none): one
+    every 1/max_rps s; with an hourly budget, the budget's first at that pace, then one every
+    3600/budget s (the limiters' buckets start empty)."""
+    if requests <= 0:
+        return 0.0
+    seconds = (requests - 1) / settings.max_rps
+    budget = settings.max_requests_per_hour
+    if budget is not None and requests > budget:
+        seconds = max(seconds, (requests - budget) * 3600 / budget)
+    return seconds
 
 
 @dataclass
@@ -302,6 +333,12 @@ class VivenuClient:
         )
         # A bucket of one drained at max_rps holds the cap in every window, with no initial burst.
         self._limiter = AsyncLimiter(1, 1.0 / settings.max_rps)
+        # The hourly budget, within this process only: a bucket of `budget` drained over an hour.
+        self._hourly = (
+            AsyncLimiter(settings.max_requests_per_hour, 3600)
+            if settings.max_requests_per_hour
+            else None
+        )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._exponential = wait_exponential_jitter(
             multiplier=settings.backoff_initial_s,
@@ -440,6 +477,8 @@ class VivenuClient:
         content = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
         async with self._slots:
+            if self._hourly is not None:
+                await self._hourly.acquire()
             await self._limiter.acquire()
             self.stats.requests += 1
             try:
