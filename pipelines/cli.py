@@ -303,8 +303,10 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
     if quiet:
         return
     table = Table(title=f"customer-sync: plan of {'a full' if full else 'an incremental'} sync")
-    for column in ("", "run", "windows", "records", "pages", "overhead", "requests", "plan req"):
-        table.add_column(column, justify="left" if column in ("", "run") else "right")
+    table.add_column("", no_wrap=True, min_width=max(len(name) for name in found["resources"]))
+    table.add_column("run", no_wrap=True)
+    for column in ("windows", "records", "pages", "overhead", "requests", "plan req"):
+        table.add_column(column, justify="right")
     for r in found["resources"].values():
         table.add_row(
             r["resource"],
