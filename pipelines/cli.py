@@ -312,7 +312,9 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
             r["resource"],
             r["run"],
             _fmt(len(r["windows"])),
-            *(_fmt(r[k]) for k in ("records", "pages", "overhead", "requests", "plan_requests")),
+            *(_fmt(r[k]) for k in ("records", "pages", "overhead")),
+            _span(r["requests"], r["requests_at_most"]),
+            _fmt(r["plan_requests"]),
         )
     out = Console()
     out.print(table)
@@ -320,14 +322,20 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
     caps = f"{settings.MAX_RPS.name}={found['max_rps']:g}" + (
         f", {settings.MAX_REQUESTS_PER_HOUR.name}={budget}" if budget else " (no hourly budget)"
     )
+    least, most = found["sync_seconds"], found["sync_seconds_at_most"]
     out.print(
-        f"a sync would send {found['sync_requests']:,} requests: at least "
-        f"{_duration(found['sync_seconds'])} under {caps}; this plan sent "
-        f"{found['plan_requests']:,} requests",
+        f"a sync would send {_span(found['sync_requests'], found['sync_requests_at_most'])} "
+        f"requests: at least {_duration(least)}"
+        + ("" if most == least else f" (to {_duration(most)})")
+        + f" under {caps}; this plan sent {found['plan_requests']:,} requests",
         markup=False,
     )
     for note in found["notes"]:
         out.print(f"note: {note}", markup=False)
+
+
+def _span(least: int, most: int) -> str:
+    return _fmt(least) if most == least else f"{least:,}..{most:,}"
 
 
 def _duration(seconds: float) -> str:

@@ -20,7 +20,7 @@ from pipelines.registry import ResourceSpec
 from pipelines.sync.engine import SyncOptions, least_requests, windows_to_fetch
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import LakeCorrupt, ResourceState
-from pipelines.sync.windows import Window
+from pipelines.sync.windows import Window, split_pieces
 from pipelines.vivenu.client import VivenuClient, least_seconds
 
 
@@ -46,6 +46,11 @@ class ResourcePlan:
     # What the engine spends beyond the pages when nothing changes (`least_requests`).
     overhead: int
     requests: int
+    # The narrower windows a window too large to page whole is cut into (`split_pieces`): each
+    # may end in a part page, so the sync sends up to that many requests more, as long as no
+    # cut leaves a window too large again (the cuts are quantiles of a first page).
+    split_into: int
+    requests_at_most: int
     plan_requests: int
 
 
@@ -56,11 +61,13 @@ class SyncPlan:
     full: bool
     resources: list[ResourcePlan]
     sync_requests: int
+    sync_requests_at_most: int
     plan_requests: int
     max_rps: float
     max_requests_per_hour: int | None
     # The least time the client's caps allow the sync's requests (answers taking none).
     sync_seconds: float
+    sync_seconds_at_most: float
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,6 +109,7 @@ async def plan_resource(
     totals = [total for _, total in counted]
     requests = least_requests(totals, options.policy)
     pages = sum(-(-t // options.policy.top) for t in totals)
+    split_into = sum(split_pieces(t, options.policy) for t in totals)
     return ResourcePlan(
         resource=resource.name,
         run="resume"
@@ -114,6 +122,8 @@ async def plan_resource(
         pages=pages,
         overhead=requests - pages,
         requests=requests,
+        split_into=split_into,
+        requests_at_most=requests + split_into,
         plan_requests=client.stats.requests - before,
     )
 
@@ -130,19 +140,23 @@ async def plan_sync(
     before = client.stats.requests
     plans = [await plan_resource(client, lake, r, options, now=now) for r in resources]
     sync_requests = sum(p.requests for p in plans)
+    at_most = sum(p.requests_at_most for p in plans)
     settings = client.settings
     return SyncPlan(
         full=options.full,
         resources=plans,
         sync_requests=sync_requests,
+        sync_requests_at_most=at_most,
         plan_requests=client.stats.requests - before,
         max_rps=settings.max_rps,
         max_requests_per_hour=settings.max_requests_per_hour,
         sync_seconds=round(least_seconds(sync_requests, settings), 2),
+        sync_seconds_at_most=round(least_seconds(at_most, settings), 2),
         notes=[
-            "requests assume nothing changes while the sync pages; a split window "
-            f"(more than {options.policy.max_pages * options.policy.top:,} records) costs up "
-            "to one more request per narrower window, and retries count too",
+            "requests assume nothing changes while the sync pages (a change in a window makes "
+            "the sync read it again) and no request is retried; a window of more than "
+            f"{options.policy.max_pages * options.policy.top:,} records is split, and each "
+            "narrower window costs up to one request more (the 'at most')",
             "the hourly budget holds within one process: the time assumes no other process "
             "spends the key's requests in the same hour",
         ],

@@ -119,14 +119,22 @@ def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
     return valid
 
 
+def split_pieces(total: int, policy: WindowPolicy) -> int:
+    """The narrower windows a window of `total` records is cut into before it is paged; 0 when
+    it has at most `max_pages` pages and is paged whole."""
+    if math.ceil(total / policy.top) <= policy.max_pages:
+        return 0
+    # Pieces of about half the pages allowed, so uneven cuts still fit.
+    return math.ceil(total / (policy.top * policy.max_pages / 2))
+
+
 def least_window_requests(total: int, policy: WindowPolicy) -> int:
     """The requests `WindowFetcher.fetch` spends on a window of `total` records that nothing
     changes while it is paged, at the least: a page per `top` records (one for an empty window),
-    plus the first page, which is not reused, when the window has more than `max_pages` pages and
-    is split before paging. The narrower windows' last pages are rarely full, so a split window
-    costs up to one request more per narrower window."""
+    plus the first page, which is not reused, when the window is split before paging. The
+    narrower windows' last pages are rarely full: each costs up to one request more."""
     pages = max(1, math.ceil(total / policy.top))
-    return pages + (1 if pages > policy.max_pages else 0)
+    return pages + (1 if split_pieces(total, policy) else 0)
 
 
 def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
@@ -185,9 +193,9 @@ class WindowFetcher:
             ms for d in docs if (ms := updated_at_ms(d, self.resource.updated_field)) is not None
         ]
         pages = math.ceil(total / top)
-        if pages > self.policy.max_pages and window.hi - window.lo > 1:
+        if (pieces := split_pieces(total, self.policy)) and window.hi - window.lo > 1:
             self.stats.splits += 1
-            return split(window, sample, math.ceil(total / (top * self.policy.max_pages / 2)))
+            return split(window, sample, pieces)
         answers = [(docs, total)]
         answers += await asyncio.gather(
             *(self._page(window, s) for s in range(top, pages * top, top))
