@@ -283,6 +283,7 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
     from pipelines.sync.engine import SyncOptions
     from pipelines.sync.plan import plan_sync
     from pipelines.vivenu.client import ClientSettings, VivenuClient
+    from pipelines.vivenu.errors import VivenuError
 
     chosen = [spec(n) for n in dict.fromkeys(names)] if names else list(RESOURCES)
 
@@ -295,8 +296,8 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
 
     try:
         found = asyncio.run(count())
-    except LakeCorrupt as exc:
-        raise click.ClickException(str(exc)) from None
+    except (LakeCorrupt, VivenuError) as exc:
+        raise click.ClickException(f"sync --plan: {exc}") from None
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

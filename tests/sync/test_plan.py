@@ -241,6 +241,15 @@ def test_hourly_budget_holds_requests_back_within_the_process(simulator):
     assert seen == {customers.list_path: 3}
 
 
+def test_a_failing_plan_is_one_line_and_json_with_json(tmp_path):
+    with SimulatorServer(Store.seeded(50, 1), api_key="plan-key") as sim:
+        env = {**_env(sim, tmp_path), "VIVENU_API_KEY": "wrong-key"}
+        done = _cli("sync", "--plan", "--json", env=env)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "VIVENU_API_KEY" in done.stderr
+    assert json.loads(done.stdout)["exit_code"] == 1
+
+
 def test_resource_goes_with_plan(tmp_path):
     done = _cli("sync", "--resource", "customers", env=_env(None, tmp_path))
     assert done.returncode == 2 and "--resource goes with --plan" in done.stderr
