@@ -26,6 +26,7 @@ import contextlib
 import email.utils
 import logging
 import random
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -187,6 +188,41 @@ def least_seconds(requests: int, settings: ClientSettings) -> float:
     return seconds
 
 
+class HourlyBudget:
+    """The hourly request budget of one API key, shared by every client of this process: a
+    Dagster run makes a client per step, each in its own event loop (where an aiolimiter
+    `AsyncLimiter` cannot follow), and the budget is the key's, not a step's. A leaky bucket of
+    `per_hour` that drains over an hour and starts empty. Other processes are not counted."""
+
+    _shared: dict[tuple[str, str, int], HourlyBudget] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self.level = 0.0  # requests in the bucket, reserved ones included
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, base_url: str, api_key: str, per_hour: int) -> HourlyBudget:
+        """The process's budget of `api_key` at `base_url` (a new one when `per_hour` changes)."""
+        with cls._shared_lock:
+            return cls._shared.setdefault((base_url, api_key, per_hour), cls(per_hour))
+
+    def reserve(self) -> float:
+        """Take a request from the budget: the seconds to wait before sending it (0 while the
+        bucket has room). Reserved at once, so concurrent requests queue one behind another; a
+        request cancelled while it waits keeps its place spent (the budget errs on the safe
+        side)."""
+        with self._lock:
+            now = time.monotonic()
+            self.level = max(0.0, self.level - (now - self._last) * self.per_hour / 3600)
+            self._last = now
+            wait = max(0.0, (self.level + 1 - self.per_hour) * 3600 / self.per_hour)
+            self.level += 1
+            return wait
+
+
 @dataclass
 class ClientStats:
     """What the client did: requests sent, retries, answers by status, time spent backing off."""
@@ -333,9 +369,8 @@ class VivenuClient:
         )
         # A bucket of one drained at max_rps holds the cap in every window, with no initial burst.
         self._limiter = AsyncLimiter(1, 1.0 / settings.max_rps)
-        # The hourly budget, within this process only: a bucket of `budget` drained over an hour.
         self._hourly = (
-            AsyncLimiter(settings.max_requests_per_hour, 3600)
+            HourlyBudget.of(settings.base_url, settings.api_key, settings.max_requests_per_hour)
             if settings.max_requests_per_hour
             else None
         )
@@ -477,8 +512,8 @@ class VivenuClient:
         content = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
         async with self._slots:
-            if self._hourly is not None:
-                await self._hourly.acquire()
+            if self._hourly is not None and (wait := self._hourly.reserve()):
+                await self._sleep(wait)
             await self._limiter.acquire()
             self.stats.requests += 1
             try:
