@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -261,3 +262,13 @@ def test_a_full_disk_answers_5xx_leaves_no_partial_file_and_the_retry_is_stored(
         assert receiver.post(body).json()["stored"] is True
         saved = orjson.loads((inbox / f"{body['id']}.json").read_bytes())
         assert saved["envelope"] == body
+
+
+@pytest.mark.attack("concurrent redeliveries of one webhook: stored once")
+def test_concurrent_deliveries_of_one_envelope_store_one_file(receiver):
+    raw = orjson.dumps(envelope("transaction.complete", {"transaction": {"_id": "a" * 24}}))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: receiver.post(raw).json(), range(16)))
+    assert sum(a["stored"] for a in answers) == 1
+    assert all(a["resource"] == "transactions" for a in answers)
+    assert len(_stored(receiver)) == 1
