@@ -5,6 +5,8 @@ Exit codes: 0 stopped (Ctrl-C, SIGTERM); 3 missing configuration (CUSTOMER_SYNC_
 
 from __future__ import annotations
 
+import logging
+
 import click
 import uvicorn
 
@@ -30,5 +32,9 @@ def serve(host: str, port: int) -> None:
     inbox = Inbox(settings.data_dir().absolute() / "webhooks")
     app = build_app(settings.webhook_secret(), inbox)
     click.echo(f"webhook receiver: POST {PATH}, inbox {inbox.root / 'inbox'}", err=True)
-    # uvicorn's access log names method, path and status only: no header, no body.
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    # Refusals and stores, by reason and envelope id: never a header or a body. uvicorn's
+    # access log names method, path and status only.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Each connection in flight buffers up to 1 MiB: at most this many at once (503 beyond,
+    # which vivenu retries).
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off", limit_concurrency=64)

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pipelines.registry import RESOURCES, ResourceSpec
 from pipelines.sync.normalize import scrub
 from pipelines.sync.redact import to_json
@@ -107,7 +109,8 @@ class Inbox:
 
     def store(self, envelope: Envelope, *, now: datetime | None = None) -> bool:
         """Write the scrubbed envelope durably; False (nothing written) when its id was seen.
-        OSError (a full disk, ...) leaves no file behind."""
+        OSError (a full disk, ...) leaves no file behind; BadEnvelope when it cannot be
+        written as JSON."""
         assert envelope.resource is not None
         received = (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
         record = {
@@ -115,7 +118,10 @@ class Inbox:
             "received_at": received,
             "resource": envelope.resource.name,
         }
-        data = to_json(record).encode()
+        try:
+            data = to_json(record).encode()
+        except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes (~250 levels)
+            raise BadEnvelope(f"cannot be kept: {exc}") from None
         with self._lock:
             if self.seen(envelope.id):
                 return False

@@ -2,7 +2,7 @@
 
 `POST /webhooks`, in this order, each refusal storing nothing:
 1. the body is read as it streams, and refused with 413 once past `max_body` bytes (never
-   buffered whole);
+   buffered whole), or with 408 when it takes longer than `body_timeout` to arrive;
 2. `x-vivenu-signature` must be the lowercase hex HMAC-SHA256 of the raw body with the key,
    compared in constant time (401 otherwise);
 3. it must be a JSON envelope with a safe `id`, a `type` and a `data` object (400 and why);
@@ -17,6 +17,7 @@ path talks to the network; `GET /health` counts the inbox and the deliveries sin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -35,6 +36,8 @@ from pipelines.webhooks.inbox import BadEnvelope, Inbox, parse
 log = logging.getLogger("customer_sync.webhooks")
 
 MAX_BODY = 1024 * 1024  # 1 MiB; a transaction with a few hundred tickets stays well under it
+# vivenu sends a body at once; a sender trickling one in only holds a connection.
+BODY_TIMEOUT = 5.0
 SIGNATURE_HEADER = b"x-vivenu-signature"
 PATH = "/webhooks"
 
@@ -61,7 +64,9 @@ def _signature(request: Request) -> bytes | None:
     return next((v for k, v in request.headers.raw if k.lower() == SIGNATURE_HEADER), None)
 
 
-def build_app(secret: bytes, inbox: Inbox, *, max_body: int = MAX_BODY) -> Starlette:
+def build_app(
+    secret: bytes, inbox: Inbox, *, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT
+) -> Starlette:
     """The receiver's ASGI app, verifying with the HMAC key `secret`, storing into `inbox`."""
     tally: Counter[str] = Counter()
 
@@ -74,9 +79,12 @@ def build_app(secret: bytes, inbox: Inbox, *, max_body: int = MAX_BODY) -> Starl
     async def receive(request: Request) -> JSONResponse:
         tally["received"] += 1
         try:
-            body = await _read_body(request, max_body)
+            async with asyncio.timeout(body_timeout):
+                body = await _read_body(request, max_body)
         except _TooLarge:
             return refuse(413, "too_large", f"body over {max_body} bytes", request)
+        except TimeoutError:
+            return refuse(408, "too_slow", f"body not sent within {body_timeout:g} s", request)
         given = _signature(request)
         if given is None:
             return refuse(401, "unsigned", "no x-vivenu-signature header", request)
@@ -96,6 +104,8 @@ def build_app(secret: bytes, inbox: Inbox, *, max_body: int = MAX_BODY) -> Starl
             # Blocking file I/O and fsyncs: off the event loop, so /health and other
             # deliveries are answered meanwhile.
             stored = await run_in_threadpool(inbox.store, envelope)
+        except BadEnvelope as exc:
+            return refuse(400, "malformed", str(exc), request)
         except OSError as exc:
             tally["store_failed"] += 1
             log.error("could not store envelope %s: %s", envelope.id, exc)

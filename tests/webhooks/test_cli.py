@@ -128,3 +128,12 @@ def test_a_kill_9_mid_flood_loses_nothing_answered_and_redelivery_stores_nothing
     text = receiver.log.read_text() + restarted.log.read_text()
     assert SECRET.decode() not in text and sign(bodies[0]) not in text
     assert "ada@example.com" not in text
+
+
+def test_the_receiver_imports_no_dagster():
+    # It starts in about a second and answers in milliseconds; Dagster would cost both.
+    code = "import sys, pipelines.webhooks.cli; print(any(m == 'dagster' for m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

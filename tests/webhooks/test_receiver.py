@@ -4,6 +4,7 @@ forged, oversized, malformed and hostile ones refused with nothing stored."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -97,7 +98,7 @@ def test_a_missing_or_wrong_signature_is_refused_and_nothing_stored(receiver, fo
 @pytest.mark.attack("oversized webhook body: 413, never buffered whole")
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_a_body_over_the_limit_is_refused(receiver, framing):
-    big = envelope(data={"customer": {"_id": "c" * 24, "notes": "x" * (2 * 1024 * 1024)}})
+    big = envelope(data={"customer": {"_id": "c" * 24, "notes": "x" * (1024 * 1024 + 100_000)}})
     raw = orjson.dumps(big)
     if framing == "content-length":
         answer = receiver.post(raw)
@@ -272,3 +273,29 @@ def test_concurrent_deliveries_of_one_envelope_store_one_file(receiver):
     assert sum(a["stored"] for a in answers) == 1
     assert all(a["resource"] == "transactions" for a in answers)
     assert len(_stored(receiver)) == 1
+
+
+@pytest.mark.attack("webhook nested too deep to keep: 400, nothing stored")
+def test_an_envelope_nested_too_deep_to_keep_is_refused(receiver):
+    deep: dict = {}
+    for _ in range(400):
+        deep = {"a": deep}
+    body = envelope(data={"customer": {"_id": "c" * 24, "meta": deep}})
+    answer = receiver.post(json.dumps(body).encode())  # deeper than orjson writes
+    assert answer.status_code == 400, answer.text
+    assert _stored(receiver) == []
+
+
+@pytest.mark.attack("webhook body trickled in (slowloris): 408, nothing stored")
+def test_a_body_trickled_in_is_cut_off(tmp_path):
+    raw = orjson.dumps(envelope())
+
+    def trickle():
+        yield raw[:10]
+        time.sleep(0.6)
+        yield raw[10:]
+
+    for receiver in serve(tmp_path, body_timeout=0.3):
+        answer = receiver.post(trickle(), signature=sign(raw))
+        assert answer.status_code == 408, answer.text
+        assert _stored(receiver) == []
