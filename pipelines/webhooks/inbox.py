@@ -96,6 +96,11 @@ class Inbox:
         # concurrent deliveries of one id still make one file.
         self._lock = threading.Lock()
 
+    def prepare(self) -> None:
+        """Create the inbox's folders (OSError when the data directory cannot hold them)."""
+        for spec in RESOURCES:
+            (self.root / INBOX / spec.name).mkdir(parents=True, exist_ok=True)
+
     def path(self, resource: ResourceSpec, envelope_id: str, folder: str = INBOX) -> Path:
         return self.root / folder / resource.name / f"{envelope_id}.json"
 

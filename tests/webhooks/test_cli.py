@@ -137,3 +137,22 @@ def test_the_receiver_imports_no_dagster():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_serve_on_a_data_dir_it_cannot_write_says_so_in_one_line_at_the_start(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "webhooks", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=_env(
+            CUSTOMER_SYNC_DATA_DIR=str(tmp_path / "file" / "data"),
+            CUSTOMER_SYNC_WEBHOOK_SECRET=SECRET.decode(),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot create the webhook inbox in {tmp_path}/file/data/webhooks: Not a directory"
+    ]
