@@ -27,7 +27,7 @@ import orjson
 from pipelines.registry import RESOURCES, ResourceSpec
 from pipelines.sync.normalize import scrub
 from pipelines.sync.redact import to_json
-from pipelines.sync.state import atomic_write_bytes
+from pipelines.sync.state import atomic_write_bytes, pid_alive
 
 INBOX = "inbox"
 DONE = "done"
@@ -97,9 +97,17 @@ class Inbox:
         self._lock = threading.Lock()
 
     def prepare(self) -> None:
-        """Create the inbox's folders (OSError when the data directory cannot hold them)."""
+        """Create the inbox's folders (OSError when the data directory cannot hold them) and
+        delete the temp files of receivers killed before their rename, whose envelopes vivenu
+        delivers again (they were never answered 2xx)."""
         for spec in RESOURCES:
-            (self.root / INBOX / spec.name).mkdir(parents=True, exist_ok=True)
+            folder = self.root / INBOX / spec.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob(".*.tmp"):
+                # `.<id>.json.<pid>.<random>.tmp`: an id has no dot.
+                pid = stale.name.split(".")[3:4]
+                if pid and pid[0].isdigit() and not pid_alive(int(pid[0])):
+                    stale.unlink(missing_ok=True)
 
     def path(self, resource: ResourceSpec, envelope_id: str, folder: str = INBOX) -> Path:
         return self.root / folder / resource.name / f"{envelope_id}.json"

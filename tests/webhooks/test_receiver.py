@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipelines.webhooks.inbox import Inbox
 from tests.adversarial.disk import resize
 from tests.webhooks.conftest import SECRET, Receiver, envelope, serve, sign
 
@@ -299,3 +301,17 @@ def test_a_body_trickled_in_is_cut_off(tmp_path):
         answer = receiver.post(trickle(), signature=sign(raw))
         assert answer.status_code == 408, answer.text
         assert _stored(receiver) == []
+
+
+def test_prepare_deletes_the_temp_files_of_killed_receivers_only(tmp_path):
+    inbox = Inbox(tmp_path / "webhooks")
+    folder = tmp_path / "webhooks" / "inbox" / "customers"
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])  # its pid is free once it is reaped
+    gone.wait()
+    killed = folder / f".abc.json.{gone.pid}.x1.tmp"
+    writing = folder / f".def.json.{os.getpid()}.x2.tmp"
+    for path in (killed, writing):
+        path.write_bytes(b"{")
+    inbox.prepare()
+    assert not killed.exists() and writing.exists()
