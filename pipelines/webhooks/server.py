@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -85,6 +85,8 @@ def build_app(
             return refuse(413, "too_large", f"body over {max_body} bytes", request)
         except TimeoutError:
             return refuse(408, "too_slow", f"body not sent within {body_timeout:g} s", request)
+        except ClientDisconnect:  # gone before its body was whole: nobody reads an answer
+            return refuse(400, "disconnected", "the sender left mid-body", request)
         given = _signature(request)
         if given is None:
             return refuse(401, "unsigned", "no x-vivenu-signature header", request)

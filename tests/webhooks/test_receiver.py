@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -315,3 +316,19 @@ def test_prepare_deletes_the_temp_files_of_killed_receivers_only(tmp_path):
         path.write_bytes(b"{")
     inbox.prepare()
     assert not killed.exists() and writing.exists()
+
+
+@pytest.mark.attack("webhook sender leaving mid-body: nothing stored, receiver unharmed")
+def test_a_sender_leaving_mid_body_stores_nothing_and_the_receiver_serves_on(receiver):
+    host, port = receiver.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(
+            b"POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            b"x-vivenu-signature: 00\r\n\r\n" + b'{"id": "abc"'
+        )
+    deadline = time.monotonic() + 5
+    while receiver.client.get("/health").json()["since_start"].get("disconnected", 0) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert _stored(receiver) == []
+    assert receiver.post(envelope()).json()["stored"] is True
