@@ -43,6 +43,7 @@ class LazyGroup(click.Group):
         "segments": "pipelines.warehouse.cli:segments",
         "push": "pipelines.push.cli:push",
         "ui": "pipelines.ui:ui",
+        "webhooks": "pipelines.webhooks.cli:webhooks",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -18,7 +18,11 @@ _VALID_API_ENV = {settings.BASE_URL.name: "https://vivenu.com", settings.API_KEY
 
 
 def problems(
-    *, api: bool = False, pipeline: bool = False, env: Mapping[str, str] | None = None
+    *,
+    api: bool = False,
+    pipeline: bool = False,
+    webhooks: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Every bad or missing variable a command needs, one line each; empty when all is well.
 
@@ -28,6 +32,7 @@ def problems(
             (CUSTOMER_SYNC_MAX_BAD_SHARE, the suites of CUSTOMER_SYNC_EXPECTATIONS_DIR), its
             warehouse load (CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT) and its segment exports
             (CUSTOMER_SYNC_SEGMENTS, or `<data dir>/segments.json`).
+        webhooks: the command verifies webhook signatures (CUSTOMER_SYNC_WEBHOOK_SECRET).
         env: the environment (default os.environ).
     """
     env = settings.environment(env=env)
@@ -37,6 +42,11 @@ def problems(
         found.append(f"{settings.DATA_DIR.name}={str(data)!r}: not a directory")
     if api:
         found += _api_problems(env)
+    if webhooks:
+        try:
+            settings.webhook_secret(env)
+        except SettingsError as exc:
+            found.append(str(exc))
     if pipeline:
         for read in (settings.max_bad_share, settings.warehouse_lock_wait):
             try:

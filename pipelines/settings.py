@@ -80,6 +80,12 @@ SEGMENTS: Variable[None] = Variable(
     "The audiences re-exported after each sync, e.g. `vip;newsletter+vip;rock,jazz`; unset: "
     "`<data dir>/segments.json`, if there is one.",
 )
+WEBHOOK_SECRET: Variable[None] = Variable(
+    "CUSTOMER_SYNC_WEBHOOK_SECRET",
+    None,
+    "The vivenu webhook's `hmacKey`: `webhooks serve` accepts a delivery only when its "
+    "`x-vivenu-signature` is the HMAC-SHA256 of its body with this key; never logged or written.",
+)
 
 VARIABLES: tuple[Variable, ...] = (
     BASE_URL,
@@ -92,6 +98,7 @@ VARIABLES: tuple[Variable, ...] = (
     MAX_BAD_SHARE,
     EXPECTATIONS_DIR,
     SEGMENTS,
+    WEBHOOK_SECRET,
 )
 # The variables of the vivenu client (`ClientSettings.from_env`).
 API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY, MAX_REQUESTS_PER_HOUR)
@@ -167,3 +174,14 @@ def expectations_dir(env: Mapping[str, str] | None = None) -> Path | None:
 def segments_spec(env: Mapping[str, str] | None = None) -> str:
     """CUSTOMER_SYNC_SEGMENTS as written (stripped), "" when unset."""
     return (SEGMENTS.raw(env) or "").strip()
+
+
+def webhook_secret(env: Mapping[str, str] | None = None) -> bytes:
+    """CUSTOMER_SYNC_WEBHOOK_SECRET as the HMAC key's bytes; SettingsError when unset (an
+    unsigned receiver would store whatever anyone posts)."""
+    raw = WEBHOOK_SECRET.raw(env)
+    if not raw:
+        raise SettingsError(
+            f"{WEBHOOK_SECRET.name} is not set: set it to the vivenu webhook's hmacKey"
+        )
+    return raw.encode()
