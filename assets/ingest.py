@@ -32,14 +32,16 @@ from pipelines.sync.references import confirm_deleted_references
 from pipelines.sync.state import LakeCorrupt
 from pipelines.vivenu.errors import VivenuError
 
+_DEFAULTS = SyncOptions()
+
 
 class SyncConfig(dg.Config):
-    """Per-run sync settings."""
+    """Per-run sync settings (defaults: the engine's `SyncOptions`)."""
 
-    full: bool = False
-    lookback_seconds: int = 300
-    safety_lag_seconds: int = 2
-    batch_rows: int = 50_000
+    full: bool = _DEFAULTS.full
+    lookback_seconds: int = int(_DEFAULTS.lookback.total_seconds())
+    safety_lag_seconds: int = int(_DEFAULTS.safety_lag.total_seconds())
+    batch_rows: int = _DEFAULTS.batch_rows
 
 
 def _options(config: SyncConfig) -> SyncOptions:

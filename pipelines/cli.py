@@ -23,7 +23,7 @@ from rich.table import Table
 from pipelines import clikit, failures, preflight, progress, settings
 from pipelines.quality.cli import quarantine, validate
 from pipelines.registry import RESOURCES
-from pipelines.sync.engine import SyncProgress
+from pipelines.sync.engine import SyncOptions, SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
 from pipelines.sync.state import STATE_FILE, LakeCorrupt
 
@@ -194,7 +194,7 @@ def _emit(summary: dict[str, Any], *, as_json: bool, quiet: bool, table: Table |
 @click.option(
     "--batch-rows",
     type=click.IntRange(min=1),
-    default=50_000,
+    default=SyncOptions().batch_rows,
     show_default=True,
     help="Records per Parquet part, and so per checkpoint a rerun resumes from.",
 )
@@ -281,7 +281,6 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
     import asyncio
 
     from pipelines.registry import spec
-    from pipelines.sync.engine import SyncOptions
     from pipelines.sync.plan import plan_sync
     from pipelines.vivenu.client import ClientSettings, VivenuClient
     from pipelines.vivenu.errors import VivenuError
