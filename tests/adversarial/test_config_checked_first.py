@@ -3,27 +3,15 @@ not one request sent."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.clirun import clean_env, run_cli
 
 
 def _cli(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
-    env.update(env_vars)
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(*args, env=clean_env(**env_vars))
 
 
 @pytest.mark.attack("11.17 several bad variables: all named at once, exit 3, no request sent")

@@ -4,10 +4,8 @@ wrong base URLs, ids that would rewrite the URL path. Real HTTP on 127.0.0.1 thr
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,8 +21,7 @@ from pipelines.vivenu.errors import (
     VivenuUnreachable,
 )
 from tests.adversarial.hostile import Forward
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.clirun import clean_env, run_cli
 
 
 def _client(base_url: str, **settings: float) -> VivenuClient:
@@ -42,16 +39,10 @@ def _closed_port() -> int:
 
 
 def _cli(*args: str, base_url: str, data_dir: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
-    env.update(VIVENU_BASE_URL=base_url, VIVENU_API_KEY="k", CUSTOMER_SYNC_DATA_DIR=str(data_dir))
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    env = clean_env(
+        VIVENU_BASE_URL=base_url, VIVENU_API_KEY="k", CUSTOMER_SYNC_DATA_DIR=str(data_dir)
     )
+    return run_cli(*args, env=env, timeout=120)
 
 
 @pytest.mark.attack("11.15 a slow-loris API drips a page's body (no overall deadline)")

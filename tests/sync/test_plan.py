@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -25,8 +22,8 @@ from pipelines.sync.state import RunInProgress
 from pipelines.vivenu.client import ClientSettings, VivenuClient, least_seconds
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from tests.clirun import clean_env, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 BY_PATH = {r.list_path: r.name for r in RESOURCES}
 
 
@@ -62,28 +59,18 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+_cli = run_cli
 
 
 def _env(sim: SimulatorServer | None, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run against `sim` (None: an address nothing is asked at)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
-    return {
-        **env,
-        "VIVENU_BASE_URL": sim.base_url if sim else "http://127.0.0.1:9",
-        "VIVENU_API_KEY": sim.api_key if sim else "plan-key",
-        "CUSTOMER_SYNC_DATA_DIR": str(data_dir),
-        "CUSTOMER_SYNC_MAX_RPS": "1000",
+    return clean_env(
+        VIVENU_BASE_URL=sim.base_url if sim else "http://127.0.0.1:9",
+        VIVENU_API_KEY=sim.api_key if sim else "plan-key",
+        CUSTOMER_SYNC_DATA_DIR=str(data_dir),
+        CUSTOMER_SYNC_MAX_RPS="1000",
         **extra,
-    }
+    )
 
 
 def test_plan_writes_nothing_and_sends_only_the_requests_it_counts(tmp_path):

@@ -3,7 +3,6 @@ receiver process that a kill -9 mid-flood leaves with nothing lost, nothing doub
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -17,24 +16,15 @@ import orjson
 import pytest
 
 from pipelines.webhooks.server import PATH
+from tests.clirun import COMMAND, ROOT, clean_env, run_cli
 from tests.webhooks.conftest import SECRET, envelope, sign
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(**env_vars: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIVENU_", "CUSTOMER_SYNC_"))}
-    return {**env, **env_vars}
+_env = clean_env
 
 
 def test_serve_without_a_secret_names_it_in_one_line_and_exits_3(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "webhooks", "serve", "--port", "0"],
-        cwd=ROOT,
-        env=_env(CUSTOMER_SYNC_DATA_DIR=str(tmp_path / "data")),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run_cli(
+        "webhooks", "serve", "--port", "0", env=_env(CUSTOMER_SYNC_DATA_DIR=str(tmp_path / "data"))
     )
     assert done.returncode == 3, done.stderr
     assert done.stderr.strip().splitlines() == [
@@ -48,7 +38,7 @@ class _Process:
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pipelines.cli", "webhooks", "serve", "--port", "0"],
+                [*COMMAND, "webhooks", "serve", "--port", "0"],
                 cwd=ROOT,
                 env=_env(
                     CUSTOMER_SYNC_DATA_DIR=str(data_dir),
@@ -142,16 +132,15 @@ def test_the_receiver_imports_no_dagster():
 
 def test_serve_on_a_data_dir_it_cannot_write_says_so_in_one_line_at_the_start(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "webhooks", "serve", "--port", "0"],
-        cwd=ROOT,
+    done = run_cli(
+        "webhooks",
+        "serve",
+        "--port",
+        "0",
         env=_env(
             CUSTOMER_SYNC_DATA_DIR=str(tmp_path / "file" / "data"),
             CUSTOMER_SYNC_WEBHOOK_SECRET=SECRET.decode(),
         ),
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines() == [
