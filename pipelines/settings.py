@@ -59,6 +59,13 @@ MAX_REQUESTS_PER_HOUR: Variable[None] = Variable(
 DATA_DIR = Variable(
     "CUSTOMER_SYNC_DATA_DIR", Path("data"), "Where the lake, the warehouse and exports live."
 )
+LAKE_URL: Variable[None] = Variable(
+    "CUSTOMER_SYNC_LAKE_URL",
+    None,
+    "Where the lake's Delta tables live: a local folder, or `s3://bucket/prefix` on any S3 "
+    "store (credentials and endpoint from the standard AWS_* variables, `AWS_ENDPOINT_URL` for "
+    "MinIO, R2 or Ceph); unset: `<data dir>/lake`.",
+)
 WAREHOUSE_LOCK_WAIT = Variable(
     "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT",
     30.0,
@@ -94,6 +101,7 @@ VARIABLES: tuple[Variable, ...] = (
     CONCURRENCY,
     MAX_REQUESTS_PER_HOUR,
     DATA_DIR,
+    LAKE_URL,
     WAREHOUSE_LOCK_WAIT,
     MAX_BAD_SHARE,
     EXPECTATIONS_DIR,
@@ -117,6 +125,22 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """CUSTOMER_SYNC_DATA_DIR, default ./data: where the lake, the warehouse and exports live."""
     raw = DATA_DIR.raw(env)
     return Path(raw) if raw else DATA_DIR.default
+
+
+def lake_url(env: Mapping[str, str] | None = None) -> str:
+    """CUSTOMER_SYNC_LAKE_URL: `s3://bucket/prefix` or a local folder (absolute); default
+    `<data dir>/lake`."""
+    raw = (LAKE_URL.raw(env) or "").strip().rstrip("/")
+    if not raw:
+        return str((data_dir(env) / "lake").absolute())
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        return str(Path(raw).absolute())
+    if scheme == "file":
+        return str(Path(rest).absolute())
+    if scheme not in ("s3", "s3a") or not rest.split("/")[0]:
+        raise SettingsError(f"{LAKE_URL.name}={raw!r}: not a folder or an s3://bucket/prefix URL")
+    return f"s3://{rest}"
 
 
 def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
