@@ -127,12 +127,12 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(raw) if raw else DATA_DIR.default
 
 
-def lake_url(env: Mapping[str, str] | None = None) -> str:
-    """CUSTOMER_SYNC_LAKE_URL: `s3://bucket/prefix` or a local folder (absolute); default
-    `<data dir>/lake`."""
+def lake_url(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """CUSTOMER_SYNC_LAKE_URL as delta-rs takes it: `s3://bucket/prefix`, or an absolute local
+    folder; unset: `<data_dir>/lake`."""
     raw = (LAKE_URL.raw(env) or "").strip().rstrip("/")
     if not raw:
-        return str((data_dir(env) / "lake").absolute())
+        return str((data_dir / "lake").absolute())
     scheme, sep, rest = raw.partition("://")
     if not sep:
         return str(Path(raw).absolute())

@@ -5,13 +5,14 @@ One run of one resource:
 1. Bounds: the upper bound is frozen at start (now minus a safety lag); the lower bound is the
    committed high-water mark minus a lookback (0 on the first run or with `full`).
 2. The range is fetched as verified windows (`pipelines.sync.windows`), concurrently.
-3. Records are scrubbed of secrets, normalized, and buffered; every `batch_rows` records a
-   Parquet part is written durably, then the windows it covers are checkpointed.
+3. Records are scrubbed of secrets, normalized, and buffered; every `batch_rows` records (or
+   when the writer's claim needs renewing) a part is committed to the lake with the windows it
+   covers: the commit is the checkpoint.
 4. When every window is written, the high-water mark moves to the upper bound.
 
-A run killed at any instant resumes from its checkpoint with the same bounds; files written
-after the last checkpoint are discarded and fetched again. One lock per data directory keeps
-two processes from syncing at once.
+A run killed at any instant resumes from its checkpoint with the same bounds; rows written
+after the last checkpoint were never committed, so they are fetched again. The writer's claim on
+the resource's lake table (`pipelines.sync.lake`) keeps two syncs of it from running at once.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 
 from pipelines.registry import ResourceSpec
-from pipelines.sync.lake import TABLES, Lake, LakeBusy
+from pipelines.sync.lake import TABLES, Lake, LakeBusy, LakeWriter
 from pipelines.sync.normalize import Lineage, normalize, scrub
-from pipelines.sync.state import Part, ResourceState, RunInProgress
+from pipelines.sync.state import ResourceState, RunInProgress
 from pipelines.sync.windows import (
     Window,
     WindowFetcher,
@@ -153,16 +155,13 @@ def _tables(
     return normalize(resource, [scrub(resource, d) for d in docs], lineage, unmodeled=unmodeled)
 
 
-class _Writer:
-    """Buffers normalized windows and writes them as checkpointed Parquet parts."""
+class _Batcher:
+    """Buffers normalized windows and commits them as checkpointed parts."""
 
-    def __init__(
-        self, lake: Lake, resource: ResourceSpec, run: RunInProgress, save: Callable[[], None]
-    ):
-        self.lake = lake
+    def __init__(self, writer: LakeWriter, resource: ResourceSpec, run: RunInProgress):
+        self.writer = writer
         self.name = resource.name
         self.run = run
-        self.save = save
         self.windows: list[Window] = []
         self.tables: dict[str, list[pa.Table]] = {}
         self.rows = 0
@@ -171,29 +170,34 @@ class _Writer:
     def add(self, window: Window, tables: dict[str, pa.Table]) -> None:
         self.windows.append(window)
         for name, table in tables.items():
-            if len(table):
+            if len(table) and name in (self.name, "quarantine"):
                 self.tables.setdefault(name, []).append(table)
         self.rows += sum(len(t) for n, t in tables.items() if n in (self.name, "quarantine"))
 
+    def due(self, batch_rows: int) -> bool:
+        return self.rows >= batch_rows or (bool(self.windows) and self.writer.due())
+
     def flush(self) -> None:
-        """Write the buffered parts durably, then checkpoint the windows they cover."""
+        """Add the buffered quarantine, then commit the buffered rows with the windows they
+        cover (link tables are derived from the rows where they are read)."""
         if not self.windows:
             return
-        seq = len(self.run.parts)
-        parts: list[Part] = []
-        for name, chunks in self.tables.items():
-            parts.append(
-                self.lake.write_part(
-                    self.name, self.run.run_id, name, seq, pa.concat_tables(chunks)
-                )
-            )
-        self.run.parts.extend(parts)
-        self.run.done.extend([w.lo, w.hi] for w in self.windows)
-        self.run.records += sum(p.rows for p in parts if p.table == self.name)
-        self.run.quarantined += sum(p.rows for p in parts if p.table == "quarantine")
-        self.run.unmodeled = sorted(self.unmodeled.union(self.run.unmodeled))
-        self.save()
+        rows = _concat(self.tables.get(self.name))
+        quarantine = _concat(self.tables.get("quarantine"))
+        if quarantine is not None:
+            self.writer.append("quarantine", quarantine)
+        run = self.run
+        run.done.extend([w.lo, w.hi] for w in self.windows)
+        run.parts += rows is not None
+        run.records += 0 if rows is None else len(rows)
+        run.quarantined += 0 if quarantine is None else len(quarantine)
+        run.unmodeled = sorted(self.unmodeled.union(run.unmodeled))
+        self.writer.commit(self.writer.state, rows)
         self.windows, self.tables, self.rows = [], {}, 0
+
+
+def _concat(chunks: list[pa.Table] | None) -> pa.Table | None:
+    return pa.concat_tables(chunks) if chunks else None
 
 
 async def sync_resource(
@@ -212,24 +216,23 @@ async def sync_resource(
     requests_before, retries_before = client.stats.requests, client.stats.retries
     with ExitStack() as held:
         try:
-            held.enter_context(lake.lock())
-        except (LakeBusy, OSError) as exc:
+            writer = held.enter_context(lake.writer(name, recover=options.full))
+        except (LakeBusy, OSError, DeltaError) as exc:
             raise SyncFailed(f"{name} sync did not start: {exc}") from exc
-        lake.remove_stale_temp_files(name)
-        state = lake.load_state(name, recover=options.full)
+        state = writer.state
         hwm = state.high_water_mark_ms
-        run, resumed = _run_to_do(lake, name, state, options, now)
+        run, resumed = _run_to_do(writer, options, now)
         lineage = Lineage(run_id=run.run_id, synced_at=now())
-        writer = _Writer(lake, resource, run, lambda: lake.save_state(state))
+        batcher = _Batcher(writer, resource, run)
         report = _reporter(client, name, on_progress, requests_before, retries_before)
         fetcher = WindowFetcher(client, resource, options.policy, on_progress=report)
         try:
             first = next((Window(lo, hi) for lo, hi in run.remaining()), None)
             api_now = await _api_clock(client, fetcher, first)
             if api_now is not None:
-                _bound_by_api_clock(lake, name, state, run, hwm, api_now, options)
-            await _fetch(fetcher, writer, resource, run, lineage, options)
-        except (VivenuError, WindowIncomplete, LakeBusy, OSError) as exc:
+                _bound_by_api_clock(writer, name, run, hwm, api_now, options)
+            await _fetch(fetcher, batcher, resource, run, lineage, options)
+        except (VivenuError, WindowIncomplete, LakeBusy, OSError, DeltaError) as exc:
             raise SyncFailed(
                 f"{name} sync stopped, high-water mark unchanged, rerun resumes: {exc}"
             ) from exc
@@ -247,7 +250,7 @@ async def sync_resource(
             records=fetcher.stats.records,
             written=run.records,
             quarantined=run.quarantined,
-            parts=len(run.parts),
+            parts=run.parts,
             requests=client.stats.requests - requests_before,
             retries=client.stats.retries - retries_before,
             seconds=time.monotonic() - started,
@@ -256,29 +259,32 @@ async def sync_resource(
         state.runs.append(
             {"kind": "sync", "finished_at": now().isoformat(), **result.as_metadata()}
         )
-        lake.save_state(state)
+        try:
+            writer.commit(state, release=True)
+        except (LakeBusy, OSError, DeltaError) as exc:
+            raise SyncFailed(
+                f"{name} sync fetched everything but could not commit its high-water mark "
+                f"(a rerun resumes): {exc}"
+            ) from exc
         return result
 
 
 def _run_to_do(
-    lake: Lake, name: str, state: ResourceState, options: SyncOptions, now: Callable[[], datetime]
+    writer: LakeWriter, options: SyncOptions, now: Callable[[], datetime]
 ) -> tuple[RunInProgress, bool]:
-    """The run this sync does, and whether it resumes an interrupted one: the checkpointed run
-    (its unfinished parts removed), unless a full sync replaces an incremental one; else a new
-    run from the high-water mark less the lookback (0 for a full one) to now less the safety
-    lag, checkpointed before any request."""
+    """The run this sync does, and whether it resumes an interrupted one: the checkpointed run,
+    unless a full sync replaces an incremental one; else a new run from the high-water mark
+    less the lookback (0 for a full one) to now less the safety lag, committed before any
+    request."""
+    state = writer.state
     run = state.in_progress
-    if run is not None and not _resumes(run, options):
-        lake.remove_orphans(name, run.run_id, keep=[])
-        run = None
-    if run is not None:
-        lake.remove_orphans(name, run.run_id, keep=run.parts)
+    if run is not None and _resumes(run, options):
         return run, True
     start = now()
     lower, upper = _new_bounds(state, options, start)
     run = RunInProgress(run_id=new_run_id(start), lower_ms=lower, upper_ms=upper, full=options.full)
     state.in_progress = run
-    lake.save_state(state)
+    writer.commit(state)
     return run, False
 
 
@@ -347,9 +353,8 @@ def _reporter(
 
 
 def _bound_by_api_clock(
-    lake: Lake,
+    writer: LakeWriter,
     name: str,
-    state: ResourceState,
     run: RunInProgress,
     hwm: int | None,
     api_now: datetime,
@@ -365,12 +370,12 @@ def _bound_by_api_clock(
         # still gain records, and the mark would pass changes not yet made, skipped by every
         # later run. Windows checkpointed past it are re-read later.
         run.upper_ms, run.lower_ms = latest, min(run.lower_ms, latest)
-        lake.save_state(state)
+        writer.commit(writer.state)
 
 
 async def _fetch(
     fetcher: WindowFetcher,
-    writer: _Writer,
+    batcher: _Batcher,
     resource: ResourceSpec,
     run: RunInProgress,
     lineage: Lineage,
@@ -379,10 +384,10 @@ async def _fetch(
     """Fetch the run's remaining windows into change batches of about `batch_rows` rows."""
     windows = [Window(lo, hi) for lo, hi in run.remaining()]
     async for window, docs in fetcher.stream(windows):
-        writer.add(window, _tables(resource, docs, lineage, writer.unmodeled))
-        if writer.rows >= options.batch_rows:
-            writer.flush()
-    writer.flush()
+        batcher.add(window, _tables(resource, docs, lineage, batcher.unmodeled))
+        if batcher.due(options.batch_rows):
+            batcher.flush()
+    batcher.flush()
 
 
 def _complete(state: ResourceState, run: RunInProgress, hwm: int | None) -> list[str]:
@@ -392,7 +397,6 @@ def _complete(state: ResourceState, run: RunInProgress, hwm: int | None) -> list
     # before it was wrong (set by a clock running fast).
     state.high_water_mark_ms = run.upper_ms if run.full else max(hwm or 0, run.upper_ms)
     state.pending_compaction.append(run.run_id)
-    state.count_batch(run.run_id, full=run.lower_ms == 0, wrote=bool(run.parts))
     state.in_progress = None
     new_fields = sorted(set(run.unmodeled) - set(state.unmodeled_fields))
     state.unmodeled_fields = sorted({*state.unmodeled_fields, *run.unmodeled})
@@ -446,41 +450,39 @@ async def reconcile_resource(
     options = options or SyncOptions()
     name = resource.name
     requests_before = client.stats.requests
-    with lake.lock():
-        # The candidates are the snapshot's ids: a lost snapshot would make it find nothing.
-        if problem := lake.snapshot_problem(name):
-            raise SyncFailed(
-                f"{name} reconcile needs the snapshot: {problem}; run `customer-sync sync` to "
-                "rebuild it first"
-            )
-        # Never null: the gate keeps a record without an id out of the snapshot.
-        known = cast("set[str]", set(lake.read_snapshot(name, name).column("id").to_pylist()))
-        start = now()
-        listed: set[str] = set()
-        fetcher = WindowFetcher(client, resource, options.policy)
-        upper = _ms(start - options.safety_lag)
-        api_now = await _api_clock(client, fetcher, Window(0, upper))
-        if api_now is not None:
-            upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
-        async for _, docs in fetcher.stream([Window(0, upper)]):
-            key = resource.id_field
-            listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
-        candidates = sorted(known - listed)
-
-        try:
-            deleted = await confirm_gone(client, resource, candidates)
-        except VivenuError as exc:
-            raise SyncFailed(f"{name} reconcile stopped, nothing marked deleted: {exc}") from exc
-        run_id = record_deletions(lake, name, deleted, start, now, kind="reconcile")
-        return ReconcileResult(
-            resource=name,
-            run_id=run_id,
-            listed=len(listed),
-            candidates=len(candidates),
-            confirmed_deleted=len(deleted),
-            still_present=len(candidates) - len(deleted),
-            requests=client.stats.requests - requests_before,
+    # No claim while listing (a long read): only the tombstones' commit claims the table.
+    if not lake.has_snapshot(name) and lake.load_state(name).runs:
+        raise SyncFailed(
+            f"{name} reconcile needs the snapshot: run `customer-sync sync` (it compacts) first"
         )
+    # Never null: the gate keeps a record without an id out of the snapshot.
+    known = cast("set[str]", set(lake.read_snapshot(name, name, ["id"]).column("id").to_pylist()))
+    start = now()
+    listed: set[str] = set()
+    fetcher = WindowFetcher(client, resource, options.policy)
+    upper = _ms(start - options.safety_lag)
+    api_now = await _api_clock(client, fetcher, Window(0, upper))
+    if api_now is not None:
+        upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
+    async for _, docs in fetcher.stream([Window(0, upper)]):
+        key = resource.id_field
+        listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
+    candidates = sorted(known - listed)
+
+    try:
+        deleted = await confirm_gone(client, resource, candidates)
+    except VivenuError as exc:
+        raise SyncFailed(f"{name} reconcile stopped, nothing marked deleted: {exc}") from exc
+    run_id = record_deletions(lake, name, deleted, start, now, kind="reconcile")
+    return ReconcileResult(
+        resource=name,
+        run_id=run_id,
+        listed=len(listed),
+        candidates=len(candidates),
+        confirmed_deleted=len(deleted),
+        still_present=len(candidates) - len(deleted),
+        requests=client.stats.requests - requests_before,
+    )
 
 
 async def confirm_gone(client: VivenuClient, resource: ResourceSpec, ids: list[str]) -> list[str]:
@@ -521,15 +523,19 @@ def record_deletions(
         },
         schema=TABLES[name]["deletions"],
     )
-    # Recorded as pending first: a crash after the write leaves a run that compaction
-    # merges, never a folder that nothing knows about.
-    state = lake.load_state(name)
-    state.pending_compaction.append(run_id)
-    lake.save_state(state)
-    lake.write_part(name, run_id, "deletions", 0, tombstones)
-    state.count_batch(run_id, full=False, wrote=True)
-    state.runs.append(
-        {"kind": kind, "run_id": run_id, "finished_at": now().isoformat(), "deleted": len(deleted)}
-    )
-    lake.save_state(state)
+    # Tombstones first, then the state that makes compaction merge them: a crash in between
+    # leaves rows of a run nothing lists (ignored; the next reconcile finds the ids again).
+    with lake.writer(name) as writer:
+        writer.append("deletions", tombstones)
+        state = writer.state
+        state.pending_compaction.append(run_id)
+        state.runs.append(
+            {
+                "kind": kind,
+                "run_id": run_id,
+                "finished_at": now().isoformat(),
+                "deleted": len(deleted),
+            }
+        )
+        writer.commit(state, release=True)
     return run_id

@@ -1,94 +1,82 @@
-"""The Parquet lake: change batches per run and a compacted current snapshot per resource.
+"""The lake: Delta tables per resource, on local disk or S3-compatible object storage.
 
-    <data_dir>/lake/<resource>/_state.json                     high-water mark, checkpoints
-    <data_dir>/lake/<resource>/changes/run=<run_id>/<table>-NNNNN.parquet
-    <data_dir>/lake/<resource>/snapshot/<table>.parquet        the current state
+    <lake>/<resource>/changes            every record version fetched, one append per checkpoint
+    <lake>/<resource>/quarantine         records the normalizer rejected, as they arrived
+    <lake>/<resource>/deletions          tombstones of confirmed deletions
+    <lake>/<resource>/snapshot/<table>   the current state, rewritten by compaction
 
-Every file is written to a temporary name, fsynced and renamed, so a reader (or a kill -9)
-never sees half a file. Compaction merges the committed runs not yet merged into the snapshot;
-it is idempotent, so a compaction interrupted before it records its work is simply redone. A
-snapshot lost or truncated is rebuilt from every change batch (the state counts the batches
-since the last full sync, so a rebuild that would miss some refuses instead).
+`<lake>` is CUSTOMER_SYNC_LAKE_URL (default `<data dir>/lake`). Delta commits are atomic
+(conditional PUT on S3), so neither a reader nor a kill -9 ever sees half a write, and a write
+killed before its commit leaves nothing visible. The sync state (high-water mark, the run in
+progress with its checkpointed windows, the runs not yet compacted) is the custom metadata of
+every commit to `changes`: a checkpoint is the commit that adds a part's rows.
+
+One writer per resource at a time, across processes and machines: a writer claims `changes`
+with a Delta app transaction (`customer-sync/<resource>/writer`, a rising token) and every
+commit it makes carries it, so Delta's conflict check refuses the next commit of a writer that
+another one took over. A claim held by a live writer is waited for; one whose process is gone
+(same host) or that made no commit for LEASE_S (another host) is taken over.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
+import json
 import os
 import shutil
+import socket
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from pipelines import settings
 from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve
-from pipelines.sync.state import (
-    STATE_FILE,
-    LakeCorrupt,
-    Part,
-    ResourceState,
-    atomic_write,
-    fsync_dir,
-)
+from pipelines.sync.state import LakeCorrupt, ResourceState, pid_alive
 
 SQL_DIR = Path(__file__).parent / "sql"
 COMPACTION_MEMORY = "1GB"
 
-# Tables each resource writes per run; the first is the resource's own, keyed by `id`.
+# Tables each resource's normalizer produces; the first is the resource's own, keyed by `id`.
 TABLES: dict[str, dict[str, pa.Schema]] = {spec.name: spec.tables for spec in RESOURCES}
+# The append-only tables of a resource besides `changes` (its own rows).
+LOGS = ("quarantine", "deletions")
 
+# How long a writer's claim holds without a commit; a live writer commits well within it.
+LEASE_S = 60.0
+# How long a writer waits for another one's claim before giving up.
+LOCK_WAIT_S = 60.0
+
+STATE_KEY = "customer_sync_state"
+WRITER_KEY = "customer_sync_writer"
+_WRITE = WriterProperties(compression="ZSTD")
+# Statistics only where readers filter: file pruning by run and id, at any column count.
+_STATS = {
+    "changes": "id,updated_at,_run_id,_synced_at",
+    "quarantine": "record_id,_run_id",
+    "deletions": "id,_run_id",
+}
 
 sql = partial(read_sql, SQL_DIR)
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` via a temporary file, fsync and rename."""
-    with atomic_write(path) as f:
-        pq.write_table(table, f, compression="zstd")
-
-
-def _stream(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: Path) -> None:
-    """Write a DuckDB result to Parquet batch by batch (bounded memory) with the contract's exact
-    schema (DuckDB's own Parquet differs in details: list field names, nullability), durably."""
-    with open(path, "wb") as f:
-        with pq.ParquetWriter(f, schema, compression="zstd") as writer:
-            for batch in relation.to_arrow_reader(64_000):
-                writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema))
-        f.flush()
-        os.fsync(f.fileno())
-
-
 class LakeBusy(Exception):
-    """Another process holds the data directory's sync lock (a sync, reconcile, compaction or
-    state reset)."""
-
-
-# How long a sync waits for another one to finish before giving up.
-LOCK_WAIT_S = 60.0
-
-
-@dataclass
-class _Held:
-    """The sync lock as this process holds it: the locked file, `with lock()` blocks open, and
-    `session()` blocks that keep it past them."""
-
-    fd: int | None = None
-    depth: int = 0
-    sessions: int = 0
-    # A session waits once: its later steps fail at once instead of each waiting again.
-    gave_up: bool = False
-
-
-# One entry per lake root. One process is one sync: the lock is re-entrant within it.
-_HELD: dict[Path, _Held] = {}
+    """Another writer holds the resource's lake table (a sync, reconcile or compaction)."""
 
 
 @dataclass(frozen=True)
@@ -105,294 +93,283 @@ class CompactionResult:
 
 
 def _snapshot_tables(resource: str) -> list[str]:
-    """The snapshot's files: the resource's own table first."""
+    """The snapshot's tables: the resource's own first."""
     return [resource, "deletions", "quarantine", *(link.table for link in spec(resource).links)]
 
 
-class Lake:
-    """Paths and Parquet I/O under `<data_dir>/lake`."""
+def _log_schema(resource: str, table: str) -> pa.Schema:
+    return TABLES[resource][resource if table == "changes" else table]
 
-    def __init__(self, data_dir: Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
-        self.data_dir = Path(data_dir)
-        self.root = self.data_dir / "lake"
-        self.lock_wait_s = lock_wait_s
 
-    def folder(self, resource: str) -> Path:
-        return self.root / resource
-
-    def run_dir(self, resource: str, run_id: str) -> Path:
-        return self.folder(resource) / "changes" / f"run={run_id}"
-
-    def snapshot_path(self, resource: str, table: str) -> Path:
-        return self.folder(resource) / "snapshot" / f"{table}.parquet"
-
-    @contextmanager
-    def lock(self, *, wait_s: float | None = None) -> Iterator[None]:
-        """The data directory's one sync lock, for every resource at once: two syncs can then
-        neither interleave nor each take one resource and both fail. Waits up to `wait_s`
-        (default `lock_wait_s`) for another process to release it, then raises LakeBusy naming
-        that process. Re-entrant within a process; the OS releases it even on kill -9."""
-        wait_s = self.lock_wait_s if wait_s is None else wait_s
-        held = _HELD.setdefault(self._lock_key(), _Held())
-        if held.fd is None:
-            try:
-                held.fd = self._acquire(0 if held.gave_up else wait_s)
-            except LakeBusy:
-                held.gave_up = True
-                self._release_if_unused()
-                raise
-        held.depth += 1
-        try:
-            yield
-        finally:
-            held.depth -= 1
-            self._release_if_unused()
-
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        """Keep the sync lock, once taken inside this block, until the block ends: a Dagster
-        run's steps each take it, and another sync must not slip in between them."""
-        held = _HELD.setdefault(self._lock_key(), _Held())
-        held.sessions += 1
-        try:
-            yield
-        finally:
-            held.sessions -= 1
-            self._release_if_unused()
-
-    def _lock_key(self) -> Path:
-        # No mkdir here: a session opens before any step, where a failure would lose its cause.
-        return self.root.resolve()
-
-    def _acquire(self, wait_s: float) -> int:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / ".lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    os.close(fd)
-                    raise LakeBusy(
-                        f"another sync is running (pid {holder}) on {self.data_dir} (lock "
-                        f"{path}); let it finish, then run this again"
-                    ) from None
-                time.sleep(0.1)
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError:
-            os.close(fd)  # a full disk must not leave the lock held by nobody's descriptor
-            raise
-        return fd
-
-    def _release_if_unused(self) -> None:
-        key = self.root.resolve()
-        held = _HELD[key]
-        if held.depth == 0 and held.sessions == 0:
-            if held.fd is not None:
-                os.close(held.fd)  # closing the only descriptor releases the flock
-            del _HELD[key]
-
-    def load_state(self, resource: str, *, recover: bool = False) -> ResourceState:
-        """The resource's sync state; LakeCorrupt if unreadable, unless `recover` (see
-        `recover_state`)."""
-        try:
-            return ResourceState.load(self.folder(resource), resource)
-        except LakeCorrupt:
-            if not recover:
-                raise
-            return self.recover_state(resource)
-
-    def recover_state(self, resource: str) -> ResourceState:
-        """A fresh state in place of an unreadable one, which is kept beside it as
-        `_state.json.corrupt`: no high-water mark (the next sync is full), and every change
-        batch pending compaction, since which were merged is unknown (merging is idempotent)."""
-        folder = self.folder(resource)
-        os.replace(folder / STATE_FILE, folder / f"{STATE_FILE}.corrupt")
-        state = ResourceState(resource=resource, pending_compaction=self.batch_runs(resource))
-        self.save_state(state)
-        return state
-
-    def save_state(self, state: ResourceState) -> None:
-        state.save(self.folder(state.resource))
-
-    def write_part(self, resource: str, run_id: str, table: str, seq: int, data: pa.Table) -> Part:
-        """Durably write one part of a run's change batch."""
-        path = self.run_dir(resource, run_id) / f"{table}-{seq:05d}.parquet"
-        write_parquet_atomic(data.cast(TABLES[resource][table]), path)
-        return Part(table=table, path=str(path.relative_to(self.folder(resource))), rows=len(data))
-
-    def remove_stale_temp_files(self, resource: str) -> None:
-        """Delete temporary files left by a write that was killed before its rename."""
-        for path in self.folder(resource).rglob(".*.tmp"):
-            path.unlink(missing_ok=True)
-
-    def remove_orphans(self, resource: str, run_id: str, keep: list[Part]) -> int:
-        """Delete files of a run that no checkpoint lists (written just before a crash)."""
-        run_dir = self.run_dir(resource, run_id)
-        if not run_dir.exists():
-            return 0
-        listed = {self.folder(resource) / p.path for p in keep}
-        removed = 0
-        for path in run_dir.iterdir():
-            if path not in listed:
-                path.unlink()
-                removed += 1
-        return removed
-
-    def read_snapshot(self, resource: str, table: str) -> pa.Table:
-        """The current snapshot of a table (empty with its schema before the first sync)."""
-        schema = TABLES[resource][table]
-        path = self.snapshot_path(resource, table)
-        return pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
-
-    def run_files(self, resource: str, runs: list[str], table: str) -> list[str]:
-        """The Parquet files of `table` written by `runs`, in run order."""
-        return sorted(
-            str(f) for run in runs for f in self.run_dir(resource, run).glob(f"{table}-*.parquet")
-        )
-
-    def batch_runs(self, resource: str) -> list[str]:
-        """Every run with a change batch on disk (committed or not), oldest first."""
-        changes = self.folder(resource) / "changes"
-        if not changes.exists():
-            return []
-        return sorted(
-            d.name.removeprefix("run=")
-            for d in changes.iterdir()
-            if d.name.startswith("run=") and any(d.glob("*.parquet"))
-        )
-
-    def snapshot_problem(self, resource: str) -> str | None:
-        """Why the snapshot cannot be read as it is (a file missing or unreadable) while the
-        lake holds change batches for it; None when it can (or nothing was synced yet)."""
-        for table in _snapshot_tables(resource):
-            path = self.snapshot_path(resource, table)
-            if not path.exists():
-                if not self.batch_runs(resource):
-                    return None
-                return f"{path} is missing"
-            try:
-                pq.read_metadata(path)
-            except (OSError, pa.ArrowException) as exc:
-                return f"{path} is unreadable ({exc})"
+def _open(uri: str) -> DeltaTable | None:
+    try:
+        return DeltaTable(uri)
+    except TableNotFoundError:
         return None
 
-    def _rebuild_runs(self, resource: str, state: ResourceState, problem: str) -> list[str]:
-        """Every committed run with a change batch, to rebuild a lost snapshot from; LakeCorrupt
-        when batches since the last full sync are missing too."""
-        running = state.in_progress.run_id if state.in_progress else None
-        runs = [r for r in self.batch_runs(resource) if r != running]
-        if state.full_run is not None:
-            since = sum(r >= state.full_run for r in runs)
-            if since < state.batches_since_full:
-                raise LakeCorrupt(
-                    f"{problem}, and {state.batches_since_full - since} of the "
-                    f"{state.batches_since_full} change batches since the last full sync are "
-                    f"gone, so it cannot be rebuilt: run `customer-sync sync --full`"
-                )
-        return runs
 
-    def _readable(self, state: ResourceState, files: list[str]) -> list[str]:
-        """`files` whose Parquet footer reads. An unreadable one from before the last full sync
-        (which re-read everything it held) is set aside as `<name>.corrupt`; any other is
-        LakeCorrupt, naming the fix."""
-        readable = []
-        for name in files:
-            try:
-                pq.read_metadata(name)
-            except (OSError, pa.ArrowException) as exc:
-                run = Path(name).parent.name.removeprefix("run=")
-                if state.full_run is None or run >= state.full_run:
-                    raise LakeCorrupt(
-                        f"change batch {name} is unreadable ({exc}): run "
-                        "`customer-sync sync --full` to re-read what it held"
-                    ) from None
-                os.replace(name, f"{name}.corrupt")
-                continue
-            readable.append(name)
-        return readable
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Lake:
+    """The lake's Delta tables, and the data directory's local scratch space."""
+
+    def __init__(
+        self, data_dir: Path, *, url: str | None = None, lock_wait_s: float = LOCK_WAIT_S
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.root = url or settings.lake_url(self.data_dir)
+        self.lock_wait_s = lock_wait_s
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.root
+
+    def uri(self, resource: str, table: str) -> str:
+        """A log table (`changes`, `quarantine`, `deletions`) or `snapshot/<table>`."""
+        return f"{self.root}/{resource}/{table}"
+
+    def snapshot_uri(self, resource: str, table: str) -> str:
+        return self.uri(resource, f"snapshot/{table}")
+
+    def local(self, resource: str) -> Path:
+        """This data directory's own files about `resource` (quality state, rejects)."""
+        return self.data_dir / "quality" / resource
+
+    # --- state and writers -------------------------------------------------------------
+
+    def load_state(self, resource: str) -> ResourceState:
+        """The resource's sync state as its newest commit holds it (fresh before the first);
+        LakeCorrupt if that commit's state is unreadable."""
+        table = _open(self.uri(resource, "changes"))
+        if table is None:
+            return ResourceState(resource=resource)
+        return self._latest(table, resource, recover=False)[0]
+
+    def _latest(
+        self, table: DeltaTable, resource: str, *, recover: bool
+    ) -> tuple[ResourceState, dict[str, Any]]:
+        """The state and writer of the newest commit that carries them; with `recover`, an
+        unreadable state is replaced by a fresh one (no mark: the next run is full)."""
+        for limit in (1, 100):
+            for entry in table.history(limit=limit):
+                if STATE_KEY not in entry:
+                    continue
+                writer = json.loads(entry.get(WRITER_KEY) or "{}")
+                holder = {**writer, "timestamp": entry.get("timestamp", 0)}
+                try:
+                    where = self.uri(resource, "changes")
+                    return ResourceState.from_json(entry[STATE_KEY], resource, where), holder
+                except LakeCorrupt:
+                    if not recover:
+                        raise
+                    return ResourceState(resource=resource), holder
+        # Commit metadata expires with the log; the mark lives on as an app transaction.
+        hwm = table.transaction_version(_hwm_app(resource)) or None
+        return ResourceState(resource=resource, high_water_mark_ms=hwm), {}
+
+    @contextmanager
+    def writer(
+        self, resource: str, *, wait_s: float | None = None, recover: bool = False
+    ) -> Iterator[LakeWriter]:
+        """Claim `resource` for writing, waiting up to `wait_s` (default `lock_wait_s`) for
+        another writer; LakeBusy naming it when that one keeps it. Released at the end. With
+        `recover`, an unreadable state is started afresh (a full sync)."""
+        wait = self.lock_wait_s if wait_s is None else wait_s
+        writer = self._claim(resource, wait, recover=recover)
+        try:
+            yield writer
+        finally:
+            writer.release()
+
+    def _claim(self, resource: str, wait_s: float, *, recover: bool) -> LakeWriter:
+        deadline = time.monotonic() + wait_s
+        while True:
+            table = self._changes(resource)
+            state, holder = self._latest(table, resource, recover=recover)
+            busy = _holder_alive(holder)
+            if busy is None:
+                token = (table.transaction_version(_writer_app(resource)) or 0) + 1
+                writer = LakeWriter(self, resource, table, token, state)
+                try:
+                    writer.commit(state)
+                    return writer
+                except LakeBusy:
+                    pass  # claimed by another at the same instant: look again
+            elif time.monotonic() >= deadline:
+                raise LakeBusy(
+                    f"another sync of {resource} is running ({busy}) on {self.root}; let it "
+                    "finish, then run this again"
+                )
+            time.sleep(0.2)
+
+    def _changes(self, resource: str) -> DeltaTable:
+        return _ensure(self.uri(resource, "changes"), _log_schema(resource, "changes"), "changes")
+
+    # --- reads -------------------------------------------------------------------------
+
+    def dataset(self, resource: str, table: str) -> pads.Dataset | None:
+        """A table as a pyarrow dataset (scanned lazily, files pruned by filters); None when
+        it does not exist yet."""
+        delta = _open(self.uri(resource, table))
+        return None if delta is None else delta.to_pyarrow_dataset()
+
+    def read_snapshot(
+        self,
+        resource: str,
+        table: str,
+        columns: list[str] | None = None,
+        ids: list[str] | None = None,
+    ) -> pa.Table:
+        """A snapshot table in its declared schema (empty before the first compaction): all
+        columns or `columns`, all rows or those whose `id` is in `ids`."""
+        schema = TABLES[resource][table]
+        names = list(dict.fromkeys(columns or schema.names))
+        data = self.dataset(resource, f"snapshot/{table}")
+        if data is None:
+            return schema.empty_table().select(names)
+        stored = set(data.schema.names)
+        flt = pc.field("id").isin(ids) if ids is not None else None
+        out = data.to_table(columns=[c for c in names if c in stored], filter=flt)
+        for c in names:
+            if c not in stored:  # declared since the snapshot was written (evolve.py)
+                out = out.append_column(schema.field(c), pa.nulls(len(out), schema.field(c).type))
+        return out.select(names).cast(pa.schema([schema.field(c) for c in names]))
+
+    def snapshot_rows(self, resource: str, table: str) -> int:
+        data = self.dataset(resource, f"snapshot/{table}")
+        return 0 if data is None else data.count_rows()
+
+    def has_snapshot(self, resource: str) -> bool:
+        return _open(self.snapshot_uri(resource, resource)) is not None
+
+    def run_rows(
+        self, resource: str, table: str, runs: list[str], columns: list[str] | None = None
+    ) -> pa.Table:
+        """The rows that `runs` wrote to a log table, in memory (for small reads)."""
+        data = self.dataset(resource, table)
+        schema = _log_schema(resource, table)
+        names = columns or schema.names
+        if data is None or not runs:
+            return schema.empty_table().select(names)
+        got = data.to_table(columns=names, filter=pc.field("_run_id").isin(runs))
+        return got.cast(pa.schema([schema.field(c) for c in names]))
+
+    def register_runs(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        resource: str,
+        table: str,
+        runs: list[str] | None,
+    ) -> None:
+        """Expose the rows `runs` (None: every run) wrote to a log table to SQL as the view
+        `name`, scanned as the SQL reads it, in the declared schema (fields declared since a
+        row was written filled from its `api_extra`, `evolve.py`)."""
+        schema = _log_schema(resource, table)
+        data = self.dataset(resource, table)
+        if data is None or runs == []:
+            con.register(name, schema.empty_table())
+            return
+        if runs is not None:
+            data = data.filter(pc.field("_run_id").isin(runs))
+        self._register(con, name, resource, schema, data, primary=table == "changes")
+
+    def register_snapshot(
+        self, con: duckdb.DuckDBPyConnection, name: str, resource: str, table: str
+    ) -> None:
+        """Expose a snapshot table to SQL as the view `name`, in the declared schema."""
+        schema = TABLES[resource][table]
+        data = self.dataset(resource, f"snapshot/{table}")
+        if data is None:
+            con.register(name, schema.empty_table())
+            return
+        self._register(con, name, resource, schema, data, primary=table == resource)
+
+    def _register(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        resource: str,
+        schema: pa.Schema,
+        data: pads.Dataset,
+        *,
+        primary: bool,
+    ) -> None:
+        missing = set(schema.names) - set(data.schema.names)
+        con.register(f"raw_{name}", data)
+        con.register(f"typed_{name}", schema.empty_table())
+        declared = spec(resource)
+        added = evolve.backfillable(declared, missing) if primary else []
+        select = (
+            evolve.conform_sql(declared, f"raw_{name}", f"typed_{name}", added)
+            if primary
+            else f"SELECT * FROM typed_{name} UNION ALL BY NAME SELECT * FROM raw_{name}"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+
+    def run_ids(self, resource: str, table: str) -> set[str]:
+        """Every run that wrote rows to a log table."""
+        delta = _open(self.uri(resource, table))
+        if delta is None:
+            return set()
+        files = pa.table(delta.get_add_actions(flatten=True))
+        lo, hi = "min._run_id", "max._run_id"
+        if (
+            lo in files.column_names
+            and len(files)
+            and not pc.any(
+                pc.or_kleene(pc.is_null(files[lo]), pc.not_equal(files[lo], files[hi]))
+            ).as_py()
+        ):
+            return {str(r) for r in files[lo].to_pylist()}
+        # Files holding several runs (after optimize): read the column itself.
+        got = delta.to_pyarrow_dataset().to_table(columns=["_run_id"])
+        return {str(r) for r in pc.unique(got.column(0)).to_pylist()}
+
+    # --- compaction --------------------------------------------------------------------
 
     def compact(self, resource: str) -> CompactionResult:
-        """Merge every committed, not yet merged run into the snapshot."""
-        with self.lock():
-            return self._compact(resource)
+        """Merge every committed run not yet merged into the snapshot."""
+        if not self.load_state(resource).pending_compaction and self._snapshot_complete(resource):
+            # Nothing fetched since (the common case of a quiet 15-minute schedule).
+            rows = self.snapshot_rows(resource, resource)
+            return CompactionResult(
+                [], 0, 0, 0, 0, rows, self.snapshot_rows(resource, "quarantine")
+            )
+        with self.writer(resource) as writer:
+            runs = list(writer.state.pending_compaction)
+            counts, rows, quarantined = self._merge(resource, runs)
+            writer.state.pending_compaction = [
+                r for r in writer.state.pending_compaction if r not in runs
+            ]
+            writer.commit(writer.state, release=True)
+        new, changed, unchanged, deleted = counts
+        return CompactionResult(runs, new, changed, unchanged, deleted, rows, quarantined)
 
-    def _compact(self, resource: str) -> CompactionResult:
-        state = self.load_state(resource)
-        scratch = self.folder(resource) / ".compaction"
-        shutil.rmtree(scratch, ignore_errors=True)  # what a killed compaction left
-        runs, rebuild = self._runs_to_merge(resource, state)
-        files = {
-            t: self._readable(state, self.run_files(resource, runs, t)) for t in TABLES[resource]
-        }
-        if not any(files.values()) and not rebuild and self._snapshot_has_every_column(resource):
-            # Runs that fetched nothing (the common case of a quiet 15-minute schedule).
-            return self._nothing_to_merge(resource, state, runs)
-        scratch.mkdir(parents=True)
-        (new, changed, unchanged, deleted), staged, rows = self._merge(
-            resource, files, rebuild, scratch
-        )
-        quarantined = pq.read_metadata(staged["quarantine"]).num_rows
-        self._swap_in(resource, staged)
-        shutil.rmtree(scratch, ignore_errors=True)
-        self._merged(resource, runs)
-        return CompactionResult(
-            runs=runs,
-            new=new,
-            changed=changed,
-            unchanged=unchanged,
-            deleted=deleted,
-            rows=rows,
-            quarantined=quarantined,
-        )
-
-    def _runs_to_merge(self, resource: str, state: ResourceState) -> tuple[list[str], bool]:
-        """The runs whose change batches this compaction merges, and whether the snapshot is
-        rebuilt from them: a snapshot lost (deleted, truncated) is rebuilt from every change
-        batch, never from the pending ones alone."""
-        runs = list(state.pending_compaction)
-        problem = self.snapshot_problem(resource)
-        if problem is None:
-            return runs, False
-        return sorted({*self._rebuild_runs(resource, state, problem), *runs}), True
-
-    def _snapshot_has_every_column(self, resource: str) -> bool:
+    def _snapshot_complete(self, resource: str) -> bool:
         """The snapshot exists with a column for every declared field: one written before a
         field was declared is rewritten with its column even when no run brings changes."""
-        current = self.snapshot_path(resource, next(iter(TABLES[resource])))
-        return current.exists() and not evolve.missing_columns(spec(resource), [current])
+        data = self.dataset(resource, f"snapshot/{resource}")
+        return data is not None and set(TABLES[resource][resource].names) <= set(data.schema.names)
 
-    def _nothing_to_merge(
-        self, resource: str, state: ResourceState, runs: list[str]
-    ) -> CompactionResult:
-        """The snapshot stays as it is; `runs` are no longer pending."""
-        if runs:
-            state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
-            self.save_state(state)
-        rows = pq.read_metadata(self.snapshot_path(resource, resource)).num_rows
-        quarantined = pq.read_metadata(self.snapshot_path(resource, "quarantine")).num_rows
-        return CompactionResult(runs, 0, 0, 0, 0, rows, quarantined)
-
-    def _merge(
-        self, resource: str, files: dict[str, list[str]], rebuild: bool, scratch: Path
-    ) -> tuple[tuple[int, int, int, int], dict[str, Path], int]:
-        """Merge the change batches `files` into the snapshot (or, to `rebuild`, into nothing),
-        each new table staged in `scratch`. Returns the (new, changed, unchanged, deleted)
-        counts, the staged files by table and the merged record count."""
+    def _merge(self, resource: str, runs: list[str]) -> tuple[tuple[int, int, int, int], int, int]:
+        """Rewrite the snapshot as itself plus `runs`; returns the (new, changed, unchanged,
+        deleted) counts, the records and the quarantined in the new snapshot."""
         tables = TABLES[resource]
-        # DuckDB streams Parquet in and out and spills to `scratch` beyond its memory limit, so
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".compaction-", dir=self.data_dir))
+        # DuckDB streams the tables in and spills to `scratch` beyond its memory limit, so
         # compaction's memory stays bounded however large the snapshot grows.
         con = duckdb.connect(
-            config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch / "spill")}
+            config={"memory_limit": COMPACTION_MEMORY, "temp_directory": str(scratch)}
         )
         try:
-            self._create_views(con, resource, files, rebuild, scratch)
+            for table, prefix in ((resource, "rows"), *((t, t) for t in LOGS)):
+                self.register_snapshot(con, f"current_{prefix}", resource, table)
+                log = "changes" if table == resource else table
+                self.register_runs(con, f"incoming_{prefix}", resource, log, runs)
             con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             con.execute(sql("merge_current"))
@@ -401,72 +378,184 @@ class Lake:
                 "deletions": lambda: con.table("deleted_ids"),
                 "quarantine": lambda: con.sql(sql("merge_quarantine")),
             }
-            staged: dict[str, Path] = {}
+            counts: dict[str, int] = {}
             for table in _snapshot_tables(resource):
-                staged[table] = scratch / f"{table}.parquet"
                 # A link table is rebuilt from the merged records by `sql/<table>.sql`.
                 relation = results[table]() if table in results else con.sql(sql(table))
-                _stream(relation, tables[table], staged[table])
-            rows = con.table("merged").shape[0]
+                uri = self.snapshot_uri(resource, table)
+                counts[table] = _overwrite(uri, relation, tables[table])
         finally:
             con.close()
-        return (new, changed, unchanged, deleted), staged, rows
+            shutil.rmtree(scratch, ignore_errors=True)
+        return (new, changed, unchanged, deleted), counts[resource], counts["quarantine"]
 
-    def _create_views(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        resource: str,
-        files: dict[str, list[str]],
-        rebuild: bool,
-        scratch: Path,
+
+def _writer_app(resource: str) -> str:
+    return f"customer-sync/{resource}/writer"
+
+
+def _hwm_app(resource: str) -> str:
+    return f"customer-sync/{resource}/high-water-mark"
+
+
+def _holder_alive(holder: dict[str, Any]) -> str | None:
+    """Who holds the claim, if a live writer does (else None: it may be taken over)."""
+    if not holder.get("held"):
+        return None
+    pid, host = holder.get("pid"), holder.get("host")
+    if host == socket.gethostname() and (
+        pid == os.getpid() or not (isinstance(pid, int) and pid_alive(pid))
+    ):
+        return None  # this process (an attempt that failed) or a process that is gone
+    age = max(0.0, (_now_ms() - int(holder.get("timestamp") or 0)) / 1000)
+    if age > LEASE_S:
+        return None
+    return f"run {holder.get('run') or '-'}, pid {pid} on {host}, last commit {age:.0f} s ago"
+
+
+def _ensure(uri: str, schema: pa.Schema, kind: str) -> DeltaTable:
+    """The log table at `uri`, created empty if it does not exist yet."""
+    table = _open(uri)
+    if table is not None:
+        return table
+    with contextlib.suppress(CommitFailedError, DeltaError):  # created by another at once
+        write_deltalake(
+            uri,
+            schema.empty_table(),
+            mode="append",
+            configuration={"delta.dataSkippingStatsColumns": _STATS[kind]},
+            writer_properties=_WRITE,
+        )
+    return DeltaTable(uri)
+
+
+def _cast_batches(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.RecordBatchReader:
+    """A DuckDB result as Arrow batches in the contract's exact schema (DuckDB's own types
+    differ in details: list field names, nullability)."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in relation.to_arrow_reader(64_000):
+            table = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+            yield from table.to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+# Files a compaction replaced stay this long for readers still scanning the snapshot before it.
+SNAPSHOT_RETENTION_HOURS = 1
+
+
+def _overwrite(uri: str, relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> int:
+    """Replace a snapshot table's rows with `relation`'s in one commit, then delete the files
+    of versions older than the retention (each compaction would otherwise keep a full copy);
+    returns the row count."""
+    write_deltalake(
+        uri,
+        _cast_batches(relation, schema),
+        mode="overwrite",
+        schema_mode="overwrite",
+        writer_properties=_WRITE,
+    )
+    table = DeltaTable(uri)
+    table.vacuum(
+        retention_hours=SNAPSHOT_RETENTION_HOURS, dry_run=False, enforce_retention_duration=False
+    )
+    return table.to_pyarrow_dataset().count_rows()
+
+
+class LakeWriter:
+    """A claim on one resource's `changes` table: every commit of the claimant goes through it,
+    each carrying the claim (the fence) and the whole sync state."""
+
+    def __init__(
+        self, lake: Lake, resource: str, table: DeltaTable, token: int, state: ResourceState
     ) -> None:
-        """The `current_*` (snapshot) and `incoming_*` (change batches) views the merge SQL
-        reads, for the records, deletions and quarantine, in the declared schema."""
-        tables = TABLES[resource]
-        primary = next(iter(tables))
-        snapshot = self.snapshot_path(resource, primary)
-        # Files written before a field was declared lack its column (evolve.py).
-        declared = spec(resource)
-        every = [*files[primary], *([str(snapshot)] if snapshot.exists() and not rebuild else [])]
-        missing = evolve.missing_columns(declared, every)
-        added = evolve.backfillable(declared, missing)
-        con.register("typed_rows", declared.schema.empty_table())
+        self.lake = lake
+        self.resource = resource
+        self.table = table
+        self.token = token
+        self.state = state
+        self.committed = state.to_json()
+        self.last_commit = time.monotonic()
+        self.released = False
 
-        def view(name: str, table: str, files: list[str]) -> None:
-            if not files:  # read_parquet needs a file: an empty one with the schema
-                empty = scratch / f"empty-{table}.parquet"
-                pq.write_table(tables[table].empty_table(), empty)
-                files = [str(empty)]
-            if table != primary or not missing:
-                con.read_parquet(files).create_view(name)
-                return
-            con.read_parquet(files, union_by_name=True).create_view(f"raw_{name}")
-            con.execute(
-                f"CREATE VIEW {name} AS "
-                + evolve.conform_sql(declared, f"raw_{name}", "typed_rows", added)
+    def append(self, table: str, data: pa.Table) -> None:
+        """Add rows to a log table (`quarantine`, `deletions`) in a commit of its own, before
+        the checkpoint that accounts for them (a rerun may add them again: readers dedupe)."""
+        if not len(data):
+            return
+        uri = self.lake.uri(self.resource, table)
+        schema = _log_schema(self.resource, table)
+        _ensure(uri, schema, table)
+        write_deltalake(
+            uri, data.cast(schema), mode="append", schema_mode="merge", writer_properties=_WRITE
+        )
+
+    def commit(
+        self, state: ResourceState, rows: pa.Table | None = None, *, release: bool = False
+    ) -> None:
+        """Commit `rows` (none: just the state) with `state` as the resource's sync state;
+        LakeBusy when another writer took the claim over since."""
+        commit_id = uuid.uuid4().hex
+        text = state.to_json()
+        writer = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "token": self.token,
+            "held": not release,
+            "run": state.in_progress.run_id if state.in_progress else None,
+            "commit": commit_id,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        txns = [
+            Transaction(_writer_app(self.resource), self.token),
+            Transaction(_hwm_app(self.resource), state.high_water_mark_ms or 0),
+        ]
+        schema = _log_schema(self.resource, "changes")
+        data = schema.empty_table() if rows is None else rows.cast(schema)
+        props = CommitProperties(
+            custom_metadata={STATE_KEY: text, WRITER_KEY: json.dumps(writer)},
+            app_transactions=txns,
+        )
+        try:
+            write_deltalake(
+                self.table,
+                data,
+                mode="append",
+                schema_mode="merge",
+                writer_properties=_WRITE,
+                commit_properties=props,
             )
+        except CommitFailedError as exc:
+            self._landed_anyway(commit_id, exc)
+        self.committed = text
+        self.last_commit = time.monotonic()
+        self.released = release
 
-        for table, prefix in (
-            (primary, "rows"),
-            ("deletions", "deletions"),
-            ("quarantine", "quarantine"),
-        ):
-            path = self.snapshot_path(resource, table)
-            view(f"current_{prefix}", table, [str(path)] if path.exists() and not rebuild else [])
-            view(f"incoming_{prefix}", table, files[table])
+    def due(self) -> bool:
+        """Whether a commit is due to keep the claim alive (a third of the lease has passed)."""
+        return time.monotonic() - self.last_commit > LEASE_S / 3
 
-    def _swap_in(self, resource: str, staged: dict[str, Path]) -> None:
-        """Replace the snapshot's tables with the staged ones."""
-        # All tables staged first, then swapped in one after the other: readers see each file
-        # old or new, never half-written.
-        for table, path in staged.items():
-            target = self.snapshot_path(resource, table)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-        fsync_dir(self.snapshot_path(resource, resource).parent)
+    def _landed_anyway(self, commit_id: str, exc: Exception) -> None:
+        """After a failed commit: return if it landed after all (the store applied it and the
+        reply was lost), else LakeBusy: another writer took the claim over."""
+        fresh = DeltaTable(self.lake.uri(self.resource, "changes"))
+        for entry in fresh.history(limit=20):
+            if json.loads(entry.get(WRITER_KEY) or "{}").get("commit") == commit_id:
+                self.table = fresh
+                return
+        raise LakeBusy(
+            f"another sync of {self.resource} took over {self.lake.uri(self.resource, 'changes')} "
+            f"({exc}); this one stopped, and what it checkpointed is kept"
+        ) from None
 
-    def _merged(self, resource: str, runs: list[str]) -> None:
-        """`runs` are in the snapshot: no longer pending."""
-        state = self.load_state(resource)
-        state.pending_compaction = [r for r in state.pending_compaction if r not in runs]
-        self.save_state(state)
+    def release(self) -> None:
+        """Give the claim up, with the state as last committed (never a half-updated one)."""
+        if self.released:
+            return
+        self.released = True
+        try:
+            state = ResourceState.from_json(self.committed, self.resource, "the last commit")
+            self.commit(state, release=True)
+        except (LakeBusy, LakeCorrupt, OSError, DeltaError):
+            pass  # taken over, or the store is down: the lease expires on its own

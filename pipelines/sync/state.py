@@ -1,7 +1,7 @@
-"""Sync state: high-water marks and checkpoints, stored beside the data they describe.
+"""Sync state (high-water marks and checkpoints), and durable writes of local files.
 
-Each resource's state is `lake/<resource>/_state.json`, always replaced atomically (temp file,
-fsync, rename, fsync of the folder), so a kill -9 leaves either the old or the new state.
+The state travels in the lake's commits (`pipelines.sync.lake`); the local files (reports,
+exports, push logs) are replaced atomically: temp file, fsync, rename, fsync of the folder.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-STATE_FILE = "_state.json"
 RUN_HISTORY = 50
 
 
 class LakeCorrupt(Exception):
-    """A lake file (the sync state, a snapshot, a change batch) cannot be used as it is."""
+    """A lake table or the sync state it carries cannot be used as it is."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -81,15 +80,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @dataclass
-class Part:
-    """One durably written Parquet file of a run: which table, where (relative), how many rows."""
-
-    table: str
-    path: str
-    rows: int
-
-
-@dataclass
 class RunInProgress:
     """A run that has started and not yet committed its high-water mark."""
 
@@ -98,7 +88,8 @@ class RunInProgress:
     upper_ms: int
     full: bool
     done: list[list[int]] = field(default_factory=list)
-    parts: list[Part] = field(default_factory=list)
+    # Checkpoint commits that added rows.
+    parts: int = 0
     records: int = 0
     quarantined: int = 0
     # Top-level API fields met that the declaration does not model (kept in `api_extra`).
@@ -119,51 +110,35 @@ class RunInProgress:
 
 @dataclass
 class ResourceState:
-    """Everything the sync remembers about one resource."""
+    """Everything the sync remembers about one resource: stored as the metadata of each commit
+    to the resource's `changes` table (`pipelines.sync.lake`), so it moves with the data."""
 
     resource: str
     high_water_mark_ms: int | None = None
     in_progress: RunInProgress | None = None
-    # Committed runs whose change batches are not yet merged into the snapshot.
+    # Committed runs whose changes are not yet merged into the snapshot.
     pending_compaction: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    # The latest committed run that read the whole range, and the runs with a change batch since
-    # (it included): what a lost snapshot needs to be rebuilt from.
-    full_run: str | None = None
-    batches_since_full: int = 0
     # Every undeclared API field a committed run met: a field not in it yet is reported as new.
     unmodeled_fields: list[str] = field(default_factory=list)
 
-    def count_batch(self, run_id: str, *, full: bool, wrote: bool) -> None:
-        """Count a committed run: a full one restarts the count, one with files adds to it."""
-        if full:
-            self.full_run, self.batches_since_full = run_id, 0
-        if wrote:
-            self.batches_since_full += 1
+    def to_json(self) -> str:
+        self.runs = self.runs[-RUN_HISTORY:]
+        return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def load(cls, folder: Path, resource: str) -> ResourceState:
-        """The saved state, a fresh one if none; LakeCorrupt (naming the fix) if unreadable."""
-        path = folder / STATE_FILE
-        if not path.exists():
-            return cls(resource=resource)
+    def from_json(cls, text: str, resource: str, where: str) -> ResourceState:
+        """The state stored as `text`; LakeCorrupt (naming `where` and the fix) if unusable."""
         try:
-            text = path.read_bytes()
-            if not text.strip():
-                raise ValueError("the file is empty")
             state = _typed(json.loads(text), cls, "state")
             if state.resource != resource:
                 raise ValueError(f"it holds the state of {state.resource!r}")
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             raise LakeCorrupt(
-                f"{path} is unreadable ({exc}): run `customer-sync state reset --resource "
-                f"{resource} --yes` or `customer-sync sync --full` (the data stays)"
+                f"the sync state in {where} is unreadable ({exc}): run `customer-sync sync "
+                f"--full --resource {resource}` (the data stays)"
             ) from None
         return state
-
-    def save(self, folder: Path) -> None:
-        self.runs = self.runs[-RUN_HISTORY:]
-        atomic_write_bytes(folder / STATE_FILE, json.dumps(asdict(self), indent=2).encode())
 
 
 def _typed(value: Any, hint: Any, where: str) -> Any:

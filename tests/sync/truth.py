@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
@@ -61,8 +60,8 @@ def sync(
 
 
 def _snapshot(data_dir: Path, resource: str) -> dict[str, dict[str, Any]]:
-    path = Lake(data_dir).snapshot_path(resource, resource)
-    return {row["id"]: row for row in pq.read_table(path).to_pylist()}
+    rows = Lake(data_dir).read_snapshot(resource, resource).to_pylist()
+    return {row["id"]: row for row in rows}
 
 
 def _ms(row: dict[str, Any]) -> int:
