@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+from deltalake.exceptions import DeltaError
 
 from assets.metadata import (
     EAGER,
@@ -79,8 +80,8 @@ def _sync(
             )
         metadata = result.as_metadata()
         metadata["dagster/row_count"] = metadata["rows_written"]
-        metadata["change_batch"] = dg.MetadataValue.path(
-            str(lake.lake().run_dir(result.resource, result.run_id))
+        metadata["changes_table"] = dg.MetadataValue.path(
+            lake.lake().uri(result.resource, "changes")
         )
         return dg.MaterializeResult(metadata=metadata)
 
@@ -201,7 +202,7 @@ def _from_api(run: Callable[[], Coroutine[Any, Any, dict[str, int]]]) -> dg.Mate
 def _compact(lake: LakeResource, resource: str) -> dg.MaterializeResult:
     try:
         result = lake.lake().compact(resource)
-    except LakeCorrupt as exc:
+    except (LakeCorrupt, LakeBusy, DeltaError, OSError) as exc:
         raise dg.Failure(description=str(exc)) from exc
     return dg.MaterializeResult(
         metadata={
@@ -212,7 +213,7 @@ def _compact(lake: LakeResource, resource: str) -> dg.MaterializeResult:
             "deleted": result.deleted,
             "in_quarantine": result.quarantined,
             "runs_merged": len(result.runs),
-            "path": dg.MetadataValue.path(str(lake.lake().snapshot_path(resource, resource))),
+            "path": dg.MetadataValue.path(lake.lake().snapshot_uri(resource, resource)),
             "dagster/row_count": result.rows,
         }
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from pipelines.quality.cli import quarantine, validate
 from pipelines.registry import RESOURCES
 from pipelines.sync.engine import SyncOptions, SyncProgress
 from pipelines.sync.lake import TABLES, Lake, LakeBusy
-from pipelines.sync.state import STATE_FILE, LakeCorrupt
+from pipelines.sync.state import LakeCorrupt
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -466,19 +465,10 @@ def state_reset(resource: str, yes: bool) -> None:
         click.confirm(f"Reset the sync state of {', '.join(resources)} in {lake.root}?", abort=True)
     for name in resources:
         try:
-            with lake.lock(wait_s=0):
-                try:
-                    s = lake.load_state(name)
-                except LakeCorrupt:
-                    s = lake.recover_state(name)
-                    console.print(
-                        f"{name}: {STATE_FILE} was unreadable, kept as {STATE_FILE}.corrupt"
-                    )
-                if s.in_progress is not None:
-                    shutil.rmtree(lake.run_dir(name, s.in_progress.run_id), ignore_errors=True)
-                s.in_progress = None
-                s.high_water_mark_ms = None
-                lake.save_state(s)
+            with lake.writer(name, wait_s=0, recover=True) as writer:
+                writer.state.in_progress = None
+                writer.state.high_water_mark_ms = None
+                writer.commit(writer.state, release=True)
         except LakeBusy as exc:
             raise click.ClickException(str(exc)) from None
         console.print(f"{name}: state reset; the next sync is a full sync")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
@@ -66,7 +65,7 @@ def _sync(label: str) -> dict[str, Any]:
 
 def _lake_versions(lake: Lake, resource: str) -> dict[str, int | None]:
     """Each id in the lake's snapshot of `resource` and its updatedAt (epoch ms)."""
-    snap = pq.read_table(lake.snapshot_path(resource, resource), columns=["id", "updated_at"])
+    snap = lake.read_snapshot(resource, resource, ["id", "updated_at"])
     return {
         str(i): None if ts is None else int(ts.timestamp() * 1000)
         for i, ts in zip(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -61,19 +59,12 @@ class VivenuResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake under the data directory."""
+    """The lake's Delta tables (CUSTOMER_SYNC_LAKE_URL, default under the data directory)."""
 
     data_dir: str
 
     def lake(self) -> Lake:
         return Lake(Path(self.data_dir))
-
-    @contextmanager
-    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[LakeResource]:
-        # The first step that takes the sync lock keeps it until the run ends, so another sync
-        # cannot run between this run's steps (the resource lives as long as the run).
-        with self.lake().session():
-            yield self
 
 
 def _env_var(var: settings.Variable) -> dg.EnvVar | None:

@@ -60,13 +60,6 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     except (settings.SettingsError, SuiteError) as exc:
         raise clikit.ConfigProblems([str(exc)]) from None
     names = list(TABLES) if resource == "all" else [resource]
-    for name in names:
-        # Validating what is left of a lost snapshot would report on the wrong data.
-        if problem := lake.snapshot_problem(name):
-            raise click.ClickException(
-                f"{problem}: run `customer-sync sync` to rebuild the {name} snapshot from the "
-                "change batches, then validate"
-            )
     try:
         reports = [validate_snapshot(lake, name, max_bad_share=share, full=full) for name in names]
     except LakeCorrupt as exc:

@@ -24,7 +24,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 import pipelines.quality.incremental as incremental
 import pipelines.quality.rejects as rejects
@@ -72,18 +71,11 @@ def _received(lake: Lake, resource: str) -> tuple[pa.Table, dict[str, Any]] | No
     if not runs:
         return None
     last = runs[-1]
-    run_dir = lake.run_dir(resource, last["run_id"])
-    parts = [
-        pq.read_table(f, columns=["id"]) for f in sorted(run_dir.glob(f"{resource}-*.parquet"))
-    ] + [
-        pq.read_table(f, columns=["record_id"]).rename_columns(["id"])
-        for f in sorted(run_dir.glob("quarantine-*.parquet"))
-    ]
-    ids = (
-        pa.concat_tables(parts, promote_options="permissive")
-        if parts
-        else pa.table({"id": pa.array([], pa.string())})
-    )
+    rows = lake.run_rows(resource, "changes", [last["run_id"]], ["id"])
+    rejected = lake.run_rows(resource, "quarantine", [last["run_id"]], ["record_id"])
+    # A resumed run may have added a part's quarantine twice (before its checkpoint).
+    received = pa.chunked_array([*rows["id"].chunks, *rejected["record_id"].chunks], pa.string())
+    ids = pa.Table.from_arrays([pc.unique(received)], names=["id"])
     # A resumed run's fetch count covers only the windows fetched after the restart; the
     # checkpointed totals cover them all.
     expected = (
@@ -96,18 +88,8 @@ def _received(lake: Lake, resource: str) -> tuple[pa.Table, dict[str, Any]] | No
 
 def _read(lake: Lake, resource: str, table: str, columns: list[str]) -> pa.Table:
     """Some columns of a snapshot table (empty before the first sync)."""
-    schema = TABLES[resource][table]
-    names = [c for c in dict.fromkeys(columns) if c in schema.names]
-    path = lake.snapshot_path(resource, table)
-    if not path.exists():
-        return schema.empty_table().select(names)
-    # Reading with `schema=` goes through the (slower) dataset scanner; cast afterwards.
-    stored = set(pq.read_schema(path).names)
-    data = pq.read_table(path, columns=[c for c in names if c in stored])
-    for c in names:
-        if c not in stored:  # declared since the snapshot was written (pipelines/sync/evolve.py)
-            data = data.append_column(schema.field(c), pa.nulls(len(data), schema.field(c).type))
-    return data.select(names).cast(pa.schema([schema.field(c) for c in names]))
+    names = [c for c in dict.fromkeys(columns) if c in TABLES[resource][table].names]
+    return lake.read_snapshot(resource, table, names)
 
 
 def deleted_ids(lake: Lake, resource: str) -> pa.ChunkedArray:
@@ -263,7 +245,7 @@ def validate_snapshot(
     """Run every suite of `resource` over its current snapshot and record the outcome.
 
     Rows failing a "quarantine" expectation put their record in
-    `lake/<resource>/quality/rejected.parquet` (replaced on every call, so a record that now
+    `<data dir>/quality/<resource>/rejected.parquet` (replaced on every call, so a record that now
     validates, or was deleted, leaves it); table-level failures and a bad-record share above
     `max_bad_share` make the report fail. An HTML and a JSON report are written to `report_dir`
     (default `<data_dir>/quality`).
@@ -273,7 +255,7 @@ def validate_snapshot(
     references); see `pipelines.quality.incremental`. The outcome is the whole table's either way.
 
     Args:
-        lake: the Parquet lake.
+        lake: the lake.
         resource: a resource name of `pipelines.registry`.
         max_bad_share: largest tolerated share of rejected records (0.01 = 1%).
         report_dir: where the HTML/JSON reports go.
@@ -447,13 +429,9 @@ def _quarantine(
 ) -> tuple[int, int, Path]:
     """Replace the resource's rejected records with `bad`; returns the snapshot's row count,
     the count of records rejected and the rejects file."""
-    primary_path = lake.snapshot_path(resource, resource)
-    n_rows = pq.ParquetFile(primary_path).metadata.num_rows if primary_path.exists() else 0
+    n_rows = lake.snapshot_rows(resource, resource)
     if bad:
-        ids = sorted(bad)
-        primary = pq.read_table(
-            primary_path, schema=TABLES[resource][resource], filters=[("id", "in", ids)]
-        )
+        primary = lake.read_snapshot(resource, resource, ids=sorted(bad))
     else:
         primary = TABLES[resource][resource].empty_table()
     rejected = rejects.build(primary, resource, bad, validated_at=now)

@@ -109,7 +109,7 @@ class ValidationState:
 
 
 def state_path(lake: Lake, resource: str) -> Path:
-    return lake.folder(resource) / "quality" / "_state.json"
+    return lake.local(resource) / "_state.json"
 
 
 def load_state(lake: Lake, resource: str) -> ValidationState | None:

@@ -20,11 +20,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.sync import schemas
-from pipelines.sync.lake import TABLES, Lake, write_parquet_atomic
+from pipelines.sync.lake import TABLES, Lake
+from pipelines.sync.state import write_parquet_atomic
 
 
 def rejected_path(lake: Lake, resource: str) -> Path:
-    return lake.folder(resource) / "quality" / "rejected.parquet"
+    return lake.local(resource) / "rejected.parquet"
 
 
 def build(

@@ -523,10 +523,9 @@ def record_deletions(
         },
         schema=TABLES[name]["deletions"],
     )
-    # Tombstones first, then the state that makes compaction merge them: a crash in between
-    # leaves rows of a run nothing lists (ignored; the next reconcile finds the ids again).
+    # Pending first, under the claim: a crash before the tombstones are added leaves a run
+    # that compaction merges as empty, never tombstones that nothing lists.
     with lake.writer(name) as writer:
-        writer.append("deletions", tombstones)
         state = writer.state
         state.pending_compaction.append(run_id)
         state.runs.append(
@@ -537,5 +536,6 @@ def record_deletions(
                 "deleted": len(deleted),
             }
         )
-        writer.commit(state, release=True)
+        writer.commit(state)
+        writer.append("deletions", tombstones)
     return run_id

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.registry import ResourceSpec
 from pipelines.sync.engine import confirm_gone, record_deletions
@@ -47,26 +46,25 @@ async def confirm_deleted_references(
     """Ask vivenu for each `referenced` id that `referencing.column` names but no synced record
     or tombstone knows; tombstone those it answers 404 for (merged at the next compaction)."""
     name = referenced.name.lower()
-    with lake.lock():
-        # Change batches not merged yet count too: this runs before the snapshots' compaction.
-        try:
-            named = _ids(lake, referencing, referencing, column)
-            known = _ids(lake, name, name, "id") | _ids(lake, name, "deletions", "id")
-        except (pa.ArrowInvalid, OSError):
-            # A damaged snapshot or batch: the compaction that follows names it and the fix.
-            return ReferenceCheck(unknown=0, asked=0, confirmed_deleted=0)
-        # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
-        unknown = sorted(i for i in named if i and i not in known and is_vivenu_id(i))
-        asked = unknown[:limit]
-        deleted = await confirm_gone(client, referenced, asked)
-        record_deletions(lake, name, deleted, now(), now, kind="references")
+    # Change batches not merged yet count too: this runs before the snapshots' compaction.
+    try:
+        named = _ids(lake, referencing, referencing, column)
+        known = _ids(lake, name, name, "id") | _ids(lake, name, "deletions", "id")
+    except (pa.ArrowInvalid, OSError):
+        # A damaged snapshot or batch: the compaction that follows names it and the fix.
+        return ReferenceCheck(unknown=0, asked=0, confirmed_deleted=0)
+    # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
+    unknown = sorted(i for i in named if i and i not in known and is_vivenu_id(i))
+    asked = unknown[:limit]
+    deleted = await confirm_gone(client, referenced, asked)
+    record_deletions(lake, name, deleted, now(), now, kind="references")
     return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
 
 
 def _ids(lake: Lake, resource: str, table: str, column: str) -> set[str | None]:
     """`column` of `table` over the snapshot and the change batches not merged yet."""
-    ids = set(pc.unique(lake.read_snapshot(resource, table).column(column)).to_pylist())
+    ids = set(pc.unique(lake.read_snapshot(resource, table, [column]).column(0)).to_pylist())
     pending = lake.load_state(resource).pending_compaction
-    for path in lake.run_files(resource, pending, table):
-        ids.update(pc.unique(pq.read_table(path, columns=[column]).column(0)).to_pylist())
+    log = "changes" if table == resource else table
+    ids.update(pc.unique(lake.run_rows(resource, log, pending, [column]).column(0)).to_pylist())
     return ids

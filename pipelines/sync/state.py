@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 RUN_HISTORY = 50
 
 
@@ -176,3 +179,9 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
     if not isinstance(value, origin) or (origin is int and isinstance(value, bool)):
         raise ValueError(f"{where} is {type(value).__name__}, not {origin.__name__}")
     return value
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write `table` to the local file `path` via a temporary file, fsync and rename."""
+    with atomic_write(path) as f:
+        pq.write_table(table, f, compression="zstd")

@@ -235,50 +235,21 @@ def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
     A run still in progress or not yet compacted has not passed the quality gate (which checks
     the snapshot), so it waits for a later load.
     """
-    changes = lake.folder(resource) / "changes"
-    if not changes.exists():
-        return []
-    # List before reading the state: a run that starts in between is then either not listed or
-    # still shown in progress, never taken for committed.
-    runs = [p.name.removeprefix("run=") for p in changes.iterdir() if p.name.startswith("run=")]
+    # The state first: a run committed after it is read is listed but taken for pending.
     state = lake.load_state(resource)
     waiting = set(state.pending_compaction)
     if state.in_progress is not None:
         waiting.add(state.in_progress.run_id)
-    return sorted(r for r in runs if r not in loaded and r not in waiting)
-
-
-def _register_runs(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    lake: Lake,
-    resource: str,
-    runs: list[str],
-    table: str,
-) -> None:
-    """Expose the runs' change files of `table` to SQL as `name`, read by DuckDB as it scans them
-    (a full load of a million records must not be materialized in Python memory first)."""
-    files = lake.run_files(resource, runs, table)
-    # A temporary view either way: nothing is written into the warehouse file.
-    if not files:
-        con.register(name, TABLES[resource][table].empty_table())
-        return
-    declared = spec(resource)
-    missing = evolve.missing_columns(declared, files) if table == resource else set()
-    if not missing:
-        con.register(name, con.read_parquet(files))
-        return
-    # Change batches written before a field was declared: read by name, the field filled from
-    # `api_extra` (evolve.py).
-    con.register(f"raw_{name}", con.read_parquet(files, union_by_name=True))
-    con.register(f"typed_{name}", declared.schema.empty_table())
-    added = evolve.backfillable(declared, missing)
-    con.register(name, con.sql(evolve.conform_sql(declared, f"raw_{name}", f"typed_{name}", added)))
+    runs = lake.run_ids(resource, "changes") | lake.run_ids(resource, "deletions")
+    listed = {r["run_id"] for r in state.runs if "run_id" in r}
+    # A run younger than the state read is not in it at all: it waits too.
+    newest = max(listed | waiting, default="")
+    return sorted(r for r in runs if r not in loaded and r not in waiting and r <= newest)
 
 
 def _rejected(lake: Lake, resource: str) -> pa.Table:
     """The (record_id, updated_at) versions the quality gate rejected; none if no file."""
-    path = lake.folder(resource) / "quality" / "rejected.parquet"
+    path = lake.local(resource) / "rejected.parquet"
     if not path.exists():
         return REJECTED.empty_table()
     return pq.read_table(path, columns=["record_id", "updated_at"]).cast(REJECTED)
@@ -286,11 +257,9 @@ def _rejected(lake: Lake, resource: str) -> pa.Table:
 
 def _current_versions(lake: Lake, resource: str, ids: list[str]) -> pa.Table:
     """The snapshot's current (id, updated_at) of `ids`: the versions the quality gate judges."""
-    path = lake.snapshot_path(resource, resource)
-    if not ids or not path.exists():
+    if not ids:
         return CURRENT.empty_table()
-    table = pq.read_table(path, columns=["id", "updated_at"], filters=[("id", "in", ids)])
-    return table.cast(CURRENT)
+    return lake.read_snapshot(resource, resource, ["id", "updated_at"], ids=ids).cast(CURRENT)
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> int:
@@ -312,9 +281,9 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         return ResourceLoad(
             resource=resource, runs=[], rows=_count(con, "row_count", table=resource)
         )
-    _register_runs(con, "pending_rows", lake, resource, runs, resource)
-    _register_runs(con, "released_rows", lake, resource, released, resource)
-    _register_runs(con, "incoming_deletions", lake, resource, runs, "deletions")
+    lake.register_runs(con, "pending_rows", resource, "changes", runs)
+    lake.register_runs(con, "released_rows", resource, "changes", released)
+    lake.register_runs(con, "incoming_deletions", resource, "deletions", runs)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(sql("incoming"), params)
