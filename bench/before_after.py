@@ -79,9 +79,8 @@ def child(data_dir: Path, names: list[str]) -> dict[str, Any]:
 
 
 def _rows(lake: Any, name: str) -> int:
-    import pyarrow.parquet as pq
 
-    return pq.read_metadata(lake.snapshot_path(name, name)).num_rows
+    return lake.snapshot_rows(name, name)
 
 
 # --------------------------------------------------------------------------- the parent

@@ -8,7 +8,7 @@ Writes customers, customer_tags, customer_transactions and transactions snapshot
 full validation: the first one). Then it simulates an incremental sync that changed `--changed`
 of the customers and of the transactions, as compaction leaves it (a change batch under
 `changes/run=<id>/`, the changed rows, and their tag and link rows, with the new `_run_id`, a
-`sync` run in `_state.json`; a few changed customers get a broken email), and validates again
+`sync` run in the lake's sync state; a few changed customers get a broken email), and validates again
 (incremental). Prints the GX import time and each validation's wall time.
 """
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.sync import schemas
-from pipelines.sync.lake import TABLES, Lake, write_parquet_atomic
+from pipelines.sync.lake import TABLES, Lake
 
 
 def _ids(prefix: int, n: int) -> pa.Array:
@@ -63,7 +63,7 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
             for f in TABLES["customers"]["customers"]
         }
     ).cast(TABLES["customers"]["customers"])
-    write_parquet_atomic(table, lake.snapshot_path("customers", "customers"))
+    lake.write_snapshot("customers", "customers", table)
 
     tag_vocab = np.array(["vip", "newsletter", "member", "Früh bucher", "kids club", "jazz"])
     tag_owner = rng.integers(0, n, 2 * n)
@@ -76,9 +76,8 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
             "_synced_at": _ts(np.full(2 * n, now_ms)),
         }
     )
-    write_parquet_atomic(
-        tags.cast(TABLES["customers"]["customer_tags"]),
-        lake.snapshot_path("customers", "customer_tags"),
+    lake.write_snapshot(
+        "customers", "customer_tags", tags.cast(TABLES["customers"]["customer_tags"])
     )
     tx_lineage = {"_run_id": pa.array(["bench"] * n_tx), "_synced_at": _ts(np.full(n_tx, now_ms))}
     links = pa.table(
@@ -89,9 +88,10 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
             **tx_lineage,
         }
     )
-    write_parquet_atomic(
+    lake.write_snapshot(
+        "customers",
+        "customer_transactions",
         links.cast(TABLES["customers"]["customer_transactions"]),
-        lake.snapshot_path("customers", "customer_transactions"),
     )
     tx_created = updated[owner]
     tx = {
@@ -112,7 +112,7 @@ def synthesize(data_dir: Path, n: int, seed: int = 1) -> Lake:
             for f in TABLES["transactions"]["transactions"]
         }
     ).cast(TABLES["transactions"]["transactions"])
-    write_parquet_atomic(tx_table, lake.snapshot_path("transactions", "transactions"))
+    lake.write_snapshot("transactions", "transactions", tx_table)
     return lake
 
 
@@ -127,7 +127,7 @@ def _update(lake: Lake, resource: str, table: str, key: str, ids: pa.Array, chan
         rows = rows.set_column(i, rows.schema.field(i), column.cast(rows.schema.field(i).type))
     merged = pa.concat_tables([snapshot.filter(pc.invert(hit)), rows])
     order = [(key, "ascending")] + ([("tag", "ascending")] if table == "customer_tags" else [])
-    write_parquet_atomic(merged.sort_by(order), lake.snapshot_path(resource, table))
+    lake.write_snapshot(resource, table, merged.sort_by(order))
     return len(rows)
 
 
@@ -162,13 +162,12 @@ def simulate_incremental_sync(
         n = _update(lake, resource, resource, "id", picked, change)
         batch = lake.read_snapshot(resource, resource)
         batch = batch.filter(pc.is_in(batch.column("id"), value_set=picked))
-        lake.write_part(resource, run_id, resource, 0, batch)
-        state = lake.load_state(resource)
-        state.runs.append(
-            {"run_id": run_id, "kind": "sync", "records_fetched": n, "rows_written": n,
-             "quarantined": 0}
-        )  # fmt: skip
-        lake.save_state(state)
+        with lake.writer(resource) as writer:
+            writer.state.runs.append(
+                {"run_id": run_id, "kind": "sync", "records_fetched": n, "rows_written": n,
+                 "quarantined": 0}
+            )  # fmt: skip
+            writer.commit(writer.state, batch)
         changed[resource] = n
     return changed
 

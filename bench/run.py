@@ -47,6 +47,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.sync.lake import Lake
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 API_KEY = "sim-key"
@@ -285,11 +287,8 @@ def api_totals(base_url: str) -> dict[str, int]:
 
 
 def cs_counts(data_dir: Path) -> dict[str, int]:
-    lake = data_dir / "lake"
-    return {
-        name: pq.read_metadata(lake / name / "snapshot" / f"{name}.parquet").num_rows
-        for name in ("customers", "transactions")
-    }
+    lake = Lake(data_dir)
+    return {name: lake.snapshot_rows(name, name) for name in ("customers", "transactions")}
 
 
 def dlt_counts(work_dir: Path) -> dict[str, int]:
@@ -302,8 +301,7 @@ def dlt_counts(work_dir: Path) -> dict[str, int]:
 
 
 def cs_result(data_dir: Path, table: str) -> dict[str, int]:
-    path = data_dir / "lake" / table / "snapshot" / f"{table}.parquet"
-    t = pq.read_table(path, columns=["id", "updated_at"])
+    t = Lake(data_dir).read_snapshot(table, table, ["id", "updated_at"])
     ms = pc.cast(pc.cast(t.column("updated_at"), pa.timestamp("ms", "UTC")), "int64")
     return dict(zip(t.column("id").to_pylist(), ms.to_pylist(), strict=True))
 

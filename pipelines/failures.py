@@ -81,7 +81,8 @@ def _split(link: ErrorInfo) -> tuple[str, str]:
     return first, " ".join(rest.split())
 
 
-_ERRNO = re.compile(r"\[Errno (\d+)\]", re.IGNORECASE)
+# Python's `[Errno 28]`, and Rust's `(os error 28)` in delta-rs and object_store messages.
+_ERRNO = re.compile(r"\[Errno (\d+)\]|\(os error (\d+)\)", re.IGNORECASE)
 _QUOTED_PATH = re.compile(r"""['"](/[^'"]*)['"]""")
 _DUCKDB_LOCK = re.compile(
     r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in '
@@ -123,7 +124,7 @@ def _free_space(path: Path) -> str:
 
 def _os_cause(cls_name: str | None, text: str, data_dir: Path) -> str | None:
     match = _ERRNO.search(text)
-    code = int(match.group(1)) if match else None
+    code = int(match.group(1) or match.group(2)) if match else None
     if code is None and cls_name in _IO_ERRORS:
         code = next((c for t, c in _ERRNO_BY_TEXT.items() if t in text), None)
     quoted = _QUOTED_PATH.search(text)

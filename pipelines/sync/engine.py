@@ -30,7 +30,7 @@ import pyarrow as pa
 from deltalake.exceptions import DeltaError
 
 from pipelines.registry import ResourceSpec
-from pipelines.sync.lake import TABLES, Lake, LakeBusy, LakeWriter
+from pipelines.sync.lake import TABLES, Lake, LakeBusy, LakeWriter, first_line
 from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.sync.state import ResourceState, RunInProgress
 from pipelines.sync.windows import (
@@ -218,7 +218,7 @@ async def sync_resource(
         try:
             writer = held.enter_context(lake.writer(name, recover=options.full))
         except (LakeBusy, OSError, DeltaError) as exc:
-            raise SyncFailed(f"{name} sync did not start: {exc}") from exc
+            raise SyncFailed(f"{name} sync did not start: {first_line(exc)}") from exc
         state = writer.state
         hwm = state.high_water_mark_ms
         run, resumed = _run_to_do(writer, options, now)
@@ -234,7 +234,7 @@ async def sync_resource(
             await _fetch(fetcher, batcher, resource, run, lineage, options)
         except (VivenuError, WindowIncomplete, LakeBusy, OSError, DeltaError) as exc:
             raise SyncFailed(
-                f"{name} sync stopped, high-water mark unchanged, rerun resumes: {exc}"
+                f"{name} sync stopped, high-water mark unchanged, rerun resumes: {first_line(exc)}"
             ) from exc
 
         new_fields = _complete(state, run, hwm)
@@ -264,7 +264,7 @@ async def sync_resource(
         except (LakeBusy, OSError, DeltaError) as exc:
             raise SyncFailed(
                 f"{name} sync fetched everything but could not commit its high-water mark "
-                f"(a rerun resumes): {exc}"
+                f"(a rerun resumes): {first_line(exc)}"
             ) from exc
         return result
 

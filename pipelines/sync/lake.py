@@ -102,10 +102,21 @@ def _log_schema(resource: str, table: str) -> pa.Schema:
 
 
 def _open(uri: str) -> DeltaTable | None:
+    """The table at `uri`, None if there is none; LakeCorrupt naming it if it is unreadable."""
     try:
         return DeltaTable(uri)
     except TableNotFoundError:
         return None
+    except DeltaError as exc:
+        raise LakeCorrupt(
+            f"lake table {uri} is unreadable ({first_line(exc)}): restore it from a backup, or "
+            "move it aside and run `customer-sync sync --full` to read vivenu again"
+        ) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line: delta-rs appends a native backtrace to its messages."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _now_ms() -> int:
@@ -328,6 +339,17 @@ class Lake:
         got = delta.to_pyarrow_dataset().to_table(columns=["_run_id"])
         return {str(r) for r in pc.unique(got.column(0)).to_pylist()}
 
+    def write_snapshot(self, resource: str, table: str, data: pa.Table) -> None:
+        """Replace a snapshot table's rows with `data` (migration, fixtures, benchmarks)."""
+        schema = TABLES[resource][table]
+        write_deltalake(
+            self.snapshot_uri(resource, table),
+            data.select(schema.names).cast(schema),
+            mode="overwrite",
+            schema_mode="overwrite",
+            writer_properties=_WRITE,
+        )
+
     # --- compaction --------------------------------------------------------------------
 
     def compact(self, resource: str) -> CompactionResult:
@@ -340,7 +362,16 @@ class Lake:
             )
         with self.writer(resource) as writer:
             runs = list(writer.state.pending_compaction)
-            counts, rows, quarantined = self._merge(resource, runs)
+            # A snapshot lost (or never written) is rebuilt from every run: the logs keep
+            # every version fetched.
+            try:
+                counts, rows, quarantined = self._merge(
+                    resource, runs, rebuild=not self.has_snapshot(resource)
+                )
+            except (OSError, DeltaError, duckdb.Error):
+                # A snapshot file lost or damaged: rebuilt the same way (a damaged log fails
+                # again, and is named).
+                counts, rows, quarantined = self._merge(resource, runs, rebuild=True)
             writer.state.pending_compaction = [
                 r for r in writer.state.pending_compaction if r not in runs
             ]
@@ -354,8 +385,10 @@ class Lake:
         data = self.dataset(resource, f"snapshot/{resource}")
         return data is not None and set(TABLES[resource][resource].names) <= set(data.schema.names)
 
-    def _merge(self, resource: str, runs: list[str]) -> tuple[tuple[int, int, int, int], int, int]:
-        """Rewrite the snapshot as itself plus `runs`; returns the (new, changed, unchanged,
+    def _merge(
+        self, resource: str, runs: list[str], *, rebuild: bool
+    ) -> tuple[tuple[int, int, int, int], int, int]:
+        """Rewrite the snapshot as itself plus `runs` (to `rebuild`: as every run); returns the (new, changed, unchanged,
         deleted) counts, the records and the quarantined in the new snapshot."""
         tables = TABLES[resource]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -367,9 +400,13 @@ class Lake:
         )
         try:
             for table, prefix in ((resource, "rows"), *((t, t) for t in LOGS)):
-                self.register_snapshot(con, f"current_{prefix}", resource, table)
                 log = "changes" if table == resource else table
-                self.register_runs(con, f"incoming_{prefix}", resource, log, runs)
+                if rebuild:
+                    con.register(f"current_{prefix}", tables[table].empty_table())
+                    self.register_runs(con, f"incoming_{prefix}", resource, log, None)
+                else:
+                    self.register_snapshot(con, f"current_{prefix}", resource, table)
+                    self.register_runs(con, f"incoming_{prefix}", resource, log, runs)
             con.execute(sql("merge_deletions"))
             new, changed, unchanged, deleted = con.sql(sql("change_counts")).fetchall()[0]
             con.execute(sql("merge_current"))

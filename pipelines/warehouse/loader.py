@@ -235,16 +235,14 @@ def pending_runs(lake: Lake, resource: str, loaded: set[str]) -> list[str]:
     A run still in progress or not yet compacted has not passed the quality gate (which checks
     the snapshot), so it waits for a later load.
     """
-    # The state first: a run committed after it is read is listed but taken for pending.
+    # List before reading the state: a run that starts in between is then either not listed or
+    # still shown in progress, never taken for committed.
+    runs = lake.run_ids(resource, "changes") | lake.run_ids(resource, "deletions")
     state = lake.load_state(resource)
     waiting = set(state.pending_compaction)
     if state.in_progress is not None:
         waiting.add(state.in_progress.run_id)
-    runs = lake.run_ids(resource, "changes") | lake.run_ids(resource, "deletions")
-    listed = {r["run_id"] for r in state.runs if "run_id" in r}
-    # A run younger than the state read is not in it at all: it waits too.
-    newest = max(listed | waiting, default="")
-    return sorted(r for r in runs if r not in loaded and r not in waiting and r <= newest)
+    return sorted(r for r in runs if r not in loaded and r not in waiting)
 
 
 def _rejected(lake: Lake, resource: str) -> pa.Table:

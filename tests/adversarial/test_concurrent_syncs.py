@@ -1,7 +1,8 @@
-"""Two syncs at once on one data directory: one lock for the whole run, never one per resource."""
+"""Two syncs at once on one lake: each resource has one writer at a time (its Delta claim)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sync.lake import Lake
+from pipelines.sync.lake import Lake, LakeBusy
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
@@ -50,27 +51,41 @@ def test_two_syncs_started_together_the_first_completes_the_second_waits(tmp_pat
         _, first_err = first.communicate(timeout=240)
         _, second_err = second.communicate(timeout=240)
         assert first.returncode == 0, first_err[-2000:]
-        told = f"another sync is running (pid {first.pid})"
+        told = "another sync of customers is running (run "
         assert second.returncode == 0 or (second.returncode == 1 and told in second_err), (
             second_err[-2000:]
         )
         assert mismatches(sim, tmp_path) == {}
-    if second.returncode == 0:
-        # The second sync waited for the whole first one, not just for one resource of it.
-        customers = Lake(tmp_path).load_state("customers").runs
-        transactions = Lake(tmp_path).load_state("transactions").runs
-        assert len(customers) == len(transactions) == 2
-        second_started = datetime.strptime(customers[1]["run_id"][:18], "%Y%m%dT%H%M%S%f")
-        first_finished = datetime.fromisoformat(transactions[0]["finished_at"])
-        assert second_started.replace(tzinfo=UTC) > first_finished
+    # Each resource's runs one after the other: the later started after the earlier finished.
+    for resource in ("customers", "transactions"):
+        runs = [r for r in Lake(tmp_path).load_state(resource).runs if r["kind"] == "sync"]
+        assert len(runs) == (2 if second.returncode == 0 else 1)
+        for earlier, later in itertools.pairwise(runs):
+            started = datetime.strptime(later["run_id"][:18], "%Y%m%dT%H%M%S%f")
+            assert started.replace(tzinfo=UTC) > datetime.fromisoformat(earlier["finished_at"])
 
 
 @pytest.mark.attack("11.12 the sync lock names who holds it")
-def test_a_held_lock_names_its_pid_and_what_to_do(tmp_path, simulator):
+def test_a_held_claim_names_its_pid_and_what_to_do(tmp_path, simulator):
     lake = Lake(tmp_path)
-    with lake.lock(wait_s=0):
+    with lake.writer("customers", wait_s=0):
         reset = _start("state", "reset", "--yes", env=_env(simulator, tmp_path, max_rps="100"))
         _, err = reset.communicate(timeout=120)
     assert reset.returncode == 1
-    assert f"another sync is running (pid {os.getpid()})" in err
+    assert f"another sync of customers is running (run -, pid {os.getpid()} on " in err
+    assert "let it finish, then run this again" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.attack("a writer taken over keeps writing (no fence)")
+def test_a_writer_taken_over_is_fenced_at_its_next_commit(tmp_path):
+    lake = Lake(tmp_path)
+    # This process's own claim counts as given up (an attempt that failed), so a second claim
+    # takes it over at once, as another host does once the lease has passed.
+    with lake.writer("customers") as stale, Lake(tmp_path).writer("customers", wait_s=0) as taker:
+        taker.state.unmodeled_fields = ["taken-over"]
+        taker.commit(taker.state)
+        stale.state.unmodeled_fields = ["stale"]
+        with pytest.raises(LakeBusy, match="another sync of customers took over"):
+            stale.commit(stale.state)
+    assert lake.load_state("customers").unmodeled_fields == ["taken-over"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from deltalake.exceptions import DeltaError
 
 from pipelines import failures
 from pipelines.sync.engine import SyncFailed, sync_resource
@@ -95,15 +96,15 @@ def test_full_disk_names_the_disk_and_free_space(simulator, small_disk):
     assert "disk full" in json.loads(done.stdout)["error"]
 
 
-@pytest.mark.attack("11.11 full disk while taking the sync lock: the lock stays held for a minute")
+@pytest.mark.attack("11.11 full disk while claiming the lake: the claim stays held")
 def test_a_lock_taken_on_a_full_disk_is_released_with_the_failure(small_disk):
     lake = Lake(small_disk / "data")
     (small_disk / "data" / "lake").mkdir(parents=True)
     _fill(small_disk, leave=0)
-    with pytest.raises(OSError), lake.lock(wait_s=0):
+    with pytest.raises((OSError, DeltaError)), lake.writer("customers", wait_s=0):
         pass
     resize(small_disk, "8m")
-    with lake.lock(wait_s=0):
+    with lake.writer("customers", wait_s=0):
         pass
 
 
@@ -147,10 +148,10 @@ def test_corrupt_suite_json_says_bad_json(simulator, tmp_path):
 
 
 def _hold_lock_in_another_process(lake: Lake) -> subprocess.Popen[str]:
-    """A child that takes the sync lock, says so on stdout, and keeps it until killed."""
+    """A child that claims the customers table, says so on stdout, and keeps it until killed."""
     code = (
         "import sys, time; from pipelines.sync.lake import Lake\n"
-        "with Lake(sys.argv[1]).lock():\n    print('held', flush=True); time.sleep(600)"
+        "with Lake(sys.argv[1]).writer('customers'):\n    print('held', flush=True); time.sleep(600)"
     )
     child = subprocess.Popen(
         [sys.executable, "-c", code, str(lake.data_dir)],
@@ -173,7 +174,8 @@ def test_sync_resource_lock_failure_is_typed(simulator, tmp_path):
 
     try:
         with pytest.raises(
-            SyncFailed, match=f"did not start: another sync is running .pid {holder.pid}"
+            SyncFailed,
+            match=f"did not start: another sync of customers is running .run -, pid {holder.pid} ",
         ):
             asyncio.run(go())
     finally:

@@ -16,6 +16,7 @@ from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.writer import BackgroundWriter
+from tests.lakeio import save_state
 from tests.sync.truth import client_for, mismatches
 
 FAST = timedelta(minutes=6)  # more than the 5-minute lookback: the overlap cannot hide it
@@ -64,7 +65,7 @@ def test_a_mark_stored_ahead_of_vivenu_is_a_clear_error_and_full_recovers(tmp_pa
     lake = Lake(tmp_path)
     state = lake.load_state("customers")
     state.high_water_mark_ms = int((datetime.now(UTC) + FAST).timestamp() * 1000)
-    lake.save_state(state)
+    save_state(lake, state)
 
     async def go(options: SyncOptions) -> None:
         async with client_for(simulator) as client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
 from starlette.responses import Response
 
@@ -60,8 +59,7 @@ def _vivenu_404(record_id: str) -> Response:
 
 
 def _ids(data_dir, table: str) -> set[str]:
-    path = Lake(data_dir).snapshot_path("customers", table)
-    return set(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return set(Lake(data_dir).read_snapshot("customers", table, ["id"]).column("id").to_pylist())
 
 
 def _warehouse_ids(data_dir) -> set[str]:

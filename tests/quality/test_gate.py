@@ -25,9 +25,10 @@ from pipelines.quality.cli import quarantine, validate
 from pipelines.quality.suites import EXPECTATIONS_DIR
 from pipelines.registry import RESOURCES
 from pipelines.resources import LakeResource
-from pipelines.sync.lake import TABLES, Lake, write_parquet_atomic
+from pipelines.sync.lake import TABLES, Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from tests.lakeio import save_state
 from tests.sync.truth import sync
 
 customer_snapshot, transaction_snapshot = SNAPSHOTS["customers"], SNAPSHOTS["transactions"]
@@ -56,7 +57,7 @@ def corrupt(lake: Lake, resource: str, table: str, change: Callable[[Rows], Rows
     rows = lake.read_snapshot(resource, table).to_pylist()
     rows = change(rows) or rows
     data = pa.Table.from_pylist(rows, schema=TABLES[resource][table])
-    write_parquet_atomic(data, lake.snapshot_path(resource, table))
+    lake.write_snapshot(resource, table, data)
 
 
 def rejected(lake: Lake, resource: str) -> dict[str, list[str]]:
@@ -165,7 +166,7 @@ def test_table_level_failures_fail_the_gate(lake: Lake, defect: str) -> None:
     elif defect == "count_mismatch":
         state = lake.load_state(resource)
         state.runs[-1]["records_fetched"] += 3
-        lake.save_state(state)
+        save_state(lake, state)
         expected = "transactions_received.row_count_matches_api"
     elif defect == "references_beyond_tolerance":
 
@@ -200,7 +201,7 @@ def test_a_fixed_record_leaves_quarantine(lake: Lake) -> None:
     validate_snapshot(lake, "customers")
     assert len(rejected(lake, "customers")) == 1
     # A later sync brings a valid version of the record.
-    write_parquet_atomic(original, lake.snapshot_path("customers", "customers"))
+    lake.write_snapshot("customers", "customers", original)
     validate_snapshot(lake, "customers")
     assert rejected(lake, "customers") == {}
 

@@ -23,6 +23,7 @@ from pipelines.vivenu.client import ClientSettings, VivenuClient, least_seconds
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from tests.clirun import clean_env, run_cli
+from tests.lakeio import save_state
 
 BY_PATH = {r.list_path: r.name for r in RESOURCES}
 
@@ -158,7 +159,7 @@ def test_plan_of_an_interrupted_run_counts_its_remaining_windows(tmp_path):
         middle = int(changes[150].timestamp() * 1000)
         state = lake.load_state("customers")
         state.in_progress = RunInProgress("r1", 0, upper, full=False, done=[[0, middle]])
-        lake.save_state(state)
+        save_state(lake, state)
 
         async def plan(full: bool):
             async with _client(sim) as client:

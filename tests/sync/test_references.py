@@ -7,7 +7,6 @@ import asyncio
 from collections import Counter
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
 from starlette.responses import Response
 
@@ -37,8 +36,7 @@ def _confirm(sim, data_dir, *, via=None, limit=500) -> ReferenceCheck:
 def _tombstones(data_dir) -> set[str]:
     lake = Lake(data_dir)
     lake.compact("customers")
-    path = lake.snapshot_path("customers", "deletions")
-    return set(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return set(lake.read_snapshot("customers", "deletions", ["id"]).column("id").to_pylist())
 
 
 def _delete_buyers(store, n: int) -> list[str]:

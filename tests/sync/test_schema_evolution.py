@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from pipelines import registry
 from pipelines.registry import CUSTOMERS, Field, ResourceSpec
@@ -101,7 +102,7 @@ def test_a_field_declared_later_becomes_a_column_filled_from_api_extra(tmp_path,
         upgraded = dataclasses.replace(CUSTOMERS, fields=tuple(fields))
         _declare(monkeypatch, upgraded)
         lake.compact("customers")  # nothing new to merge: the column comes all the same
-        snapshot = pq.read_table(lake.snapshot_path("customers", "customers"))
+        snapshot = DeltaTable(lake.snapshot_uri("customers", "customers")).to_pyarrow_table()
         assert {r["id"]: r["external_id"] for r in snapshot.to_pylist() if r["external_id"]} == had
         changed = next(iter(had))
         store.update_customer(changed, {"externalId": "crm-new", "notes": "changed"})
@@ -120,7 +121,7 @@ def test_a_field_declared_later_becomes_a_column_filled_from_api_extra(tmp_path,
     loader.load(lake, db, publish_copy=False)
 
     expected = {**had, changed: "crm-new"}
-    snapshot = pq.read_table(lake.snapshot_path("customers", "customers"))
+    snapshot = DeltaTable(lake.snapshot_uri("customers", "customers")).to_pyarrow_table()
     assert snapshot.schema.field("external_id").type == pa.string()
     rows = {r["id"]: r for r in snapshot.to_pylist()}
     assert {i: r["external_id"] for i, r in rows.items() if r["external_id"]} == expected

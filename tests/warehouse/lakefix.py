@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.sync.lake import TABLES, Lake
+from tests.lakeio import commit_run as _commit
 
 
 def ts(value: str) -> datetime:
@@ -67,12 +67,14 @@ def commit_run(data_dir: Path, resource: str, run_id: str, **tables: list[dict])
     """Write a committed run's change batch (as if synced and compacted)."""
     lake = Lake(data_dir)
     synced_at = datetime.now(UTC)
+    batches: dict[str, pa.Table] = {}
     for table, rows in tables.items():
         schema = TABLES[resource][table]
         full = [{"_run_id": run_id, "_synced_at": synced_at, **r} for r in rows]
         if table == "deletions":
             full = [{"resource": resource, "deleted_at": synced_at, **r} for r in full]
-        lake.write_part(resource, run_id, table, 0, pa.Table.from_pylist(full, schema=schema))
+        batches[table] = pa.Table.from_pylist(full, schema=schema)
+    _commit(lake, resource, run_id, batches)
 
 
 def write_snapshot(data_dir: Path, resource: str, rows: list[dict]) -> None:
@@ -81,9 +83,7 @@ def write_snapshot(data_dir: Path, resource: str, rows: list[dict]) -> None:
     schema = TABLES[resource][resource]
     synced_at = datetime.now(UTC)
     full = [{"_run_id": "snapshot", "_synced_at": synced_at, **r} for r in rows]
-    path = lake.snapshot_path(resource, resource)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(full, schema=schema), path)
+    lake.write_snapshot(resource, resource, pa.Table.from_pylist(full, schema=schema))
 
 
 def event(

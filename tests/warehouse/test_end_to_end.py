@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from assets import analytics, segments, warehouse
 from pipelines.resources import LakeResource
@@ -40,9 +39,7 @@ def run(data_dir):
 
 
 def live(data_dir, resource):
-    snap = pq.read_table(
-        Lake(data_dir).snapshot_path(resource, resource), columns=["id", "updated_at"]
-    )
+    snap = Lake(data_dir).read_snapshot(resource, resource, ["id", "updated_at"])
     return sorted(zip(snap["id"].to_pylist(), snap["updated_at"].to_pylist(), strict=True))
 
 

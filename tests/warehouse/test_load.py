@@ -14,6 +14,7 @@ from pipelines.sync.lake import Lake
 from pipelines.sync.state import ResourceState
 from pipelines.warehouse.loader import analyst_path, connect, load, publish
 from pipelines.warehouse.segments import Segment, select
+from tests.lakeio import save_state
 from tests.warehouse.lakefix import commit_run, customer, ts, write_snapshot
 
 R1, R2, R3 = (f"2024010{i}T000000000Z-00000{i}" for i in (1, 2, 3))
@@ -144,7 +145,7 @@ def names(db):
 
 def reject(data, *versions):
     """The gate's rejected.parquet holding exactly `versions` ((id, 'updated') pairs)."""
-    rejected = data / "lake" / "customers" / "quality" / "rejected.parquet"
+    rejected = Lake(data).local("customers") / "rejected.parquet"
     rejected.parent.mkdir(parents=True, exist_ok=True)
     rows = {"record_id": [i for i, _ in versions], "updated_at": [ts(u) for _, u in versions],
             "expectations": [["x"] for _ in versions], "payload": ["{}" for _ in versions]}  # fmt: skip
@@ -218,9 +219,9 @@ def test_runs_not_yet_compacted_or_in_progress_wait(tmp_path):
     commit_run(tmp_path, "customers", R1, customers=[customer("c1", "2024-01-01")])
     commit_run(tmp_path, "customers", R2, customers=[customer("c2", "2024-01-01")])
     lake = Lake(tmp_path)
-    lake.save_state(ResourceState(resource="customers", pending_compaction=[R2]))
+    save_state(lake, ResourceState(resource="customers", pending_compaction=[R2]))
     assert load(lake, tmp_path / "warehouse.duckdb").resources["customers"].runs == [R1]
-    lake.save_state(ResourceState(resource="customers"))
+    save_state(lake, ResourceState(resource="customers"))
     assert load(lake, tmp_path / "warehouse.duckdb").resources["customers"].runs == [R2]
 
 
