@@ -474,6 +474,45 @@ def state_reset(resource: str, yes: bool) -> None:
         console.print(f"{name}: state reset; the next sync is a full sync")
 
 
+@main.group()
+def lake() -> None:
+    """The lake's tables: migrate one written by an earlier release."""
+
+
+@lake.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; change nothing.")
+def lake_migrate(dry_run: bool) -> None:
+    """Turn a lake written by customer-sync 0.1 (Parquet files and _state.json) into Delta
+    tables, in place; run ids, high-water marks and history are kept. Safe to rerun."""
+    from pipelines.sync import migrate
+
+    target = Lake(settings.data_dir())
+    done = []
+    for name in TABLES:
+        try:
+            result = migrate.migrate(target, name, dry_run=dry_run)
+        except (ValueError, LakeBusy, LakeCorrupt) as exc:
+            raise click.ClickException(f"{name}: {exc}") from None
+        if result is None:
+            continue
+        done.append(name)
+        verb = "would migrate" if dry_run else "migrated"
+        dropped = (
+            f"; run {result.dropped_run} was in progress and is dropped (the next sync reads "
+            "its windows again)"
+            if result.dropped_run
+            else ""
+        )
+        console.print(
+            f"{name}: {verb} {result.runs} run(s), {result.rows:,} change rows, "
+            f"{result.snapshot_rows:,} current records{dropped}"
+        )
+    if not dry_run:
+        migrate.finish(target)
+    if not done:
+        console.print(f"{target.root}: already migrated (nothing in the 0.1 layout)")
+
+
 main.add_command(validate)
 main.add_command(quarantine)
 

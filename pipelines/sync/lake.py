@@ -153,6 +153,7 @@ class Lake:
     def load_state(self, resource: str) -> ResourceState:
         """The resource's sync state as its newest commit holds it (fresh before the first);
         LakeCorrupt if that commit's state is unreadable."""
+        self._refuse_old_layout(resource)
         table = _open(self.uri(resource, "changes"))
         if table is None:
             return ResourceState(resource=resource)
@@ -182,17 +183,34 @@ class Lake:
 
     @contextmanager
     def writer(
-        self, resource: str, *, wait_s: float | None = None, recover: bool = False
+        self,
+        resource: str,
+        *,
+        wait_s: float | None = None,
+        recover: bool = False,
+        migrating: bool = False,
     ) -> Iterator[LakeWriter]:
         """Claim `resource` for writing, waiting up to `wait_s` (default `lock_wait_s`) for
         another writer; LakeBusy naming it when that one keeps it. Released at the end. With
-        `recover`, an unreadable state is started afresh (a full sync)."""
+        `recover`, an unreadable state is started afresh (a full sync); `migrating` writes
+        beside the old layout (`pipelines.sync.migrate`)."""
         wait = self.lock_wait_s if wait_s is None else wait_s
+        if not migrating:
+            self._refuse_old_layout(resource)
         writer = self._claim(resource, wait, recover=recover)
         try:
             yield writer
         finally:
             writer.release()
+
+    def _refuse_old_layout(self, resource: str) -> None:
+        """LakeCorrupt naming the fix when `resource` is still in customer-sync 0.1's layout."""
+        folder = Path(self.root) / resource
+        if not self.remote and any((folder / n).exists() for n in ("_state.json", ".legacy")):
+            raise LakeCorrupt(
+                f"{folder} holds a lake written by customer-sync 0.1 (Parquet files and "
+                "_state.json): run `customer-sync lake migrate` once, then run this again"
+            )
 
     def _claim(self, resource: str, wait_s: float, *, recover: bool) -> LakeWriter:
         deadline = time.monotonic() + wait_s

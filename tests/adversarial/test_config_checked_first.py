@@ -24,6 +24,7 @@ def test_every_bad_variable_is_named_before_any_request(hostile, tmp_path):
         "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT": "soon",
         "CUSTOMER_SYNC_SEGMENTS": "vip;;+",
         "CUSTOMER_SYNC_EXPECTATIONS_DIR": str(tmp_path / "suites"),
+        "CUSTOMER_SYNC_LAKE_URL": "gs://bucket/lake",
     }
     for command in ("sync", "reconcile"):
         done = _cli(
