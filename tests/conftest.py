@@ -1,5 +1,5 @@
 """Shared fixtures: the vivenu simulator served on 127.0.0.1, the hostile API in front of it,
-and a small full-able disk."""
+a small full-able disk; the S3 fixtures (`s3_lake`, ...) come from tests.s3."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pipelines.vivenu.simulator.store import Store
 from tests.adversarial.disk import mount_tmpfs, unmount
 from tests.adversarial.hostile import HostileAPI
 
-pytest_plugins = ["tests.adversarial.plugin"]
+pytest_plugins = ["tests.adversarial.plugin", "tests.s3"]
 
 
 @pytest.fixture
