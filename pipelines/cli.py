@@ -503,14 +503,15 @@ def lake_migrate(dry_run: bool) -> None:
             if result.dropped_run
             else ""
         )
-        console.print(
+        click.echo(
             f"{name}: {verb} {result.runs} run(s), {result.rows:,} change rows, "
-            f"{result.snapshot_rows:,} current records{dropped}"
+            f"{result.snapshot_rows:,} current records{dropped}",
+            err=True,
         )
     if not dry_run:
         migrate.finish(target)
     if not done:
-        console.print(f"{target.root}: already migrated (nothing in the 0.1 layout)")
+        click.echo(f"{target.root}: already migrated (nothing in the 0.1 layout)", err=True)
 
 
 main.add_command(validate)

@@ -336,7 +336,7 @@ class Lake:
             if primary
             else f"SELECT * FROM typed_{name} UNION ALL BY NAME SELECT * FROM raw_{name}"
         )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+        con.register(name, con.sql(select))
 
     def run_ids(self, resource: str, table: str) -> set[str]:
         """Every run that wrote rows to a log table."""
