@@ -45,7 +45,6 @@ import httpx
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.sync.lake import Lake
 
@@ -251,8 +250,7 @@ class Bench:
 
 
 def snapshot_ids(data_dir: Path) -> list[str]:
-    path = data_dir / "lake/customers/snapshot/customers.parquet"
-    return pq.read_table(path, columns=["id"]).column("id").to_pylist()
+    return Lake(data_dir).read_snapshot("customers", "customers", ["id"])["id"].to_pylist()
 
 
 def mutate(base_url: str, ids: list[str], tag: str, concurrency: int = 32) -> float:

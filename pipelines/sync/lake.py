@@ -20,7 +20,6 @@ another one took over. A claim held by a live writer is waited for; one whose pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -473,7 +472,10 @@ def _ensure(uri: str, schema: pa.Schema, kind: str) -> DeltaTable:
     table = _open(uri)
     if table is not None:
         return table
-    with contextlib.suppress(CommitFailedError, DeltaError):  # created by another at once
+    if "://" not in uri:
+        # The OS's own error (read-only, full, no permission) names the folder, not delta-rs.
+        Path(uri).mkdir(parents=True, exist_ok=True)
+    try:
         write_deltalake(
             uri,
             schema.empty_table(),
@@ -481,6 +483,10 @@ def _ensure(uri: str, schema: pa.Schema, kind: str) -> DeltaTable:
             configuration={"delta.dataSkippingStatsColumns": _STATS[kind]},
             writer_properties=_WRITE,
         )
+    except (CommitFailedError, DeltaError):
+        if (table := _open(uri)) is None:  # not created by another writer at the same instant
+            raise
+        return table
     return DeltaTable(uri)
 
 

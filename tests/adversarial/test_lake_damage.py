@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,6 +88,7 @@ def test_snapshot_missing_a_file_is_rebuilt(simulator, tmp_path):
     _sync_twice(simulator, tmp_path)
     for cid in simulator.store.live_customer_ids()[::7]:
         simulator.store.update_customer(cid, {"notes": "changed again"})
+    time.sleep(2.1)  # past the safety lag the CLI's syncs keep
     folder = tmp_path / "lake" / "customers" / "snapshot" / "customers"
     for path in DeltaTable(str(folder)).file_uris():
         Path(path.removeprefix("file://")).unlink()

@@ -107,7 +107,7 @@ def test_an_echoed_api_key_reaches_no_output_log_or_file(tmp_path):
     assert "VIVENU_API_KEY" in done.stderr  # the 401 is still reported as a key problem
     written = _everything_written(done, root)
     # The customers (echoing records) were written, and Dagster recorded the failed run.
-    assert list((root / "data/lake/customers").rglob("customers-*.parquet"))
+    assert list((root / "data/lake/customers/changes").rglob("*.parquet"))
     assert list((root / "dagster_home").rglob("*.db"))
     assert API_KEY not in written
 
