@@ -15,7 +15,7 @@ from pipelines.vivenu.simulator.store import Store
 from tests.adversarial.disk import mount_tmpfs, unmount
 from tests.adversarial.hostile import HostileAPI
 
-pytest_plugins = ["tests.adversarial.plugin", "tests.s3"]
+pytest_plugins = ["tests.adversarial.plugin", "tests.s3", "tests.faultproxy"]
 
 
 @pytest.fixture

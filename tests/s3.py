@@ -116,7 +116,7 @@ class S3Lake:
             "AWS_ALLOW_HTTP": "true",
         }
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         """Every object key in the bucket, sorted."""
         keys: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
@@ -127,7 +127,7 @@ class S3Lake:
         """Every object in the bucket as (key, bytes), sorted by key."""
         return [
             (key, self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-            for key in self.keys()
+            for key in self.listing()
         ]
 
     def strings(self) -> list[str]:

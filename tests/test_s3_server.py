@@ -29,7 +29,7 @@ def test_deltalake_round_trip_from_the_environment_alone(s3_lake: S3Lake) -> Non
     assert DeltaTable(uri).to_pyarrow_table().sort_by("id") == pa.concat_tables(
         [table, table]
     ).sort_by("id")
-    keys = s3_lake.keys()
+    keys = s3_lake.listing()
     assert "lake/t/_delta_log/00000000000000000000.json" in keys
     assert "lake/t/_delta_log/00000000000000000001.json" in keys
     assert sum(k.endswith(".parquet") for k in keys) == 2
@@ -38,7 +38,7 @@ def test_deltalake_round_trip_from_the_environment_alone(s3_lake: S3Lake) -> Non
 
 def test_each_test_gets_its_own_empty_bucket(s3_lake: S3Lake) -> None:
     assert s3_lake.url == f"s3://{s3_lake.bucket}/lake"
-    assert s3_lake.keys() == []
+    assert s3_lake.listing() == []
 
 
 def test_strings_reads_inside_compressed_parquet_pages(s3_lake: S3Lake) -> None:
