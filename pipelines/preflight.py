@@ -40,10 +40,11 @@ def problems(
     data = settings.data_dir(env)
     if data.exists() and not data.is_dir():
         found.append(f"{settings.DATA_DIR.name}={str(data)!r}: not a directory")
-    try:
-        settings.lake_url(data, env)
-    except SettingsError as exc:
-        found.append(str(exc))
+    for check in (lambda: settings.lake_url(data, env), lambda: settings.lake_retry_timeout(env)):
+        try:
+            check()
+        except SettingsError as exc:
+            found.append(str(exc))
     if api:
         found += _api_problems(env)
     if webhooks:

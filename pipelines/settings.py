@@ -66,6 +66,12 @@ LAKE_URL: Variable[None] = Variable(
     "store (credentials and endpoint from the standard AWS_* variables, `AWS_ENDPOINT_URL` for "
     "MinIO, R2 or Ceph); unset: `<data dir>/lake`.",
 )
+LAKE_RETRY_TIMEOUT: Variable[None] = Variable(
+    "CUSTOMER_SYNC_LAKE_RETRY_TIMEOUT",
+    None,
+    "Seconds a request to the lake's object store is retried (throttling, 5xx, timeouts) "
+    "before the run fails, a whole number > 0; unset: delta-rs's default (180).",
+)
 WAREHOUSE_LOCK_WAIT = Variable(
     "CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT",
     30.0,
@@ -102,6 +108,7 @@ VARIABLES: tuple[Variable, ...] = (
     MAX_REQUESTS_PER_HOUR,
     DATA_DIR,
     LAKE_URL,
+    LAKE_RETRY_TIMEOUT,
     WAREHOUSE_LOCK_WAIT,
     MAX_BAD_SHARE,
     EXPECTATIONS_DIR,
@@ -141,6 +148,20 @@ def lake_url(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
     if scheme not in ("s3", "s3a") or not rest.split("/")[0]:
         raise SettingsError(f"{LAKE_URL.name}={raw!r}: not a folder or an s3://bucket/prefix URL")
     return f"s3://{rest}"
+
+
+def lake_retry_timeout(env: Mapping[str, str] | None = None) -> int | None:
+    """CUSTOMER_SYNC_LAKE_RETRY_TIMEOUT in seconds, or None when unset (delta-rs's default)."""
+    raw = LAKE_RETRY_TIMEOUT.raw(env)
+    if not raw:
+        return None
+    try:
+        seconds = int(raw.strip())
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise SettingsError(f"{LAKE_RETRY_TIMEOUT.name}={raw!r}: not a whole number of seconds > 0")
+    return seconds
 
 
 def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:

@@ -103,7 +103,7 @@ def _log_schema(resource: str, table: str) -> pa.Schema:
 def _open(uri: str) -> DeltaTable | None:
     """The table at `uri`, None if there is none; LakeCorrupt naming it if it is unreadable."""
     try:
-        return DeltaTable(uri)
+        return DeltaTable(uri, storage_options=_options())
     except TableNotFoundError:
         return None
     except DeltaError as exc:
@@ -116,6 +116,12 @@ def _open(uri: str) -> DeltaTable | None:
 def first_line(exc: BaseException) -> str:
     """An error's first line: delta-rs appends a native backtrace to its messages."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _options() -> dict[str, str] | None:
+    """The object store's options beyond the AWS_* variables delta-rs reads itself."""
+    timeout = settings.lake_retry_timeout()
+    return None if timeout is None else {"retry_timeout": f"{timeout}s"}
 
 
 def _now_ms() -> int:
@@ -365,6 +371,7 @@ class Lake:
             mode="overwrite",
             schema_mode="overwrite",
             writer_properties=_WRITE,
+            storage_options=_options(),
         )
 
     # --- compaction --------------------------------------------------------------------
@@ -482,12 +489,13 @@ def _ensure(uri: str, schema: pa.Schema, kind: str) -> DeltaTable:
             mode="append",
             configuration={"delta.dataSkippingStatsColumns": _STATS[kind]},
             writer_properties=_WRITE,
+            storage_options=_options(),
         )
     except (CommitFailedError, DeltaError):
         if (table := _open(uri)) is None:  # not created by another writer at the same instant
             raise
         return table
-    return DeltaTable(uri)
+    return DeltaTable(uri, storage_options=_options())
 
 
 def _cast_batches(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.RecordBatchReader:
@@ -516,8 +524,9 @@ def _overwrite(uri: str, relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -
         mode="overwrite",
         schema_mode="overwrite",
         writer_properties=_WRITE,
+        storage_options=_options(),
     )
-    table = DeltaTable(uri)
+    table = DeltaTable(uri, storage_options=_options())
     table.vacuum(
         retention_hours=SNAPSHOT_RETENTION_HOURS, dry_run=False, enforce_retention_duration=False
     )
@@ -549,7 +558,12 @@ class LakeWriter:
         schema = _log_schema(self.resource, table)
         _ensure(uri, schema, table)
         write_deltalake(
-            uri, data.cast(schema), mode="append", schema_mode="merge", writer_properties=_WRITE
+            uri,
+            data.cast(schema),
+            mode="append",
+            schema_mode="merge",
+            writer_properties=_WRITE,
+            storage_options=_options(),
         )
 
     def commit(
@@ -600,7 +614,7 @@ class LakeWriter:
     def _landed_anyway(self, commit_id: str, exc: Exception) -> None:
         """After a failed commit: return if it landed after all (the store applied it and the
         reply was lost), else LakeBusy: another writer took the claim over."""
-        fresh = DeltaTable(self.lake.uri(self.resource, "changes"))
+        fresh = DeltaTable(self.lake.uri(self.resource, "changes"), storage_options=_options())
         for entry in fresh.history(limit=20):
             if json.loads(entry.get(WRITER_KEY) or "{}").get("commit") == commit_id:
                 self.table = fresh

@@ -12,12 +12,14 @@ import time
 
 import pytest
 
+from pipelines.sync.engine import SyncFailed
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.writer import BackgroundWriter
 from tests.clirun import ROOT, clean_env, run_cli
+from tests.faultproxy import FaultyLake, lose_commit_reply, outage, slow_down_every
 from tests.s3 import SECRET_ACCESS_KEY, S3Lake
 from tests.sync.truth import mismatches, sync
 
@@ -116,3 +118,51 @@ def test_no_secret_in_any_object_of_the_bucket(tmp_path, s3_lake: S3Lake):
     tokens = set(re.findall(r"[A-Za-z0-9_-]+", "\n".join([*texts, done.stdout, done.stderr])))
     leaked = sorted(secrets & tokens)
     assert leaked == [], f"{len(leaked)} secrets found, e.g. {leaked[:2]}"
+
+
+@pytest.mark.attack("the object store throttling every third request (503 SlowDown)")
+def test_a_slow_down_storm_from_the_store_is_retried_through(tmp_path, s3_faulty_lake: FaultyLake):
+    store = Store.seeded(1500, 45)
+    with SimulatorServer(store) as sim:
+        s3_faulty_lake.proxy.use(slow_down_every(3))
+        sync(sim, tmp_path)
+        assert s3_faulty_lake.proxy.stats().by_rule["slow_down_every"] > 10
+        s3_faulty_lake.proxy.use()
+        assert mismatches(sim, tmp_path) == {}
+
+
+@pytest.mark.attack("the object store down mid-run: a half-written run, a moved mark")
+def test_a_store_outage_fails_the_run_and_leaves_the_mark(
+    tmp_path, s3_faulty_lake: FaultyLake, monkeypatch
+):
+    monkeypatch.setenv("CUSTOMER_SYNC_LAKE_RETRY_TIMEOUT", "2")
+    store = Store.seeded(1200, 46)
+    with SimulatorServer(store) as sim:
+        sync(sim, tmp_path)
+        before = Lake(tmp_path).load_state("customers")
+        for cid in store.live_customer_ids()[:40]:
+            store.update_customer(cid, {"notes": "during the outage"})
+        time.sleep(0.05)
+        s3_faulty_lake.proxy.use(outage())
+        with pytest.raises(SyncFailed, match="customers sync"):
+            sync(sim, tmp_path)
+        s3_faulty_lake.proxy.use()
+        assert (
+            Lake(tmp_path).load_state("customers").high_water_mark_ms == before.high_water_mark_ms
+        )
+        sync(sim, tmp_path)
+        assert mismatches(sim, tmp_path) == {}
+
+
+@pytest.mark.attack("the store applies a commit and its reply is lost")
+def test_a_lost_commit_reply_neither_fails_nor_duplicates(tmp_path, s3_faulty_lake: FaultyLake):
+    store = Store.seeded(900, 47)
+    with SimulatorServer(store) as sim:
+        s3_faulty_lake.proxy.use(lose_commit_reply(times=3))
+        sync(sim, tmp_path)
+        assert s3_faulty_lake.proxy.stats().by_rule["lose_commit_reply"] == 3
+        s3_faulty_lake.proxy.use()
+        assert mismatches(sim, tmp_path) == {}
+    lake = Lake(tmp_path)
+    run = lake.load_state("customers").runs[-1]["run_id"]
+    assert lake.run_rows("customers", "changes", [run], ["id"]).num_rows == 900
