@@ -58,6 +58,8 @@ LOGS = ("quarantine", "deletions")
 
 # How long a writer's claim holds without a commit; a live writer commits well within it.
 LEASE_S = 60.0
+# A log table is optimized into fewer files once it has more (one file per checkpoint).
+MAX_LOG_FILES = 128
 # How long a writer waits for another one's claim before giving up.
 LOCK_WAIT_S = 60.0
 
@@ -399,6 +401,8 @@ class Lake:
             writer.state.pending_compaction = [
                 r for r in writer.state.pending_compaction if r not in runs
             ]
+            for log in ("changes", *LOGS):
+                writer.tidy(log)
             writer.commit(writer.state, release=True)
         new, changed, unchanged, deleted = counts
         return CompactionResult(runs, new, changed, unchanged, deleted, rows, quarantined)
@@ -510,8 +514,8 @@ def _cast_batches(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.Re
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-# Files a compaction replaced stay this long for readers still scanning the snapshot before it.
-SNAPSHOT_RETENTION_HOURS = 1
+# Files a compaction or optimize replaced stay this long for readers still scanning them.
+REPLACED_RETENTION_HOURS = 1
 
 
 def _overwrite(uri: str, relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> int:
@@ -528,7 +532,7 @@ def _overwrite(uri: str, relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -
     )
     table = DeltaTable(uri, storage_options=_options())
     table.vacuum(
-        retention_hours=SNAPSHOT_RETENTION_HOURS, dry_run=False, enforce_retention_duration=False
+        retention_hours=REPLACED_RETENTION_HOURS, dry_run=False, enforce_retention_duration=False
     )
     return table.to_pyarrow_dataset().count_rows()
 
@@ -571,26 +575,12 @@ class LakeWriter:
     ) -> None:
         """Commit `rows` (none: just the state) with `state` as the resource's sync state;
         LakeBusy when another writer took the claim over since."""
-        commit_id = uuid.uuid4().hex
-        text = state.to_json()
-        writer = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "token": self.token,
-            "held": not release,
-            "run": state.in_progress.run_id if state.in_progress else None,
-            "commit": commit_id,
-            "at": datetime.now(UTC).isoformat(),
-        }
-        txns = [
-            Transaction(_writer_app(self.resource), self.token),
-            Transaction(_hwm_app(self.resource), state.high_water_mark_ms or 0),
-        ]
+        metadata = self._metadata(state, release=release)
+        commit_id = json.loads(metadata[WRITER_KEY])["commit"]
         schema = _log_schema(self.resource, "changes")
         data = schema.empty_table() if rows is None else rows.cast(schema)
         props = CommitProperties(
-            custom_metadata={STATE_KEY: text, WRITER_KEY: json.dumps(writer)},
-            app_transactions=txns,
+            custom_metadata=metadata, app_transactions=self._transactions(state)
         )
         try:
             write_deltalake(
@@ -603,9 +593,50 @@ class LakeWriter:
             )
         except CommitFailedError as exc:
             self._landed_anyway(commit_id, exc)
-        self.committed = text
+        self.committed = metadata[STATE_KEY]
         self.last_commit = time.monotonic()
         self.released = release
+
+    def _metadata(self, state: ResourceState, *, release: bool) -> dict[str, str]:
+        """A commit's metadata: the whole sync state, and who wrote it (a new commit id)."""
+        writer = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "token": self.token,
+            "held": not release,
+            "run": state.in_progress.run_id if state.in_progress else None,
+            "commit": uuid.uuid4().hex,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        return {STATE_KEY: state.to_json(), WRITER_KEY: json.dumps(writer)}
+
+    def _transactions(self, state: ResourceState) -> list[Transaction]:
+        """The claim (fences a writer taken over) and the mark (outlives the commit log)."""
+        return [
+            Transaction(_writer_app(self.resource), self.token),
+            Transaction(_hwm_app(self.resource), state.high_water_mark_ms or 0),
+        ]
+
+    def tidy(self, table: str, *, max_files: int = MAX_LOG_FILES) -> bool:
+        """Fold a log table's files (one per checkpoint) into few once there are more than
+        `max_files`, then delete the replaced ones past the retention; whether it did."""
+        delta = self.table if table == "changes" else _open(self.lake.uri(self.resource, table))
+        if delta is None or len(delta.file_uris()) <= max_files:
+            return False
+        props = None
+        if table == "changes":  # under the claim, and carrying the state as every commit does
+            props = CommitProperties(
+                custom_metadata=self._metadata(self.state, release=False),
+                app_transactions=self._transactions(self.state),
+            )
+        delta.optimize.compact(writer_properties=_WRITE, commit_properties=props)
+        delta.vacuum(
+            retention_hours=REPLACED_RETENTION_HOURS,
+            dry_run=False,
+            enforce_retention_duration=False,
+        )
+        self.last_commit = time.monotonic()
+        return True
 
     def due(self) -> bool:
         """Whether a commit is due to keep the claim alive (a third of the lease has passed)."""
