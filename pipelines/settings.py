@@ -164,6 +164,38 @@ def lake_retry_timeout(env: Mapping[str, str] | None = None) -> int | None:
     return seconds
 
 
+# The HTTP client options object_store reads as AWS_<KEY> (its `ClientConfigKey`s). obstore
+# drops all of them once a caller passes `client_options`, so a caller that sets one passes
+# these along (`s3_client_options`).
+_S3_CLIENT_KEYS = (
+    "allow_http",
+    "allow_invalid_certificates",
+    "connect_timeout",
+    "default_content_type",
+    "http1_only",
+    "http2_keep_alive_interval",
+    "http2_keep_alive_timeout",
+    "http2_keep_alive_while_idle",
+    "http2_only",
+    "pool_idle_timeout",
+    "pool_max_idle_per_host",
+    "proxy_ca_certificate",
+    "proxy_excludes",
+    "proxy_url",
+    "read_timeout",
+    "timeout",
+    "user_agent",
+)
+
+
+def s3_client_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The S3 client options set in `env` (default os.environ) as standard AWS_* variables,
+    e.g. AWS_ALLOW_HTTP=true -> {"allow_http": "true"}; {} when none is set."""
+    env = os.environ if env is None else env
+    found = {key: env.get(f"AWS_{key.upper()}", "").strip() for key in _S3_CLIENT_KEYS}
+    return {key: value for key, value in found.items() if value}
+
+
 def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     """CUSTOMER_SYNC_WAREHOUSE_LOCK_WAIT, default 30: seconds a load waits for a warehouse file
     another process holds."""

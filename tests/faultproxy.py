@@ -35,7 +35,7 @@ from tests.s3 import S3Lake, S3Server, new_bucket, point_at
 
 CONTROL = "/__faultproxy__"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
-_COMMIT = re.compile(r"/_delta_log/[^/]*\.json$")
+COMMIT_PATH = r"/_delta_log/[^/]*\.json$"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Rule:
     kind: str
     n: int = 0
     times: int | None = None
+    pattern: str = ""
 
 
 def slow_down_every(n: int) -> Rule:
@@ -62,7 +63,13 @@ def outage() -> Rule:
 def lose_commit_reply(times: int | None = 1) -> Rule:
     """A PUT of `_delta_log/*.json` reaches moto; when moto took it, the client gets 503.
     `times`: how many commits lose their reply (None: every one)."""
-    return Rule("lose_commit_reply", times=times)
+    return Rule("lose_commit_reply", times=times, pattern=COMMIT_PATH)
+
+
+def lose_put_reply(pattern: str, times: int | None = 1) -> Rule:
+    """Like `lose_commit_reply`, for a PUT whose path (`/bucket/key`) matches the regex."""
+    re.compile(pattern)
+    return Rule("lose_put_reply", times=times, pattern=pattern)
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ class _State:
         rule = Rule(**spec)
         seen = 0
         left = rule.times
+        target = re.compile(rule.pattern)
 
         def slow_down(request: _Request, forward: _Forward) -> _Reply | None:
             nonlocal seen
@@ -233,7 +241,7 @@ class _State:
 
         def lose(request: _Request, forward: _Forward) -> _Reply | None:
             nonlocal left
-            if request.method != "PUT" or not _COMMIT.search(request.path.split("?")[0]):
+            if request.method != "PUT" or not target.search(request.path.split("?")[0]):
                 return None
             with self.lock:
                 if left is not None and left <= 0:
@@ -247,7 +255,13 @@ class _State:
             self.fault(rule.kind)
             return _s3_error(503, "ServiceUnavailable", "Service is unable to handle request.")
 
-        return {"slow_down_every": slow_down, "outage": down, "lose_commit_reply": lose}[rule.kind]
+        kinds = {
+            "slow_down_every": slow_down,
+            "outage": down,
+            "lose_commit_reply": lose,
+            "lose_put_reply": lose,
+        }
+        return kinds[rule.kind]
 
 
 def _serve(upstream: str) -> ThreadingHTTPServer:
@@ -335,7 +349,11 @@ def _serve(upstream: str) -> ThreadingHTTPServer:
         def _handle(self) -> None:
             body = self._body()
             if self.path.startswith(CONTROL + "/"):
-                self._control(body)
+                try:
+                    self._control(body)
+                except Exception as exc:
+                    text = f"{type(exc).__name__}: {exc}".encode()
+                    self._send(_Reply(500, [("Content-Type", "text/plain")], text), head=False)
                 return
             request = _Request(self.command, self.path, list(self.headers.items()), body)
             with state.lock:

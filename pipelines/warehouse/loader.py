@@ -39,7 +39,7 @@ from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
-from pipelines.warehouse import catalog
+from pipelines.warehouse import catalog, remote
 
 SQL_DIR = Path(__file__).parent / "sql"
 ANALYST_COPY = "analytics.duckdb"
@@ -351,6 +351,8 @@ def load(
     start = time.monotonic()
     db_path = Path(db_path)
     lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
+    if lake.remote:
+        fetch_remote(lake.root, db_path)
     con = connect(db_path, lock_wait=lock_wait)
     try:
         create_schema(con)
@@ -360,12 +362,19 @@ def load(
     published = None
     loaded_any = any(r.runs or r.changed for r in results.values())
     if publish_copy and (loaded_any or not analyst_path(db_path).exists()):
-        published = publish(db_path, lock_wait=lock_wait)
+        published = publish(db_path, lock_wait=lock_wait, lake=lake.root if lake.remote else None)
     return LoadResult(resources=results, published=published, seconds=time.monotonic() - start)
 
 
-def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | None = None) -> Path:
-    """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename).
+def publish(
+    db_path: Path,
+    target: Path | None = None,
+    *,
+    lock_wait: float | None = None,
+    lake: str | None = None,
+) -> Path:
+    """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename); with an
+    object-store `lake` (its root URL), upload both there (`push_remote`).
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
     one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
@@ -405,4 +414,31 @@ def publish(db_path: Path, target: Path | None = None, *, lock_wait: float | Non
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(target.parent)
+    if lake is not None:
+        push_remote(lake, db_path, target)
     return target
+
+
+def _etag_file(db_path: Path) -> Path:
+    return db_path.with_name(f".{db_path.name}.etag")
+
+
+def fetch_remote(lake: str, db_path: Path) -> None:
+    """Bring the warehouse file the lake's bucket holds to `db_path` (a run in a fresh
+    container starts from the last published one), and remember its version for
+    `push_remote`. A local file, when the bucket holds none yet, is set aside: it belongs to no
+    warehouse of this lake."""
+    etag = remote.fetch(db_path.name, db_path, lake=lake)
+    if etag is None and db_path.exists():
+        os.replace(db_path, db_path.with_name(f"{db_path.name}.set-aside"))
+    _etag_file(db_path).parent.mkdir(parents=True, exist_ok=True)
+    _etag_file(db_path).write_text(etag or "")
+
+
+def push_remote(lake: str, db_path: Path, copy: Path) -> None:
+    """Upload the warehouse file, only over the version `fetch_remote` brought (another run's
+    newer one fails this one, `WarehouseConflict`), then the analyst copy made from it."""
+    etag = _etag_file(db_path).read_text().strip() if _etag_file(db_path).exists() else ""
+    new = remote.publish(db_path.name, db_path, etag or None, lake=lake)
+    _etag_file(db_path).write_text(new or "")
+    remote.replace(copy.name, copy, lake=lake)

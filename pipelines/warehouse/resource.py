@@ -13,6 +13,7 @@ from pipelines import settings
 from pipelines.settings import SettingsError
 from pipelines.sync.lake import Lake
 from pipelines.warehouse import loader
+from pipelines.warehouse.remote import WarehouseRemoteError
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -53,12 +54,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def publish(self) -> Path:
         with _busy_as_failure():
-            return loader.publish(self.path)
+            lake = settings.lake_url(self.data_dir)
+            return loader.publish(self.path, lake=lake if "://" in lake else None)
 
 
 @contextmanager
 def _busy_as_failure() -> Iterator[None]:
     try:
         yield
-    except (loader.WarehouseBusy, SettingsError) as exc:
+    except (loader.WarehouseBusy, SettingsError, WarehouseRemoteError) as exc:
         raise dg.Failure(description=str(exc)) from None

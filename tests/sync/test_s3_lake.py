@@ -37,7 +37,7 @@ def test_sync_into_s3_is_exact_under_churn_and_faults(tmp_path, s3_lake: S3Lake)
         writer.stop()
         sync(sim, tmp_path, reconcile=True, max_attempts=12)
         assert mismatches(sim, tmp_path) == {}
-    keys = s3_lake.keys()
+    keys = s3_lake.listing()
     assert any(k.startswith("lake/customers/changes/_delta_log/") for k in keys)
     assert any(k.startswith("lake/transactions/snapshot/transactions/") for k in keys)
     assert not (tmp_path / "lake").exists()  # nothing of the lake on the local disk
