@@ -1,8 +1,8 @@
 """Fields declared after data was written: their columns appear, filled from `api_extra`.
 
 A field added to a declaration (`pipelines.registry`) was, until then, kept in the record's
-unmodeled JSON `api_extra`. Files and tables written before lack its column: readers take files
-by name (`union_by_name`), and the rows of a version that had the field in `api_extra` get the
+unmodeled JSON `api_extra`. Tables written before lack its column: readers take their columns
+by name, and the rows of a version that had the field in `api_extra` get the
 column's value from there (and leave it there no more), as if the field had been declared then.
 A value of the wrong type is left in `api_extra` and the column stays NULL: new records with
 such a value are quarantined with the reason, as any declared field. Nothing is re-fetched.
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from pipelines.registry import Field, Kind, ResourceSpec
 from pipelines.sqlfiles import read_sql
@@ -106,12 +104,3 @@ def conform_sql(spec: ResourceSpec, source: str, typed: str, added: list[Field])
     return read_sql(SQL_DIR, "conform").format(
         columns=",\n    ".join(columns), typed=typed, source=source
     )
-
-
-def missing_columns(spec: ResourceSpec, files: Iterable[str | Path]) -> set[str]:
-    """The columns of `spec`'s table that some of `files` lack (written before declared)."""
-    names = set(spec.schema.names)
-    missing: set[str] = set()
-    for name in files:
-        missing |= names - set(pq.read_schema(name).names)
-    return missing

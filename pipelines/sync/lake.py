@@ -4,6 +4,7 @@
     <lake>/<resource>/quarantine         records the normalizer rejected, as they arrived
     <lake>/<resource>/deletions          tombstones of confirmed deletions
     <lake>/<resource>/snapshot/<table>   the current state, rewritten by compaction
+    <lake>/_warehouse/*.duckdb           on object storage: the warehouse files (warehouse.remote)
 
 `<lake>` is CUSTOMER_SYNC_LAKE_URL (default `<data dir>/lake`). Delta commits are atomic
 (conditional PUT on S3), so neither a reader nor a kill -9 ever sees half a write, and a write
