@@ -348,7 +348,9 @@ def _summary(
         for path in sorted(data_dir.glob(pattern)):
             out.print(f"  {path}")
     held = ", ".join(f"{last[r.snapshot_asset]['rows']:,} {r.name}" for r in RESOURCES)
-    out.print(f"  lake/: Parquet change batches and snapshots ({held})")
+    out.print(
+        f"  {data_dir / 'lake'}/: Delta tables, every version fetched and the current state ({held})"
+    )
     out.print(
         "\nNext:\n"
         f"  query it:   {_shell()} -readonly {data_dir / 'analytics.duckdb'}\n"
