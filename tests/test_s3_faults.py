@@ -89,9 +89,8 @@ def test_a_lost_commit_reply_costs_a_commit_not_rows(s3_faulty_lake: FaultyLake)
 
     assert s3_faulty_lake.proxy.stats().by_rule == {"lose_commit_reply": 1}
     s3_faulty_lake.proxy.use()
-    # The reply of version 1 was lost, so the writer committed the same files again as 2.
-    logs = [k for k in s3_faulty_lake.listing() if k.endswith(".json")]
-    assert [k.rsplit("/", 1)[1] for k in logs] == [f"{v:020d}.json" for v in range(3)]
+    # The reply of version 1 was lost: delta-rs either commits the same files again as 2 (seen
+    # on a quiet machine) or finds its own commit (seen under load); never twice the rows.
     table = DeltaTable(uri)
-    assert table.version() == 2
+    assert table.version() in (1, 2)
     assert table.to_pyarrow_table().sort_by("id").column("id").to_pylist() == list(range(200))
