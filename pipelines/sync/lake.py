@@ -233,7 +233,9 @@ class Lake:
                     writer.commit(state)
                     return writer
                 except LakeBusy:
-                    pass  # claimed by another at the same instant: look again
+                    # Claimed by another at the same instant: look again, within the wait.
+                    if time.monotonic() >= deadline + LEASE_S:
+                        raise
             elif time.monotonic() >= deadline:
                 raise LakeBusy(
                     f"another sync of {resource} is running ({busy}) on {self.root}; let it "
