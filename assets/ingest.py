@@ -1,4 +1,4 @@
-"""Ingest: vivenu -> verified windows -> Parquet change batches -> compacted snapshots."""
+"""Ingest: vivenu -> verified windows -> Delta change batches -> compacted snapshots."""
 
 import asyncio
 import time
@@ -100,7 +100,7 @@ def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=resource.changes_asset,
         group_name="ingest",
-        kinds={"parquet"},
+        kinds={"deltalake"},
         owners=OWNERS,
         tags=tags(resource.name, personal_data=True),
         metadata=table_metadata(resource.name, resource.name),
@@ -109,7 +109,7 @@ def _changes(resource: ResourceSpec) -> dg.AssetsDefinition:
         # RESOURCES says why), not Dagster's default (by name).
         op_tags={"dagster/priority": str(len(RESOURCES) - RESOURCES.index(resource))},
         description=f"{resource.name.capitalize()} created or changed in vivenu since the last "
-        "sync, as a Parquet change batch.",
+        "sync, appended to its Delta change table.",
     )
     def changes(
         context: dg.AssetExecutionContext,
@@ -128,7 +128,7 @@ CHANGES = {r.name: _changes(r) for r in RESOURCES}
 
 @dg.asset(
     group_name="ingest",
-    kinds={"parquet"},
+    kinds={"deltalake"},
     owners=OWNERS,
     tags=tags("all", personal_data=False),
     metadata=table_metadata(RESOURCES[0].name, "deletions"),
@@ -155,7 +155,7 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
 
 @dg.asset(
     group_name="ingest",
-    kinds={"parquet"},
+    kinds={"deltalake"},
     deps=list(CHANGES.values()),
     owners=OWNERS,
     tags=tags("all", personal_data=False),
@@ -231,7 +231,7 @@ def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=resource.snapshot_asset,
         group_name="ingest",
-        kinds={"parquet"},
+        kinds={"deltalake"},
         deps=[CHANGES[resource.name], deleted_records, unseen_deletions],
         freshness_policy=SNAPSHOT_FRESHNESS,
         owners=OWNERS,

@@ -2,7 +2,7 @@
 
 A failed check (a table-level failure, or more bad records than CUSTOMER_SYNC_MAX_BAD_SHARE)
 stops everything downstream of the snapshot in the run; rows that merely fail a row-level
-expectation are moved to `lake/<resource>/quality/rejected.parquet` and the rest goes through.
+expectation are moved to `quality/<resource>/rejected.parquet` and the rest goes through.
 Validation is incremental: row-level expectations re-judge only the rows changed since the last
 validation (see `pipelines.quality.incremental`); the metadata says how many.
 """
