@@ -104,6 +104,7 @@ WRITES = {
     "delete_customer": "customer deletions",
     "create_transaction": "sales",
     "update_transaction": "cancellations",
+    "partially_cancel_transaction": "partial cancellations",
     "update_ticket": "ticket personalizations",
     "update_event": "event edits",
 }

@@ -243,6 +243,42 @@ class ClientStats:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """A webhook subscription as vivenu lists it, without its `hmacKey` (never kept here)."""
+
+    id: str
+    name: str
+    url: str
+    enabled: bool
+    events: tuple[str, ...]  # the event types it is subscribed to, sorted
+
+    @classmethod
+    def from_api(cls, doc: Mapping[str, Any]) -> Webhook:
+        """The subscription in one of vivenu's webhook documents."""
+        events = doc.get("events") or {}
+        return cls(
+            id=str(doc["_id"]),
+            name=str(doc.get("name", "")),
+            url=str(doc.get("url", "")),
+            # The document leaves `enabled` optional; vivenu's default is on.
+            enabled=doc.get("enabled", True) is not False,
+            events=tuple(sorted(k for k, v in events.items() if v is True)),
+        )
+
+
+def _webhook_body(
+    *, name: str, url: str, events: tuple[str, ...] | list[str], hmac_key: str, enabled: bool
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "url": url,
+        "enabled": enabled,
+        "events": dict.fromkeys(events, True),
+        "hmacKey": hmac_key,
+    }
+
+
+@dataclass(frozen=True)
 class Page:
     """One list response: the page's records and the count of every match."""
 
@@ -443,6 +479,72 @@ class VivenuClient:
 
         # Customers are the one resource the CRM push writes.
         return await self.request("PUT", BY_NAME["customers"].item_path(customer_id), json=body)
+
+    # -- webhook subscriptions ------------------------------------------------------------
+    #
+    # vivenu answers every subscription with its `hmacKey`: these methods read it only where
+    # the caller needs it back (`webhook_key`) and return `Webhook`s without it.
+
+    async def _webhook_docs(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        while True:
+            body = await self.request(
+                "GET", "/api/webhooks", params={"top": str(MAX_TOP), "skip": str(len(docs))}
+            )
+            if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+                raise VivenuProtocolError("GET /api/webhooks: expected {docs: [...], total: int}")
+            docs += body["docs"]
+            if not body["docs"] or len(docs) >= int(body.get("total") or 0):
+                return docs
+
+    async def list_webhooks(self) -> list[Webhook]:
+        """Every webhook subscription of the seller (all pages)."""
+        return [Webhook.from_api(doc) for doc in await self._webhook_docs()]
+
+    async def webhook_key(self, webhook_id: str) -> str | None:
+        """The `hmacKey` of one subscription (None when it has none); VivenuNotFound when gone.
+        The caller holds a secret: it must never print or log it."""
+        for doc in await self._webhook_docs():
+            if doc.get("_id") == webhook_id:
+                key = doc.get("hmacKey")
+                return key if isinstance(key, str) and key else None
+        raise VivenuNotFound(
+            status=404, method="GET", path="/api/webhooks", message=f"no webhook {webhook_id}"
+        )
+
+    async def create_webhook(
+        self,
+        *,
+        name: str,
+        url: str,
+        events: tuple[str, ...] | list[str],
+        hmac_key: str,
+        enabled: bool = True,
+    ) -> Webhook:
+        """POST a new subscription signing with `hmac_key`."""
+        body = _webhook_body(name=name, url=url, events=events, hmac_key=hmac_key, enabled=enabled)
+        return Webhook.from_api(await self.request("POST", "/api/webhooks", json=body))
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        name: str,
+        url: str,
+        events: tuple[str, ...] | list[str],
+        hmac_key: str,
+        enabled: bool = True,
+    ) -> Webhook:
+        """PUT every field of a subscription (the key included: vivenu's document does not
+        say whether a field left out is kept)."""
+        body = _webhook_body(name=name, url=url, events=events, hmac_key=hmac_key, enabled=enabled)
+        path = f"/api/webhook/{urllib.parse.quote(webhook_id, safe='')}"
+        return Webhook.from_api(await self.request("PUT", path, json=body))
+
+    async def delete_webhook(self, webhook_id: str) -> Webhook:
+        """DELETE a subscription; VivenuNotFound when there is none with that id."""
+        path = f"/api/webhook/{urllib.parse.quote(webhook_id, safe='')}"
+        return Webhook.from_api(await self.request("DELETE", path))
 
     # -- transport ------------------------------------------------------------------------
 

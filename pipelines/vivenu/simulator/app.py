@@ -26,6 +26,11 @@ Choices where the document is silent:
 - Error bodies carry `statusCode` as an integer, as the real service sends it (the document's
   unused `HttpError` schema says string; no error response references it).
 - The /me endpoints take the customer JWT from login; the API key there is 401.
+- Webhooks (`/api/webhooks`, `/api/webhook/{id}`; deliveries in webhooks.py): a URL that is not
+  public HTTPS is 400 (unless the simulator was started with `allow_http`); an unknown id is 404
+  on PUT as on DELETE (the document lists 404 for DELETE only); PUT replaces the fields sent and
+  keeps the others (`events` as a whole); an `hmacKey` left out is generated; `enabled` defaults
+  to true; the list answers `hmacKey` as the document's schema has it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from starlette.applications import Starlette
@@ -59,12 +64,14 @@ from pipelines.vivenu.simulator.store import (
     Store,
     TransactionQuery,
 )
+from pipelines.vivenu.simulator.webhooks import InvalidUrl, Webhooks
 
 _log = logging.getLogger(__name__)
 SPEC: dict = json.loads((Path(__file__).parent / "openapi.json").read_text())
-# More of the same published document: events, tickets (and webhooks, not simulated here).
+# More of the same published document: events, tickets, webhooks.
 SPEC_MORE: dict = json.loads((Path(__file__).parent / "openapi-more.json").read_text())
-_SCHEMAS: dict = SPEC["components"]["schemas"]
+# One namespace: the two documents share the names they both have (CustomerResource).
+_SCHEMAS: dict = {**SPEC_MORE["components"]["schemas"], **SPEC["components"]["schemas"]}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _DEEP_RE = re.compile(r"^([A-Za-z]+)\[(.*)\]$", re.DOTALL)
@@ -87,6 +94,7 @@ CUSTOMER_PARAMS = _list_params("/api/customers/rich")
 TRANSACTION_PARAMS = _list_params("/api/transactions")
 EVENT_PARAMS = _list_params("/api/events")
 TICKET_PARAMS = _list_params("/api/tickets")
+WEBHOOK_PARAMS = _list_params("/api/webhooks")
 
 
 class ApiError(Exception):
@@ -162,8 +170,12 @@ def validate(value: Any, schema: dict, path: str) -> None:
             raise ApiError(400, f"{path} must be a valid email")
         if fmt == "date-time":
             parse_datetime(value, path)
+        if fmt == "uri" and not _is_uri(value):
+            raise ApiError(400, f"{path} must be an absolute URI")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise ApiError(400, f"{path} must be at most {schema['maxLength']} characters")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise ApiError(400, f"{path} must be at least {schema['minLength']} characters")
     if kind in ("integer", "number"):
         if "minimum" in schema and value < schema["minimum"]:
             raise ApiError(400, f"{path} must be >= {schema['minimum']}")
@@ -179,6 +191,14 @@ def validate(value: Any, schema: dict, path: str) -> None:
         for name, sub in schema.get("properties", {}).items():
             if name in value:
                 validate(value[name], sub, f"{path}.{name}")
+
+
+def _is_uri(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return bool(parts.scheme) and bool(parts.netloc or parts.path)
 
 
 def parse_datetime(text: str, what: str) -> datetime:
@@ -346,9 +366,20 @@ class _Tokens:
         return payload.get("sub")
 
 
-def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> Starlette:
-    """The simulated vivenu API over `store`, guarded by `api_key`, with optional fault injection."""
+def build_app(
+    store: Store,
+    *,
+    api_key: str,
+    faults: Faults | None = None,
+    webhooks: Webhooks | None = None,
+) -> Starlette:
+    """The simulated vivenu API over `store`, guarded by `api_key`, with optional fault injection
+    and the webhook subscriptions of `webhooks` (a new, HTTPS-only one when None)."""
     tokens = _Tokens(api_key)
+    if webhooks is None:
+        webhooks = Webhooks()
+    store.listeners.append(webhooks.emit)
+    key_id = hashlib.sha256(b"api-key:" + api_key.encode()).hexdigest()[:24]
 
     def bearer(request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -554,6 +585,44 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
 
     get_ticket = get_one("ticket", store.ticket_blob)
 
+    def created(content: Any) -> Response:
+        return Response(orjson.dumps(content), 201, media_type="application/json")
+
+    async def list_webhooks(request: Request) -> Response:
+        require_key(request)
+        params, _ = parse_query(request, WEBHOOK_PARAMS)
+        top, skip = paging(params)
+        hooks = webhooks.subscriptions()
+        return json_response({"docs": hooks[skip : skip + top], "total": len(hooks)})
+
+    async def create_webhook(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        body = await read_body(request, "POST_Webhooks_CreateANewWebhook")
+        try:
+            return created(webhooks.create(store.new_id(), body, key_id))
+        except InvalidUrl as e:
+            raise ApiError(400, str(e)) from None
+
+    async def update_webhook(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        body = await read_body(request, "PUT_Webhooks_UpdateAWebhook")
+        try:
+            return created(webhooks.update(request.path_params["id"], body))
+        except KeyError:
+            raise ApiError(404, f"webhook {request.path_params['id']} not found") from None
+        except InvalidUrl as e:
+            raise ApiError(400, str(e)) from None
+
+    async def delete_webhook(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(webhooks.delete(request.path_params["id"]))
+        except KeyError:
+            raise ApiError(404, f"webhook {request.path_params['id']} not found") from None
+
     async def customers_root(request: Request) -> Response:
         # vivenu answers GET /api/customers (without /rich) with 404.
         raise ApiError(404, "Cannot GET /api/customers")
@@ -577,6 +646,8 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
         ("/api/events/{id}", {"GET": get_event}),
         ("/api/tickets", {"GET": list_tickets}),
         ("/api/tickets/{id}", {"GET": get_ticket}),
+        ("/api/webhooks", {"GET": list_webhooks, "POST": create_webhook}),
+        ("/api/webhook/{id}", {"PUT": update_webhook, "DELETE": delete_webhook}),
     ]
     routes = [_route(path, handlers) for path, handlers in table]
 
@@ -588,6 +659,7 @@ def build_app(store: Store, *, api_key: str, faults: Faults | None = None) -> St
     app = Starlette(routes=routes, exception_handlers={404: not_found})
     app.state.store = store
     app.state.tokens = tokens
+    app.state.webhooks = webhooks
     if faults is not None:
         app.add_middleware(FaultsMiddleware, faults=faults)
     return app

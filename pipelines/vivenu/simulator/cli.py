@@ -10,6 +10,7 @@ import click
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.server import serve_forever
 from pipelines.vivenu.simulator.store import Store
+from pipelines.vivenu.simulator.webhooks import WebhookFaults, Webhooks
 from pipelines.vivenu.simulator.writer import BackgroundWriter
 
 
@@ -35,6 +36,35 @@ from pipelines.vivenu.simulator.writer import BackgroundWriter
 @click.option("--rps-limit", default=None, type=float, help="Requests per second before 429.")
 @click.option("--writer-rate", default=0.0, type=float, help="Background writes per second.")
 @click.option("--same-updated-at", default=0, type=int, help="Bulk-import N customers, one ms.")
+@click.option(
+    "--allow-http-webhooks",
+    is_flag=True,
+    help="Accept http:// and local webhook URLs (vivenu takes public HTTPS only; for local tests).",
+)
+@click.option(
+    "--webhook-time-scale",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Multiplies the webhook retry schedule (7 attempts over ~2 h); 0.001: ~7 s.",
+)
+@click.option("--webhook-drop-rate", default=0.0, type=float, help="Share of deliveries lost.")
+@click.option(
+    "--webhook-duplicate-rate", default=0.0, type=float, help="Share of deliveries sent twice."
+)
+@click.option(
+    "--webhook-reorder-rate", default=0.0, type=float, help="Share of deliveries held back."
+)
+@click.option(
+    "--webhook-reorder-delay", default=2.0, show_default=True, type=float, help="Seconds held back."
+)
+@click.option("--webhook-delay", default=0.0, type=float, help="Seconds before every delivery.")
+@click.option(
+    "--webhook-bad-signature-rate",
+    default=0.0,
+    type=float,
+    help="Share of attempts signed with a wrong key.",
+)
 def simulator(
     host: str,
     port: int,
@@ -50,6 +80,14 @@ def simulator(
     rps_limit: float | None,
     writer_rate: float,
     same_updated_at: int,
+    allow_http_webhooks: bool,
+    webhook_time_scale: float,
+    webhook_drop_rate: float,
+    webhook_duplicate_rate: float,
+    webhook_reorder_rate: float,
+    webhook_reorder_delay: float,
+    webhook_delay: float,
+    webhook_bad_signature_rate: float,
 ) -> None:
     """Serve a simulated vivenu API with seeded customers until stopped."""
     started = time.perf_counter()
@@ -67,8 +105,21 @@ def simulator(
         seed=seed,
     )
     writer = BackgroundWriter(store, rate=writer_rate, seed=seed) if writer_rate > 0 else None
+    webhooks = Webhooks(
+        allow_http=allow_http_webhooks,
+        time_scale=webhook_time_scale,
+        faults=WebhookFaults(
+            drop_rate=webhook_drop_rate,
+            duplicate_rate=webhook_duplicate_rate,
+            reorder_rate=webhook_reorder_rate,
+            reorder_delay_s=webhook_reorder_delay,
+            delay_s=webhook_delay,
+            bad_signature_rate=webhook_bad_signature_rate,
+            seed=seed,
+        ),
+    )
     click.echo(
         f"vivenu simulator: http://{host}:{port} (API key: {api_key}, {customers} customers, "
         f"seed {seed}; seeded in {took:.1f}s)",
     )
-    serve_forever(host, port, store, api_key, faults, writer)
+    serve_forever(host, port, store, api_key, faults, writer, webhooks)

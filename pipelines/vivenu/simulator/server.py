@@ -15,6 +15,7 @@ import uvicorn
 from pipelines.vivenu.simulator.app import build_app
 from pipelines.vivenu.simulator.faults import Faults
 from pipelines.vivenu.simulator.store import Store
+from pipelines.vivenu.simulator.webhooks import Webhooks
 from pipelines.vivenu.simulator.writer import BackgroundWriter
 
 
@@ -90,6 +91,7 @@ class SimulatorServer:
         api_key: str = "sim-key",
         faults: Faults | None = None,
         writer: BackgroundWriter | None = None,
+        webhooks: Webhooks | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -97,6 +99,8 @@ class SimulatorServer:
         self.api_key = api_key
         self.faults = faults if faults is not None else Faults()
         self.writer = writer
+        # Webhook subscriptions and deliveries (HTTPS-only unless `Webhooks(allow_http=True)`).
+        self.webhooks = webhooks if webhooks is not None else Webhooks()
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
@@ -117,7 +121,9 @@ class SimulatorServer:
 
     def asgi_app(self) -> Any:
         """The full ASGI stack (recorder, faults, API)."""
-        app = build_app(self.store, api_key=self.api_key, faults=self.faults)
+        app = build_app(
+            self.store, api_key=self.api_key, faults=self.faults, webhooks=self.webhooks
+        )
         return _Recorder(app, self.requests, self._lock)
 
     def start(self) -> SimulatorServer:
@@ -148,9 +154,10 @@ class SimulatorServer:
         return self
 
     def stop(self) -> None:
-        """Stop the writer and the server."""
+        """Stop the writer, the webhook deliveries and the server."""
         if self.writer is not None:
             self.writer.stop()
+        self.webhooks.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -178,9 +185,11 @@ def serve_forever(
     api_key: str,
     faults: Faults | None = None,
     writer: BackgroundWriter | None = None,
+    webhooks: Webhooks | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C)."""
-    app = build_app(store, api_key=api_key, faults=faults)
+    webhooks = webhooks if webhooks is not None else Webhooks()
+    app = build_app(store, api_key=api_key, faults=faults, webhooks=webhooks)
     if writer is not None:
         writer.start()
     try:
@@ -188,3 +197,4 @@ def serve_forever(
     finally:
         if writer is not None:
             writer.stop()
+        webhooks.stop()

@@ -32,6 +32,14 @@ Choices where vivenu's document is silent (the real service must never be relied
   on fields the seeded tickets never carry (seats, batches, packages, checkouts) match nothing.
 - A transaction's tickets follow it: created with it (one per unit of its line item), INVALID
   when it is canceled, gone when it is deleted. A ticket sale never bumps its event.
+- A partial cancellation (`cancel_tickets`) invalidates some of a sale's tickets and bumps the
+  sale, whose status stays COMPLETE (vivenu's transaction statuses have no partial one).
+
+Every write is told to `listeners` (vivenu's webhook event types: `customer.created`,
+`customer.updated`, `transaction.complete`, `transaction.canceled`,
+`transaction.partiallyCanceled`, `ticket.created`, `ticket.updated`, `event.updated`), under the
+lock and in the order the writes happen, with the records as the API would serve them. No event
+for a deletion: vivenu has no `customer.deleted`.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -310,6 +318,8 @@ class Store:
         event_count: int = 40,
     ) -> None:
         self.lock = threading.RLock()
+        # (event type, seller id, webhook `data`) per write; see the module docstring.
+        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.seed = seed
         self.seller_id = seller or data.seller_id(seed)
         self.today = today
@@ -497,6 +507,16 @@ class Store:
         self._t_email[slot] = (t.get("email") or "").lower()
         self._t_name[slot] = (t.get("name") or "").lower()
 
+    def _emit(self, event_type: str, data: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(event_type, self.seller_id, data)
+
+    def _transaction_event(self, event_type: str, txn: dict, tickets: list[dict] | None) -> None:
+        payload: dict[str, Any] = {"transaction": {"tid": txn["_id"], "coupons": [], **txn}}
+        if tickets is not None:
+            payload["tickets"] = tickets
+        self._emit(event_type, payload)
+
     # ---------------------------------------------------------------- clock and ids
 
     def now_ms(self) -> int:
@@ -603,6 +623,7 @@ class Store:
             doc["transactions"] = []
             slot = self.customers.add([doc["_id"]], [dump(doc)], [ms])
             self._index_customer(slot, doc, new=True)
+            self._emit("customer.created", {"customer": doc})
             return doc, True
 
     def update_customer(self, customer_id: str, body: dict[str, Any]) -> dict:
@@ -629,6 +650,7 @@ class Store:
             doc["updatedAt"] = ms_to_iso(self.now_ms())
             t.put(slot, doc)
             self._index_customer(slot, doc)
+            self._emit("customer.updated", {"customer": doc})
             return doc
 
     def delete_customer(self, customer_id: str) -> dict:
@@ -686,6 +708,8 @@ class Store:
                     d["primaryEmail"] = f"import.{d['_id']}@example.org"
             self._add_customers(docs)
             self._next_number = base + n + 1
+            for d in docs:
+                self._emit("customer.created", {"customer": d})
             return [d["_id"] for d in docs]
 
     # ---------------------------------------------------------------- transactions
@@ -814,6 +838,11 @@ class Store:
             cust["updatedAt"] = stamp
             cslot = self.customers.slot(customer_id)
             self.customers.put(cslot, cust)
+            if txn.get("status") == "COMPLETE":
+                self._transaction_event("transaction.complete", txn, tickets)
+            for ticket in tickets:
+                self._emit("ticket.created", {"ticket": ticket})
+            self._emit("customer.updated", {"customer": cust})
             return txn
 
     def update_transaction(self, transaction_id: str, fields: dict[str, Any]) -> dict:
@@ -832,13 +861,56 @@ class Store:
             t.put(slot, doc)
             self._index_transaction(slot, doc)
             new_status = data.TICKET_STATUS.get(doc.get("status", ""))
+            changed = []
             if doc.get("status") != old_status and new_status:
                 for ks in self._tickets_of.get(transaction_id, []):
                     if self.tickets.alive[ks]:
-                        self._write_ticket(
-                            ks, {"status": new_status, "completed": new_status == "VALID"}, ms
+                        changed.append(
+                            self._write_ticket(
+                                ks, {"status": new_status, "completed": new_status == "VALID"}, ms
+                            )
                         )
+            event = {"CANCELED": "transaction.canceled", "COMPLETE": "transaction.complete"}.get(
+                doc.get("status", "")
+            )
+            if event and doc.get("status") != old_status:
+                self._transaction_event(event, doc, self._live_tickets(transaction_id))
+            for ticket in changed:
+                self._emit("ticket.updated", {"ticket": ticket})
             return doc
+
+    def cancel_tickets(self, transaction_id: str, count: int = 1) -> dict:
+        """Cancel `count` of a sale's valid tickets (not all: that is a cancellation of the
+        sale); bumps the sale, which stays COMPLETE. Returns the transaction."""
+        with self.lock:
+            t = self.transactions
+            slot = t.slot(transaction_id)
+            valid = [
+                ks
+                for ks in self._tickets_of.get(transaction_id, [])
+                if self.tickets.alive[ks] and self.tickets.doc(ks).get("status") == "VALID"
+            ]
+            if len(valid) < 2:
+                raise NotFound(f"transaction {transaction_id} has no tickets to cancel in part")
+            ms = self.now_ms()
+            changed = [
+                self._write_ticket(ks, {"status": "INVALID", "completed": False}, ms)
+                for ks in valid[: min(count, len(valid) - 1)]
+            ]
+            doc = t.doc(slot)
+            doc["updatedAt"] = ms_to_iso(ms)
+            t.put(slot, doc)
+            self._transaction_event("transaction.partiallyCanceled", doc, None)
+            for ticket in changed:
+                self._emit("ticket.updated", {"ticket": ticket})
+            return doc
+
+    def _live_tickets(self, transaction_id: str) -> list[dict]:
+        return [
+            self.tickets.doc(ks)
+            for ks in self._tickets_of.get(transaction_id, [])
+            if self.tickets.alive[ks]
+        ]
 
     def delete_transaction(self, transaction_id: str) -> dict:
         """Delete a transaction and its tickets; its customer's `transactions` list shrinks."""
@@ -859,6 +931,7 @@ class Store:
                 ]
                 cust["updatedAt"] = ms_to_iso(self.now_ms())
                 self.customers.put(cs, cust)
+                self._emit("customer.updated", {"customer": cust})
             return doc
 
     # ---------------------------------------------------------------- events
@@ -927,6 +1000,7 @@ class Store:
             self._e_name[slot] = (doc.get("name") or "").lower()
             if "maxAmount" in fields:
                 self._capacity[slot] = int(doc["maxAmount"])
+            self._emit("event.updated", {"event": doc})
             return doc
 
     # ---------------------------------------------------------------- tickets
@@ -984,7 +1058,9 @@ class Store:
     def update_ticket(self, ticket_id: str, fields: dict[str, Any]) -> dict:
         """Top-level partial update of a ticket (e.g. personalized to its holder); bumps it."""
         with self.lock:
-            return self._write_ticket(self.tickets.slot(ticket_id), fields, self.now_ms())
+            doc = self._write_ticket(self.tickets.slot(ticket_id), fields, self.now_ms())
+            self._emit("ticket.updated", {"ticket": doc})
+            return doc
 
     def _write_ticket(self, slot: int, fields: dict[str, Any], ms: int) -> dict:
         t = self.tickets

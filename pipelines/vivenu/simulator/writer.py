@@ -1,7 +1,7 @@
 """A background writer that keeps the simulated seller busy while a sync pages through it.
 
-Sales (`create_transaction`) come with their tickets and cancellations invalidate them (the
-store keeps both consistent); tickets are sometimes personalized and events sometimes edited,
+Sales (`create_transaction`) come with their tickets and cancellations invalidate them, all of
+a sale's or some (the store keeps both consistent); tickets are sometimes personalized and events sometimes edited,
 which bumps their `updatedAt`.
 """
 
@@ -21,6 +21,7 @@ DEFAULT_MIX: dict[str, float] = {
     "delete_customer": 0.05,
     "create_transaction": 0.15,
     "update_transaction": 0.10,
+    "partially_cancel_transaction": 0.02,
     "update_ticket": 0.03,
     "update_event": 0.02,
 }
@@ -138,6 +139,11 @@ class BackgroundWriter:
                 if tid is None:
                     return "noop"
                 s.update_transaction(tid, {"status": "CANCELED", "paymentStatus": "REFUND"})
+            elif op == "partially_cancel_transaction":
+                tid = self._pick("transactions")
+                if tid is None:
+                    return "noop"
+                s.cancel_tickets(tid, r.randint(1, 2))
             elif op == "update_ticket":
                 kid = self._pick("tickets")
                 if kid is None:
