@@ -28,10 +28,12 @@ from pipelines.sync.engine import (
     reconcile_resource,
     sync_resource,
 )
-from pipelines.sync.lake import LakeBusy
+from pipelines.sync.lake import LakeBusy, first_line
 from pipelines.sync.references import confirm_deleted_references
 from pipelines.sync.state import LakeCorrupt
 from pipelines.vivenu.errors import VivenuError
+from pipelines.webhooks.apply import BATCH, apply_inbox, waiting
+from pipelines.webhooks.inbox import Inbox
 
 _DEFAULTS = SyncOptions()
 
@@ -225,6 +227,30 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
+@dg.asset(
+    group_name="ingest",
+    kinds={"deltalake"},
+    owners=OWNERS,
+    tags=tags("all", personal_data=True),
+)
+def webhook_changes(lake: LakeResource) -> dg.MaterializeResult:
+    """Changes vivenu pushed as signed webhooks since they were last applied, appended to the
+    change tables like a sync's."""
+    store = lake.lake()
+    inbox = Inbox(store.data_dir / "webhooks")
+    envelopes = len(waiting(inbox))
+    try:
+        applied = apply_inbox(store, inbox)
+    except (LakeBusy, LakeCorrupt, DeltaError, OSError) as exc:
+        raise dg.Failure(description=first_line(exc)) from exc
+    metadata: dict[str, int] = {"envelopes": min(envelopes, BATCH)}
+    for run in applied:
+        metadata[f"{run.resource}_records"] = run.records
+        metadata[f"{run.resource}_quarantined"] = run.quarantined
+    metadata["dagster/row_count"] = sum(run.records for run in applied)
+    return dg.MaterializeResult(metadata=metadata)
+
+
 def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
     links = _prose([link.label for link in resource.links])
 
@@ -232,7 +258,7 @@ def _snapshot(resource: ResourceSpec) -> dg.AssetsDefinition:
         name=resource.snapshot_asset,
         group_name="ingest",
         kinds={"deltalake"},
-        deps=[CHANGES[resource.name], deleted_records, unseen_deletions],
+        deps=[CHANGES[resource.name], deleted_records, unseen_deletions, webhook_changes],
         freshness_policy=SNAPSHOT_FRESHNESS,
         owners=OWNERS,
         tags=tags(resource.name, personal_data=True),

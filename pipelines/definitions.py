@@ -5,17 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analytics, ingest, push, quality, segments, warehouse
-from pipelines.jobs import push_job, reconcile_job, sync_job
+from pipelines.jobs import push_job, reconcile_job, sync_job, webhooks_job
 from pipelines.resources import default_resources
 from pipelines.schedules import reconcile_schedule, sync_schedule
-from pipelines.sensors import crm_inbox_sensor, sync_automation
+from pipelines.sensors import crm_inbox_sensor, sync_automation, webhook_inbox_sensor
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([ingest, warehouse, analytics, segments, push]),
     asset_checks=quality.quality_checks,
-    jobs=[sync_job, reconcile_job, push_job],
+    jobs=[sync_job, reconcile_job, webhooks_job, push_job],
     schedules=[sync_schedule, reconcile_schedule],
-    sensors=[crm_inbox_sensor, sync_automation],
+    sensors=[crm_inbox_sensor, webhook_inbox_sensor, sync_automation],
     resources=default_resources(),
     # Runs the UI or the automation sensor launch (not only the jobs): one process for all steps,
     # as for the jobs (pipelines/jobs.py): the run-long lake lock, and start-up cost per step.

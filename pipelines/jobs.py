@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analytics, segments, warehouse
-from assets.ingest import CHANGES, SNAPSHOTS, deleted_records, unseen_deletions
+from assets.ingest import CHANGES, SNAPSHOTS, deleted_records, unseen_deletions, webhook_changes
 from assets.push import crm_push
 
 # Everything downstream of the snapshots: the warehouse load, analytics, segment files. Both jobs
@@ -44,6 +44,14 @@ reconcile_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     tags=WRITES,
     description="Find records deleted in vivenu (each confirmed by a 404) and apply them.",
+)
+
+webhooks_job = dg.define_asset_job(
+    "webhooks_job",
+    selection=[webhook_changes, *SNAPSHOTS.values(), *WAREHOUSE_ASSETS],
+    executor_def=dg.in_process_executor,
+    tags=WRITES,
+    description="Apply the webhook inbox: lake, quality gate, warehouse, analytics, segments.",
 )
 
 push_job = dg.define_asset_job(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.jobs import WRITES, push_job
+from pipelines.jobs import WRITES, push_job, webhooks_job
 from pipelines.push.runner import CrmDirs
+from pipelines.webhooks.apply import waiting
+from pipelines.webhooks.inbox import Inbox
 
 FILE_TAG = "customer_sync/crm_file"
 
@@ -44,6 +46,21 @@ def crm_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     if not requests:
         return dg.SkipReason(f"{len(files)} file(s) in the inbox are already being pushed")
     return dg.SensorResult(run_requests=requests)
+
+
+@dg.sensor(job=webhooks_job, minimum_interval_seconds=30)
+def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """A webhooks_job run whenever envelopes wait in <data_dir>/webhooks/inbox and none is
+    running: vivenu's pushes reach the warehouse within a minute, in small runs."""
+    envelopes = len(waiting(Inbox(settings.data_dir().absolute() / "webhooks")))
+    if not envelopes:
+        return dg.SkipReason("no webhook envelopes waiting")
+    active = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=webhooks_job.name, statuses=_ACTIVE), limit=1
+    )
+    if active:
+        return dg.SkipReason(f"{envelopes} envelope(s) wait for the run in progress")
+    return dg.RunRequest()
 
 
 # Declarative automation: the sync's change assets on their cron, the reconcile nightly, and

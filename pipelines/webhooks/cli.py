@@ -216,3 +216,28 @@ def remove_command(name: str | None, webhook_id: str | None) -> None:
         )
     for hook in removed:
         click.echo(f"removed webhook {_describe(hook)}", err=True)
+
+
+@webhooks.command()
+@clikit.json_option("Print what was applied as JSON on stdout.")
+@click.option("--verbose", is_flag=True, help="Log the run's steps on stderr.")
+def apply(as_json: bool, verbose: bool) -> None:
+    """Apply the envelopes waiting in the inbox: lake, quality gate, warehouse, analytics and
+    segments, as `webhooks_job` (the sensor `webhook_inbox_sensor` runs it by itself)."""
+    from pipelines.cli import run_job
+
+    clikit.config_problems(preflight.problems(pipeline=True))
+    metadata = run_job("webhooks_job", {}, verbose=verbose)
+    applied = metadata.get("webhook_changes", {})
+    if as_json:
+        click.echo(json.dumps({"webhook_changes": applied}, indent=2))
+        return
+    click.echo(
+        f"applied {applied.get('envelopes', 0)} envelope(s): "
+        + ", ".join(
+            f"{k.removesuffix('_records')} {v:,}"
+            for k, v in applied.items()
+            if k.endswith("_records")
+        ),
+        err=True,
+    )
