@@ -57,8 +57,13 @@ TABLES: dict[str, dict[str, pa.Schema]] = {spec.name: spec.tables for spec in RE
 # The append-only tables of a resource besides `changes` (its own rows).
 LOGS = ("quarantine", "deletions")
 
-# How long a writer's claim holds without a commit; a live writer commits well within it.
-LEASE_S = 60.0
+# How long a claim from another host holds without a commit. Generous: a live writer may wait
+# minutes on a rate-limited API between two pages; on one host the process table decides.
+LEASE_S = 600.0
+# A writer with windows done commits them at least this often (what a kill -9 can cost).
+CHECKPOINT_S = 20.0
+# How long a writer that keeps losing the race for a free claim goes on trying.
+RACE_S = 30.0
 # A log table is optimized into fewer files once it has more (one file per checkpoint).
 MAX_LOG_FILES = 128
 # How long a writer waits for another one's claim before giving up.
@@ -234,7 +239,7 @@ class Lake:
                     return writer
                 except LakeBusy:
                     # Claimed by another at the same instant: look again, within the wait.
-                    if time.monotonic() >= deadline + LEASE_S:
+                    if time.monotonic() >= deadline + RACE_S:
                         raise
             elif time.monotonic() >= deadline:
                 raise LakeBusy(
@@ -471,12 +476,11 @@ def _holder_alive(holder: dict[str, Any]) -> str | None:
     if not holder.get("held"):
         return None
     pid, host = holder.get("pid"), holder.get("host")
-    if host == socket.gethostname() and (
-        pid == os.getpid() or not (isinstance(pid, int) and pid_alive(pid))
-    ):
-        return None  # this process (an attempt that failed) or a process that is gone
     age = max(0.0, (_now_ms() - int(holder.get("timestamp") or 0)) / 1000)
-    if age > LEASE_S:
+    if host == socket.gethostname():
+        if pid == os.getpid() or not (isinstance(pid, int) and pid_alive(pid)):
+            return None  # this process (an attempt that failed) or a process that is gone
+    elif age > LEASE_S:
         return None
     return f"run {holder.get('run') or '-'}, pid {pid} on {host}, last commit {age:.0f} s ago"
 
@@ -642,8 +646,8 @@ class LakeWriter:
         return True
 
     def due(self) -> bool:
-        """Whether a commit is due to keep the claim alive (a third of the lease has passed)."""
-        return time.monotonic() - self.last_commit > LEASE_S / 3
+        """Whether a checkpoint is due (keeps the claim alive and bounds what a kill costs)."""
+        return time.monotonic() - self.last_commit > CHECKPOINT_S
 
     def _landed_anyway(self, commit_id: str, exc: Exception) -> None:
         """After a failed commit: return if it landed after all (the store applied it and the

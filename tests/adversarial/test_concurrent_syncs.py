@@ -89,3 +89,34 @@ def test_a_writer_taken_over_is_fenced_at_its_next_commit(tmp_path):
         with pytest.raises(LakeBusy, match="another sync of customers took over"):
             stale.commit(stale.state)
     assert lake.load_state("customers").unmodeled_fields == ["taken-over"]
+
+
+@pytest.mark.attack("a live writer waiting on a rate-limited API loses its claim after a minute")
+def test_a_claim_outlives_the_clock_on_its_host_and_the_lease_on_another(tmp_path, monkeypatch):
+    from pipelines.sync import lake as lake_module
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        # The claim of a live process of this host, last committed long ago (minutes on one page).
+        monkeypatch.setattr(lake_module.os, "getpid", lambda: holder.pid)
+        claim = Lake(tmp_path).writer("customers")
+        claim.__enter__()  # not released while `claim` lives: as if the holder were writing
+        monkeypatch.undo()
+        later = lake_module._now_ms() + int(3 * lake_module.LEASE_S * 1000)
+        monkeypatch.setattr(lake_module, "_now_ms", lambda: later)
+        with pytest.raises(LakeBusy, match=f"pid {holder.pid} on "):
+            Lake(tmp_path).writer("customers", wait_s=0).__enter__()
+
+        # Seen from another host only the lease counts: held within it, taken over after.
+        monkeypatch.setattr(lake_module.socket, "gethostname", lambda: "another-host")
+        soon = later - int(2.5 * lake_module.LEASE_S * 1000)
+        monkeypatch.setattr(lake_module, "_now_ms", lambda: soon)
+        with pytest.raises(LakeBusy):
+            Lake(tmp_path).writer("customers", wait_s=0).__enter__()
+        monkeypatch.setattr(lake_module, "_now_ms", lambda: later)
+        with Lake(tmp_path).writer("customers", wait_s=0):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    del claim

@@ -98,9 +98,9 @@ def test_a_run_publishes_the_analyst_copy_once_with_fresh_analytics(tmp_path, mo
     published = []
     real = loader.publish
 
-    def spy(db_path, target=None):
+    def spy(db_path, target=None, **kwargs):
         published.append(db_path)
-        return real(db_path, target)
+        return real(db_path, target, **kwargs)
 
     monkeypatch.setattr(loader, "publish", spy)
     monkeypatch.setenv("CUSTOMER_SYNC_SEGMENTS", "vip")
