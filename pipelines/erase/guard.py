@@ -46,19 +46,22 @@ class Guard:
         return self._owned(spec, data)
 
     def _owned(self, spec: ResourceSpec, data: pa.Table) -> pa.Table:
+        mask, owners = self.owned(spec, data)
+        return redact_rows(spec, data, mask, owners)
+
+    def owned(self, spec: ResourceSpec, data: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """Which rows of `spec`'s records belong to an erased person (by the owner column or
+        `owned_via`), and the pseudonym of their owner (null where the row names none)."""
         owner = data[spec.owner]
-        mask = self.erased.erased(PEOPLE, owner)
+        by_owner = self.erased.erased(PEOPLE, owner)
+        mask = by_owner
         for column, resource in spec.owned_via:
             mask = pc.or_(mask, self.erased.erased(resource, data[column]))
-        if not pc.any(mask).as_py():
-            return data
         names = [
             self.erased.pseudonym(v) if v is not None and hit else None
-            for v, hit in zip(
-                owner.to_pylist(), self.erased.erased(PEOPLE, owner).to_pylist(), strict=True
-            )
+            for v, hit in zip(owner.to_pylist(), by_owner.to_pylist(), strict=True)
         ]
-        return redact_rows(spec, data, mask, pa.array(names, pa.string()))
+        return mask, pa.array(names, pa.string())
 
     def _quarantine(self, spec: ResourceSpec, data: pa.Table) -> pa.Table:
         ids = data["record_id"].to_pylist()

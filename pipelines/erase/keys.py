@@ -103,6 +103,15 @@ class ErasedSet:
         )
         return cls.load(root, options)
 
+    def plus(self, entries: list[tuple[str, str]]) -> ErasedSet:
+        """A copy that also holds `entries` (resource, id), in memory only: what a dry run or
+        an erasure in progress judges by. Without a salt yet, a throwaway one."""
+        salt = self.salt if self.salt is not None else secrets.token_bytes(32)
+        hashes = {r: set(h) for r, h in self.hashes.items()}
+        for resource, record_id in entries:
+            hashes.setdefault(resource, set()).add(id_hash(salt, record_id))
+        return ErasedSet(salt=salt, hashes=hashes)
+
     @property
     def active(self) -> bool:
         return self.salt is not None and any(self.hashes.values())

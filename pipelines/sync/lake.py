@@ -101,7 +101,7 @@ class CompactionResult:
     quarantined: int
 
 
-def _snapshot_tables(resource: str) -> list[str]:
+def snapshot_tables(resource: str) -> list[str]:
     """The snapshot's tables: the resource's own first."""
     return [resource, "deletions", "quarantine", *(link.table for link in spec(resource).links)]
 
@@ -454,7 +454,7 @@ class Lake:
                 "quarantine": lambda: con.sql(sql("merge_quarantine")),
             }
             counts: dict[str, int] = {}
-            for table in _snapshot_tables(resource):
+            for table in snapshot_tables(resource):
                 # A link table is rebuilt from the merged records by `sql/<table>.sql`.
                 relation = results[table]() if table in results else con.sql(sql(table))
                 uri = self.snapshot_uri(resource, table)
