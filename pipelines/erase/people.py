@@ -17,7 +17,15 @@ from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
 
 # Customer columns read to recognize a person in files (every version's values).
-CONTACT = ("id", "primary_email", "name", "phone", "location_street", "transaction_ids")
+CONTACT = (
+    "id", "primary_email", "name", "prename", "lastname", "phone", "location_street",
+    "location_postal", "location_city", "location_state", "location_country", "transaction_ids",
+)  # fmt: skip
+# What an ad platform's file (no id) recognizes a customer by (`segments.drop_people`).
+PLATFORM = (
+    "primary_email", "phone", "prename", "lastname", "location_postal", "location_city",
+    "location_state", "location_country",
+)  # fmt: skip
 # Shorter values are not searched for in free text: they would match other people's text.
 MIN_TERM = 5
 
@@ -59,6 +67,9 @@ class Person:
     terms: set[str] = field(default_factory=set)
     # Records they own, per resource (their transactions; tickets go by the transactions).
     owned: dict[str, set[str]] = field(default_factory=dict)
+    # Every version's contact fields, as the segment exports hashed them.
+    contacts: list[dict[str, str | None]] = field(default_factory=list)
+    phones: set[str] = field(default_factory=set)
 
 
 def _scan(lake: Lake, resource: str, table: str, columns: list[str]) -> Iterable[pa.Table]:
@@ -95,6 +106,11 @@ def resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
 
 
 def _add_version(person: Person, row: dict) -> None:
+    contact = {c: row.get(c) for c in PLATFORM}
+    if contact not in person.contacts:
+        person.contacts.append(contact)
+    if row.get("phone"):
+        person.phones.add(str(row["phone"]).strip())
     if row.get("primary_email"):
         person.emails.add(row["primary_email"].lower())
     for column in ("primary_email", "name", "phone", "location_street"):

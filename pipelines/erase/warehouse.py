@@ -105,7 +105,11 @@ def _apply(con: duckdb.DuckDBPyConnection, *, dry_run: bool) -> dict[str, int]:
                 continue
             match = {"table": table, "match": _match(spec)}
             assignments = _assignments(spec, con, table)
-            run(table, sql("owned_count", **match), sql("owned_redact", **match, assignments=assignments))
+            run(
+                table,
+                sql("owned_count", **match),
+                sql("owned_redact", **match, assignments=assignments),
+            )
         for link in spec.links if spec.owner == "id" else ():
             if _has(con, "main", link.table):
                 handled.add(("main", link.table))
@@ -113,9 +117,17 @@ def _apply(con: duckdb.DuckDBPyConnection, *, dry_run: bool) -> dict[str, int]:
                 run(link.table, sql("people_count", **ids), sql("people_delete", **ids))
     by_resource = {"table": "deletions", "key": "id", "extra": "AND resource = $resource"}
     internal = {**by_resource, "table": "internal.rejected_versions"}
-    for ident, present in ((by_resource, _has(con, "main", "deletions")), (internal, _has(con, "internal", "rejected_versions"))):
+    for ident, present in (
+        (by_resource, _has(con, "main", "deletions")),
+        (internal, _has(con, "internal", "rejected_versions")),
+    ):
         if present:
-            run(ident["table"], sql("people_count", **ident), sql("people_delete", **ident), {"resource": PEOPLE})
+            run(
+                ident["table"],
+                sql("people_count", **ident),
+                sql("people_delete", **ident),
+                {"resource": PEOPLE},
+            )
     if _has(con, "main", "push_log"):
         handled.add(("main", "push_log"))
         ident = {"table": "push_log", "key": "customer_id", "extra": ""}
@@ -154,7 +166,8 @@ def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int
         _register(con, erasure)
         con.execute("BEGIN TRANSACTION")
         counts = _apply(con, dry_run=False)
-        _log(con, erasure, {**log, "rows": {**log["rows"], "warehouse": counts}})
+        layers = set(log["layers"]) | ({"warehouse", "analyst copy"} if counts else set())
+        _log(con, erasure, {**log, "layers": layers, "rows": {**log["rows"], "warehouse": counts}})
         con.execute("COMMIT")
         (database,) = con.execute("SELECT current_database()").fetchall()[0]
         con.execute(sql("rewrite"), {"path": str(fresh)})
