@@ -23,14 +23,17 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 from pipelines.erase.guard import PEOPLE, Guard
 from pipelines.registry import RESOURCES, UNMODELED, ResourceSpec
 from pipelines.sync.lake import Lake, LakeWriter, snapshot_tables
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
+from pipelines.sync.schemas import DELETIONS
 
 LOG_RETENTION = "delta.logRetentionDuration"
+# As the lake writes its own files.
+WRITE = WriterProperties(compression="ZSTD")
 # Delta's own default, put back after the cut (commits then expire as before).
 DEFAULT_LOG_RETENTION = "interval 30 days"
 
@@ -111,6 +114,7 @@ def _merge(
         predicate=f"t.{key} = s.key",
         source_alias="s",
         target_alias="t",
+        writer_properties=WRITE,
         commit_properties=props,
     )
     if action == "delete":
@@ -132,7 +136,9 @@ def _rewrite_quarantine(
     before = set(data["payload"].to_pylist())
     changed = len(data) - len(kept) + sum(p not in before for p in kept["payload"].to_pylist())
     if changed and not dry_run:
-        write_deltalake(uri, kept, mode="overwrite", storage_options=lake_options())
+        write_deltalake(
+            uri, kept, mode="overwrite", writer_properties=WRITE, storage_options=lake_options()
+        )
     return changed
 
 
@@ -205,7 +211,7 @@ def tombstone_pseudonyms(
     if _open(lake, PEOPLE, "snapshot/deletions") is not None:
         write_deltalake(
             snapshot,
-            rows.cast(DeltaTable(snapshot, storage_options=lake_options()).schema().to_arrow()),
+            rows.cast(DELETIONS),
             mode="append",
             storage_options=lake_options(),
         )
