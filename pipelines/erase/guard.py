@@ -52,7 +52,7 @@ class Guard:
     def owned(self, spec: ResourceSpec, data: pa.Table) -> tuple[pa.Array, pa.Array]:
         """Which rows of `spec`'s records belong to an erased person (by the owner column or
         `owned_via`), and the pseudonym of their owner (null where the row names none)."""
-        owner = data[spec.owner]
+        owner = data[spec.owner or "id"]
         by_owner = self.erased.erased(PEOPLE, owner)
         mask = by_owner
         for column, resource in spec.owned_via:
@@ -67,7 +67,7 @@ class Guard:
         ids = data["record_id"].to_pylist()
         payloads = data["payload"].to_pylist()
         keep: list[bool] = []
-        out: list[str] = []
+        out: list[str | None] = []
         for record_id, payload in zip(ids, payloads, strict=True):
             owner, via = payload_owner(spec, payload)
             if spec.owner == "id":
@@ -81,7 +81,7 @@ class Guard:
             )
             keep.append(True)
             pseudonym = self.erased.pseudonym(owner) if hit_owner and owner else None
-            out.append(redact_payload(spec, payload, pseudonym) if hit else payload)
+            out.append(redact_payload(spec, payload or "", pseudonym) if hit else payload)
         data = data.set_column(
             data.column_names.index("payload"),
             data.schema.field("payload"),

@@ -79,13 +79,13 @@ class ErasedSet:
             return cls(salt=None)
         # Several rows only if two first erasures raced; every erasure holds the customers'
         # writer claim, so the smallest one is the one every writer uses.
-        salt = bytes.fromhex(min(salts.column("salt").to_pylist()))
+        salt = bytes.fromhex(min(str(v) for v in salts.column("salt").to_pylist()))
         erased = _read(root, "erased", options)
         hashes: dict[str, set[str]] = {}
         if erased is not None:
             pairs = zip(erased["resource"].to_pylist(), erased["id_hash"].to_pylist(), strict=True)
             for resource, h in pairs:
-                hashes.setdefault(resource, set()).add(h)
+                hashes.setdefault(str(resource), set()).add(str(h))
         return cls(salt=salt, hashes=hashes)
 
     @classmethod

@@ -96,7 +96,8 @@ def resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
             if "primary_email" in rows.column_names and emails:
                 lower = pc.utf8_lower(rows["primary_email"])
                 hit = pc.or_(hit, pc.is_in(lower, value_set=pa.array(sorted(emails))))
-            for row in rows.filter(hit.fill_null(False)).to_pylist():
+            mask = [bool(h) for h in hit.to_pylist()]
+            for row in rows.filter(mask).to_pylist():
                 _add_version(people.setdefault(row["id"], Person(row["id"])), row)
     found_emails = {e for p in people.values() for e in p.emails}
     missing = [i for i in request.ids if i not in people]
