@@ -4,7 +4,6 @@ records they own and the values they can be recognized by in files."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,12 +71,13 @@ class Person:
     phones: set[str] = field(default_factory=set)
 
 
-def _scan(lake: Lake, resource: str, table: str, columns: list[str]) -> Iterable[pa.Table]:
+def _scan(lake: Lake, resource: str, table: str, columns: list[str], flt: pc.Expression):
+    """The rows of a table `flt` selects (files pruned by their statistics on `id`)."""
     data = lake.dataset(resource, table)
     if data is None:
         return []
     have = [c for c in columns if c in data.schema.names]
-    return [data.to_table(columns=have)]
+    return [data.to_table(columns=have, filter=flt)]
 
 
 def _tables(resource: str) -> list[str]:
@@ -90,20 +90,27 @@ def resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
     ids = set(request.ids)
     emails = {e.strip().lower() for e in request.emails}
     people: dict[str, Person] = {}
+    flt = pc.field("id").isin(_strings(ids))
+    if emails:  # an email may have been changed since: every version is searched
+        flt = flt | pc.utf8_lower(pc.field("primary_email")).isin(_strings(emails))
+    named = {*ids}
     for table in _tables(PEOPLE):
-        for rows in _scan(lake, PEOPLE, table, list(CONTACT)):
-            hit = pc.is_in(rows["id"], value_set=pa.array(sorted(ids), pa.string()))
-            if "primary_email" in rows.column_names and emails:
-                lower = pc.utf8_lower(rows["primary_email"])
-                hit = pc.or_(hit, pc.is_in(lower, value_set=pa.array(sorted(emails))))
-            mask = [bool(h) for h in hit.to_pylist()]
-            for row in rows.filter(mask).to_pylist():
+        for rows in _scan(lake, PEOPLE, table, list(CONTACT), flt):
+            named.update(str(i) for i in rows["id"].to_pylist())
+    # Every version of everyone named, by id (an old version may hold another email).
+    for table in _tables(PEOPLE):
+        for rows in _scan(lake, PEOPLE, table, list(CONTACT), pc.field("id").isin(_strings(named))):
+            for row in rows.to_pylist():
                 _add_version(people.setdefault(row["id"], Person(row["id"])), row)
     found_emails = {e for p in people.values() for e in p.emails}
     missing = [i for i in request.ids if i not in people]
     missing += [e for e in request.emails if e.strip().lower() not in found_emails]
     _owned(lake, people)
     return sorted(people.values(), key=lambda p: p.id), missing
+
+
+def _strings(values: set[str]) -> pa.Array:
+    return pa.array(sorted(values), pa.string())
 
 
 def _add_version(person: Person, row: dict) -> None:

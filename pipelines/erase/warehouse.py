@@ -85,60 +85,83 @@ def _resource_tables(con: duckdb.DuckDBPyConnection, spec: ResourceSpec) -> list
     return [t for t in (spec.name, f"{spec.name}_history") if _has(con, "main", t)]
 
 
+class _Pass:
+    """One pass over the warehouse's tables: counting (dry run) or erasing, per table."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, dry_run: bool) -> None:
+        self.con = con
+        self.dry_run = dry_run
+        self.counts: dict[str, int] = {}
+        self.handled: set[tuple[str, str]] = set()
+
+    def run(
+        self, label: str, count: str, change: str, params: dict[str, Any] | None = None
+    ) -> None:
+        statement = count if self.dry_run else change
+        rows = int(self.con.execute(statement, params or {}).fetchall()[0][0])
+        if rows:
+            self.counts[label] = self.counts.get(label, 0) + rows
+
+    def people(
+        self, table: str, key: str, extra: str = "", params: dict[str, Any] | None = None
+    ) -> None:
+        """Delete (count) a customer's own rows of `table`, by `key`."""
+        ident = {"table": table, "key": key, "extra": extra}
+        self.run(table, sql("people_count", **ident), sql("people_delete", **ident), params)
+
+    def owned(self, spec: ResourceSpec, table: str) -> None:
+        """Redact (count) the rows they own."""
+        match = {"table": table, "match": _match(spec)}
+        assignments = _assignments(spec, self.con, table)
+        self.run(
+            table,
+            sql("owned_count", **match),
+            sql("owned_redact", **match, assignments=assignments),
+        )
+
+    def registry(self) -> None:
+        """The registry's tables, histories and link tables."""
+        for spec in (s for s in RESOURCES if s.owner):
+            for table in _resource_tables(self.con, spec):
+                self.handled.add(("main", table))
+                if spec.owner == "id":
+                    self.people(table, "id")
+                else:
+                    self.owned(spec, table)
+            for link in spec.links if spec.owner == "id" else ():
+                if _has(self.con, "main", link.table):
+                    self.handled.add(("main", link.table))
+                    self.people(link.table, link.key)
+
+    def logs(self) -> None:
+        """Tombstones and held-back versions of the customers; push attempts on them."""
+        extra, params = "AND resource = $resource", {"resource": PEOPLE}
+        if _has(self.con, "main", "deletions"):
+            self.people("deletions", "id", extra, params)
+        if _has(self.con, "internal", "rejected_versions"):
+            self.people("internal.rejected_versions", "id", extra, params)
+        if _has(self.con, "main", "push_log"):
+            self.handled.add(("main", "push_log"))
+            ident = {"table": "push_log", "key": "customer_id", "extra": ""}
+            self.run("push_log", sql("people_count", **ident), sql("push_log_redact"))
+
+    def marts(self) -> None:
+        """Every other base table with a customer_id: the pseudonym."""
+        for schema, table in self.con.execute(sql("linked_tables")).fetchall():
+            if (schema, table) in self.handled:
+                continue
+            name = table if schema == "main" else f"{schema}.{table}"
+            ident = {"table": name, "key": "customer_id", "extra": ""}
+            self.run(name, sql("people_count", **ident), sql("pseudonymize", table=name))
+
+
 def _apply(con: duckdb.DuckDBPyConnection, *, dry_run: bool) -> dict[str, int]:
     """Count (dry run) or erase, per table; returns the rows per table."""
-    counts: dict[str, int] = {}
-
-    def run(label: str, count: str, change: str, params: dict[str, Any] | None = None) -> None:
-        statement = count if dry_run else change
-        rows = int(con.execute(statement, params or {}).fetchall()[0][0])
-        if rows:
-            counts[label] = counts.get(label, 0) + rows
-
-    handled = set()
-    for spec in (s for s in RESOURCES if s.owner):
-        for table in _resource_tables(con, spec):
-            handled.add(("main", table))
-            if spec.owner == "id":
-                ids = {"table": table, "key": "id", "extra": ""}
-                run(table, sql("people_count", **ids), sql("people_delete", **ids))
-                continue
-            match = {"table": table, "match": _match(spec)}
-            assignments = _assignments(spec, con, table)
-            run(
-                table,
-                sql("owned_count", **match),
-                sql("owned_redact", **match, assignments=assignments),
-            )
-        for link in spec.links if spec.owner == "id" else ():
-            if _has(con, "main", link.table):
-                handled.add(("main", link.table))
-                ids = {"table": link.table, "key": link.key, "extra": ""}
-                run(link.table, sql("people_count", **ids), sql("people_delete", **ids))
-    by_resource = {"table": "deletions", "key": "id", "extra": "AND resource = $resource"}
-    internal = {**by_resource, "table": "internal.rejected_versions"}
-    for ident, present in (
-        (by_resource, _has(con, "main", "deletions")),
-        (internal, _has(con, "internal", "rejected_versions")),
-    ):
-        if present:
-            run(
-                ident["table"],
-                sql("people_count", **ident),
-                sql("people_delete", **ident),
-                {"resource": PEOPLE},
-            )
-    if _has(con, "main", "push_log"):
-        handled.add(("main", "push_log"))
-        ident = {"table": "push_log", "key": "customer_id", "extra": ""}
-        run("push_log", sql("people_count", **ident), sql("push_log_redact"))
-    for schema, table in con.execute(sql("linked_tables")).fetchall():
-        if (schema, table) in handled:
-            continue
-        name = table if schema == "main" else f"{schema}.{table}"
-        ident = {"table": name, "key": "customer_id", "extra": ""}
-        run(name, sql("people_count", **ident), sql("pseudonymize", table=name))
-    return counts
+    one = _Pass(con, dry_run=dry_run)
+    one.registry()
+    one.logs()
+    one.marts()
+    return one.counts
 
 
 def count(db_path: Path, erasure: Erasure) -> dict[str, int]:
