@@ -15,7 +15,8 @@ from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.warehouse import loader
-from tests.erase.world import World, build, scan
+from tests.erase.world import World, build, scan, scan_blobs
+from tests.s3 import S3Lake
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,17 @@ def test_the_next_sync_does_not_bring_them_back(world: World) -> None:
         world.db, "SELECT count(*) FROM customers WHERE id = ANY($ids)", {"ids": world.erased}
     ) == [(0,)]
     assert scan(world.data_dir, world.known) == []
+
+
+def test_with_the_lake_on_s3_no_object_holds_them(tmp_path: Path, s3_lake: S3Lake) -> None:
+    with SimulatorServer(Store.seeded(150, 5)) as sim:
+        world = build(sim, tmp_path / "data", n=4)
+        assert scan_blobs(s3_lake.objects(), world.known)  # the bucket held them
+        revenue = world.revenue()
+
+        erase(Request(ids=tuple(world.erased)), data_dir=world.data_dir)
+
+        assert scan_blobs(s3_lake.objects(), world.known) == []
+        assert scan(world.data_dir, world.known) == []
+        assert world.revenue() == revenue
+        assert "lake/_erasure/salt/_delta_log/00000000000000000000.json" in s3_lake.listing()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets import analytics
@@ -63,7 +63,8 @@ class World:
                 analytics.build(con, name, params)
         finally:
             con.close()
-        loader.publish(self.db)
+        lake = self.lake
+        loader.publish(self.db, lake=lake.root if lake.remote else None)
 
     def validate(self) -> None:
         for spec in RESOURCES:
@@ -192,15 +193,15 @@ def _push(world: World) -> None:
 # --- the scan ---------------------------------------------------------------------------
 
 
-def _texts_of_parquet(path: Path) -> list[str]:
-    table = pq.read_table(path)
+def _texts_of_parquet(data: bytes) -> list[str]:
+    table = pq.read_table(pa.BufferReader(data))
     return [json.dumps(table.to_pylist(), default=str, ensure_ascii=False)]
 
 
-def _texts_of_duckdb(path: Path) -> list[str]:
+def _texts_of_duckdb(data: bytes) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / path.name
-        shutil.copy(path, copy)
+        copy = Path(tmp) / "scanned.duckdb"
+        copy.write_bytes(data)
         con = duckdb.connect(str(copy), read_only=True)
         try:
             out = []
@@ -225,19 +226,27 @@ def scan(root: Path, needles: dict[str, set[str]]) -> list[tuple[str, str, str]]
     """(file, how, person) for every needle found: in the raw bytes of every file, and in the
     decoded data of Parquet (Delta data and checkpoints, rejects, exports), DuckDB (every table
     and column) and JSON files."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return scan_blobs([(str(p.relative_to(root)), p.read_bytes()) for p in files], needles)
+
+
+def scan_blobs(
+    blobs: list[tuple[str, bytes]], needles: dict[str, set[str]]
+) -> list[tuple[str, str, str]]:
+    """`scan` over (name, bytes) pairs: files, or the objects of a bucket."""
     found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
+    for name, data in blobs:
+        path = Path(name)
         texts = [("bytes", data.decode("utf-8", "replace").lower())]
         if data.startswith(b"PAR1"):
-            texts += [("parquet", t.lower()) for t in _texts_of_parquet(path)]
+            texts += [("parquet", t.lower()) for t in _texts_of_parquet(data)]
         elif path.suffix == ".duckdb":
-            texts += [("duckdb", t.lower()) for t in _texts_of_duckdb(path)]
+            texts += [("duckdb", t.lower()) for t in _texts_of_duckdb(data)]
         elif path.suffix in (".json", ".jsonl"):
             texts += [("json", t.lower()) for t in _texts_of_json(data)]
         for person, values in needles.items():
             for how, text in texts:
                 if any(v.lower() in text for v in values):
-                    found.append((str(path.relative_to(root)), how, person))
+                    found.append((name, how, person))
                     break
     return found
