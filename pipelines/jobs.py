@@ -75,6 +75,8 @@ class EraseConfig(dg.Config):
     ids: list[str] = []
     emails: list[str] = []
     file: str | None = None
+    # Also the customers a reconcile confirmed deleted CUSTOMER_SYNC_ERASE_DELETED_AFTER ago.
+    deleted: bool = False
     dry_run: bool = False
     also_in_vivenu: bool = False
 
@@ -120,6 +122,20 @@ def erase_people(
         }
     )
     return rows
+
+
+def _deleted_due(data_dir: Path) -> list[str]:
+    from pipelines import settings
+    from pipelines.erase.run import deleted_due
+    from pipelines.sync.lake import Lake
+
+    after = settings.erase_deleted_after()
+    if after is None:
+        raise dg.Failure(
+            description=f"{settings.ERASE_DELETED_AFTER.name} is not set: set it to the days a "
+            "confirmed deletion is kept before `deleted: true` erases it (e.g. 30)"
+        )
+    return deleted_due(Lake(data_dir), after)
 
 
 @dg.job(tags=WRITES, executor_def=dg.in_process_executor)

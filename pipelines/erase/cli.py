@@ -48,6 +48,12 @@ def _print(report: ErasureReport) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of customer ids or emails, one a line (`#` comments).",
 )
+@click.option(
+    "--deleted",
+    is_flag=True,
+    help="The customers a reconcile confirmed deleted at least CUSTOMER_SYNC_ERASE_DELETED_AFTER "
+    "days ago (and not erased yet).",
+)
 @click.option("--dry-run", is_flag=True, help="Count what each layer holds; change nothing.")
 @click.option(
     "--also-in-vivenu",
@@ -59,6 +65,7 @@ def erase(
     ids: tuple[str, ...],
     emails: tuple[str, ...],
     file: Path | None,
+    deleted: bool,
     dry_run: bool,
     also_in_vivenu: bool,
     as_json: bool,
@@ -67,9 +74,14 @@ def erase(
     warehouse (rewritten) and its analyst copy, segment exports, CRM files and reports, quality
     reports, webhook envelopes. Their transactions and tickets keep money and dates under a
     pseudonym, and the next syncs keep them out. The warehouse's erasure_log keeps the proof."""
-    if not (ids or emails or file):
-        raise click.UsageError("name whom to erase: --id, --email or --file")
+    if not (ids or emails or file or deleted):
+        raise click.UsageError("name whom to erase: --id, --email, --file or --deleted")
     clikit.config_problems(preflight.problems(api=also_in_vivenu and not dry_run))
+    if deleted:
+        ids = (*ids, *_deleted_due())
+        if not (ids or emails or file):
+            click.echo("nothing to erase: no customer deleted long enough ago", err=True)
+            return
     try:
         request = Request.from_file(file) if file else Request()
         request = Request(ids=(*request.ids, *ids), emails=(*request.emails, *emails))
@@ -85,6 +97,23 @@ def erase(
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print(report)
+
+
+def _deleted_due() -> list[str]:
+    from pipelines.erase.run import deleted_due
+    from pipelines.sync.lake import Lake
+
+    name = settings.ERASE_DELETED_AFTER.name
+    try:
+        after = settings.erase_deleted_after()
+    except settings.SettingsError as exc:
+        raise clikit.ConfigProblems([str(exc)]) from None
+    if after is None:
+        raise clikit.ConfigProblems(
+            [f"{name} is not set: set it to the days a confirmed deletion is kept before --deleted "
+             "erases it (e.g. 30)"]
+        )  # fmt: skip
+    return deleted_due(Lake(settings.data_dir()), after)
 
 
 def _client():

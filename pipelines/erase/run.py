@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipelines.erase import files, lake_tables, people
 from pipelines.erase import warehouse as wh
 from pipelines.erase.guard import Guard
-from pipelines.erase.keys import ErasedSet
+from pipelines.erase.keys import PSEUDONYM_PREFIX, ErasedSet
 from pipelines.erase.people import EraseRequestError, Person, Request
 from pipelines.sync.engine import new_run_id
 from pipelines.sync.lake import Lake
@@ -121,6 +121,25 @@ def erase(
         report.layers.update(_file_layers(data_dir, found, erased, dry_run=False))
         _warehouse(lake, db_path, report, wh.Erasure(found, erased, erasure_id, datetime.now(UTC)))
     return report
+
+
+def deleted_due(lake: Lake, after: timedelta, now: datetime | None = None) -> list[str]:
+    """Customers a reconcile confirmed deleted at least `after` ago and not erased yet (their
+    versions stay in the lake's change log until they are)."""
+    data = lake.dataset(people.PEOPLE, "snapshot/deletions")
+    if data is None:
+        return []
+    cutoff = (now or datetime.now(UTC)) - after
+    rows = data.to_table(columns=["id", "deleted_at"]).to_pylist()
+    erased = ErasedSet.load(lake.root, lake_options())
+    known = erased.hashes.get(people.PEOPLE, set())
+    return sorted(
+        r["id"]
+        for r in rows
+        if r["deleted_at"] <= cutoff
+        and not r["id"].startswith(PSEUDONYM_PREFIX)
+        and (erased.salt is None or erased.hash(r["id"]) not in known)
+    )
 
 
 async def _vivenu(client: VivenuClient, found: list[Person]) -> int:

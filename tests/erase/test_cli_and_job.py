@@ -101,3 +101,27 @@ def test_erase_job_runs_the_same_code(synced, tmp_path: Path) -> None:
     assert result.output_for_node("erase_people")["lake"] > 0
     assert not {first, second} & set(_ids(data))
     assert _log_rows(data) == 2
+
+
+def test_deleted_customers_are_erased_once_their_retention_passed(synced, monkeypatch) -> None:
+    sim, data = synced
+    gone = sorted(_ids(data))[-1]
+    sim.store.delete_customer(gone)
+    sync(sim, data, reconcile=True)
+    runner = CliRunner()
+    off = runner.invoke(main, ["erase", "--deleted"])
+    assert off.exit_code == 3 and "CUSTOMER_SYNC_ERASE_DELETED_AFTER is not set" in off.output
+    monkeypatch.setenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", "30")
+    assert runner.invoke(main, ["erase", "--deleted"]).exit_code == 0  # not due yet
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None and gone in changes.to_table(columns=["id"])["id"].to_pylist()
+
+    monkeypatch.setenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", "0")
+    done = runner.invoke(main, ["erase", "--deleted", "--json"])
+
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["people"] == 1
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None and gone not in changes.to_table(columns=["id"])["id"].to_pylist()
+    # Erased once: the next run finds nobody left to erase.
+    assert "nothing to erase" in runner.invoke(main, ["erase", "--deleted"]).output
