@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +18,10 @@ from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.warehouse import loader
 from pipelines.warehouse.resource import WarehouseResource
+from pipelines.webhooks.apply import apply_inbox
+from pipelines.webhooks.inbox import Inbox, parse
 from tests.sync.truth import sync
+from tests.webhooks.conftest import envelope
 
 
 @pytest.fixture
@@ -125,3 +129,28 @@ def test_deleted_customers_are_erased_once_their_retention_passed(synced, monkey
     assert changes is not None and gone not in changes.to_table(columns=["id"])["id"].to_pylist()
     # Erased once: the next run finds nobody left to erase.
     assert "nothing to erase" in runner.invoke(main, ["erase", "--deleted"]).output
+
+
+def test_a_webhook_after_the_erasure_does_not_bring_them_back(synced) -> None:
+    sim, data = synced
+    victim = sorted(_ids(data))[1]
+    runner = CliRunner()
+    assert runner.invoke(main, ["erase", "--id", victim]).exit_code == 0
+    # vivenu delivers a change of the person (late, or a retry), and a sale to them.
+    doc = sim.store.update_customer(victim, {"notes": "after the erasure"})
+    sale = sim.store.create_transaction(victim)
+    inbox = Inbox(data / "webhooks")
+    inbox.prepare()
+    inbox.store(parse(envelope("customer.updated", {"customer": doc})))
+    inbox.store(parse(envelope("transaction.complete", {"transaction": sale})))
+
+    apply_inbox(Lake(data), inbox)
+
+    lake = Lake(data)
+    changes = lake.dataset("customers", "changes")
+    assert changes is not None and victim not in changes.to_table(columns=["id"])["id"].to_pylist()
+    got = lake.dataset("transactions", "changes")
+    assert got is not None
+    (row,) = got.to_table(filter=pc.field("id") == sale["_id"]).to_pylist()
+    assert row["customer_id"].startswith("erased-") and row["email"] is None
+    assert row["real_price"] is not None
