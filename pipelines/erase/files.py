@@ -2,8 +2,9 @@
 reports, the quality gate's rejects and reports, webhook envelopes, and any other text file.
 
 A row (CSV, JSON Lines, Parquet, an element of a JSON list) that names the person by id, email
-or phone goes whole; what remains is searched for every value that recognizes them (names,
-streets, ...) and each is replaced by `[erased]`. Files are rewritten atomically (temporary
+or phone goes whole. In reports (JSON, HTML, text) what remains is searched for every value that
+recognizes them (names, streets, ...) and each is replaced by `[erased]`; change files (CSV,
+JSON Lines, Parquet) lose rows only, as they may still be pushed. Files are rewritten atomically (temporary
 file, fsync, rename), so no half-redacted file is ever seen.
 """
 
@@ -149,12 +150,13 @@ def _csv_file(path: Path, m: Matcher, *, dry_run: bool) -> int:
         return 0
     rows = list(csv.reader(io.StringIO(text)))
     kept = [r for i, r in enumerate(rows) if i == 0 or not m.row(r)]
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(kept)
-    cleaned, n = m.text(out.getvalue())
-    n += len(rows) - len(kept)
+    # Rows only, no search and replace: a change file waiting in the inbox is pushed to vivenu,
+    # and a street the person shares with someone else must not become `[erased]` there.
+    n = len(rows) - len(kept)
     if n and not dry_run:
-        atomic_write_bytes(path, cleaned.encode())
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(kept)
+        atomic_write_bytes(path, out.getvalue().encode())
     return n
 
 
