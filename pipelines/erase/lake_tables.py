@@ -3,13 +3,13 @@
 Per table of every resource that holds people's data (`owner` in the registry):
 
 - the people's own rows (customers, their tags and transaction links, their tombstones) are
-  deleted, with a Delta MERGE keyed by id (the ids are source data, never SQL text, so they
-  are not written into the commit log's operation parameters);
+  deleted;
 - the records they own (transactions, tickets) are updated: personal columns and `api_extra`
   emptied, the customer link replaced by the pseudonym; money and dates stay;
 - quarantine (payloads as received) is rewritten through the write path's own guard.
 
-A MERGE rewrites only the files holding matched rows. The replaced files are then vacuumed
+Both are one replaceWhere per table (`write_deltalake(mode="overwrite", predicate=...)`), which
+rewrites only the files holding matched rows. The replaced files are then vacuumed
 with no retention, and the commit log is cut at a fresh checkpoint: old commits carry per-file
 column statistics (a file's smallest and largest email), which would keep the person otherwise.
 """
@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 from pipelines.erase.guard import PEOPLE, Guard
-from pipelines.registry import RESOURCES, UNMODELED, ResourceSpec
+from pipelines.erase.redact import redact_rows
+from pipelines.registry import RESOURCES, ResourceSpec
 from pipelines.sync.lake import Lake, LakeWriter, snapshot_tables
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
 from pipelines.sync.schemas import DELETIONS
@@ -85,46 +86,56 @@ def _open(lake: Lake, resource: str, table: str) -> DeltaTable | None:
 
 
 def _matches(guard: Guard, spec: ResourceSpec, table: DeltaTable, key: str, action: str):
-    """The matched rows' keys (and, to redact, their new owner), and how many rows match."""
+    """The matched rows' keys, and how many rows match."""
     data = table.to_pyarrow_dataset()
     if action == "delete":
         rows = data.to_table(columns=[key])
-        mask = guard.erased.erased(PEOPLE, rows[key])
-        hit = rows.filter(mask)
-        return pa.table({"key": pc.unique(hit[key])}), len(hit)
+        hit = rows.filter(guard.erased.erased(PEOPLE, rows[key]))
+        return sorted({str(k) for k in hit[key].to_pylist()}), len(hit)
     columns = ["id", spec.owner or "id", *(c for c, _ in spec.owned_via)]
     rows = data.to_table(columns=list(dict.fromkeys(columns)))
-    mask, owners = guard.owned(spec, rows)
-    hit = pa.table({"key": rows["id"], "owner": owners}).filter(mask)
-    # One source row per record id (a MERGE refuses two source rows for one target row).
-    first = pc.index_in(pc.unique(hit["key"]), hit["key"])
-    return hit.take(first), len(hit)
+    mask, _ = guard.owned(spec, rows)
+    hit = rows.filter(mask)
+    return sorted({str(k) for k in hit["id"].to_pylist()}), len(hit)
 
 
-def _merge(
+def _in(key: str, values: list[str]) -> str:
+    """`key IN (...)` for a Delta predicate. delta-rs binds no parameters; the values are ids
+    (quotes doubled all the same), and the commit holding this text is cut from the log."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{key} IN ({quoted})"
+
+
+def _replace(
+    guard: Guard,
     spec: ResourceSpec,
     table: DeltaTable,
-    source: pa.Table,
-    key: str,
-    action: str,
+    uri: str,
+    keys: tuple[str, str, list[str]],
     props: CommitProperties | None,
 ) -> None:
-    merger = table.merge(
-        source,
-        predicate=f"t.{key} = s.key",
-        source_alias="s",
-        target_alias="t",
+    """Replace the rows whose `keys` match: by nothing (the person's own rows) or by their
+    redacted selves. A replaceWhere rewrites only the files holding them, and writes the new
+    rows from Arrow as they are (a MERGE or UPDATE would write `string_view` columns, which
+    pyarrow cannot filter together with the lake's other files)."""
+    action, column, values = keys
+    data = table.to_pyarrow_dataset()
+    schema = data.schema
+    if action == "delete":
+        rows = schema.empty_table()
+    else:
+        rows = data.to_table(filter=pc.field(column).isin(pa.array(values, pa.string())))
+        mask, owners = guard.owned(spec, rows)
+        rows = redact_rows(spec, rows, mask, owners)
+    write_deltalake(
+        uri,
+        rows.cast(schema),
+        mode="overwrite",
+        predicate=_in(column, values),
         writer_properties=WRITE,
         commit_properties=props,
+        storage_options=lake_options(),
     )
-    if action == "delete":
-        merger.when_matched_delete().execute()
-        return
-    names = set(table.schema().to_arrow().names)
-    updates = {c: "NULL" for c in (*spec.personal, UNMODELED.column) if c in names}
-    if spec.owner:
-        updates[spec.owner] = f"coalesce(s.owner, t.{spec.owner})"
-    merger.when_matched_update(updates=updates).execute()
 
 
 def _rewrite_quarantine(
@@ -161,10 +172,10 @@ def erase_table(
     if action == "rewrite":
         rows = _rewrite_quarantine(guard, spec, table, uri, dry_run=dry_run)
         return TableEffect(spec.name, table_name, action, rows)
-    source, rows = _matches(guard, spec, table, key, action)
+    keys, rows = _matches(guard, spec, table, key, action)
     if rows and not dry_run:
         props = writer.commit_properties() if table_name == "changes" and writer else None
-        _merge(spec, table, source, key, action, props)
+        _replace(guard, spec, table, uri, (action, key, keys), props)
     return TableEffect(spec.name, table_name, action, rows)
 
 
