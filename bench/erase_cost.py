@@ -43,7 +43,8 @@ def _erase(base: Path, work: Path, ids: list[str]) -> str:
     return (
         f"erase {len(ids):>4} customer(s): {seconds:6.1f} s, lake files rewritten "
         f"{len(after - before)} of {len(before)}, rows lake {rows.get('lake', 0):,} "
-        f"warehouse {rows.get('warehouse', 0):,}"
+        f"warehouse {rows.get('warehouse', 0):,}; "
+        + ", ".join(f"{step} {s:.1f} s" for step, s in report.seconds.items())
     )
 
 

@@ -37,6 +37,8 @@ def _print(report: ErasureReport) -> None:
         console.print(f"not in the lake (nothing to erase): {', '.join(report.missing)}")
     if report.in_vivenu is not None:
         console.print(f"vivenu erased and confirmed {report.in_vivenu} customer(s)")
+    if report.seconds:
+        console.print(", ".join(f"{step} {s:.1f} s" for step, s in report.seconds.items()))
 
 
 @click.command("erase")

@@ -22,8 +22,11 @@ PEOPLE = next(s.name for s in RESOURCES if s.owner == "id")
 class Guard:
     """Filters rows bound for the lake against the erased set."""
 
-    def __init__(self, erased: ErasedSet) -> None:
+    def __init__(self, erased: ErasedSet, targets: dict[str, set[str]] | None = None) -> None:
         self.erased = erased
+        # An erasure's own people and records in clear (memory only): its scans of whole
+        # tables match by them instead of hashing every id.
+        self.targets = targets
 
     @property
     def active(self) -> bool:
@@ -53,15 +56,22 @@ class Guard:
         """Which rows of `spec`'s records belong to an erased person (by the owner column or
         `owned_via`), and the pseudonym of their owner (null where the row names none)."""
         owner = data[spec.owner or "id"]
-        by_owner = self.erased.erased(PEOPLE, owner)
+        by_owner = self.match(PEOPLE, owner)
         mask = by_owner
         for column, resource in spec.owned_via:
-            mask = pc.or_(mask, self.erased.erased(resource, data[column]))
+            mask = pc.or_(mask, self.match(resource, data[column]))
         names = [
             self.erased.pseudonym(v) if v is not None and hit else None
             for v, hit in zip(owner.to_pylist(), by_owner.to_pylist(), strict=True)
         ]
         return mask, pa.array(names, pa.string())
+
+    def match(self, resource: str, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Which of `ids` are erased `resource` records: by the targets in clear when given."""
+        if self.targets is None:
+            return self.erased.erased(resource, ids)
+        wanted = pa.array(sorted(self.targets.get(resource, set())), pa.string())
+        return pc.is_in(ids, value_set=wanted, skip_nulls=True)
 
     def _quarantine(self, spec: ResourceSpec, data: pa.Table) -> pa.Table:
         ids = data["record_id"].to_pylist()

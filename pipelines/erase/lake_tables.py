@@ -90,7 +90,7 @@ def _matches(guard: Guard, spec: ResourceSpec, table: DeltaTable, key: str, acti
     data = table.to_pyarrow_dataset()
     if action == "delete":
         rows = data.to_table(columns=[key])
-        hit = rows.filter(guard.erased.erased(PEOPLE, rows[key]))
+        hit = rows.filter(guard.match(PEOPLE, rows[key]))
         return sorted({str(k) for k in hit[key].to_pylist()}), len(hit)
     columns = ["id", spec.owner or "id", *(c for c, _ in spec.owned_via)]
     rows = data.to_table(columns=list(dict.fromkeys(columns)))

@@ -175,3 +175,11 @@ def entries(people: list[Person]) -> list[tuple[str, str]]:
     for p in people:
         out += [(r, i) for r, ids in p.owned.items() for i in ids if r in via]
     return out
+
+
+def targets(people: list[Person]) -> dict[str, set[str]]:
+    """The people's ids and records, per resource, in clear (an erasure's own scans)."""
+    out: dict[str, set[str]] = {}
+    for resource, record_id in entries(people):
+        out.setdefault(resource, set()).add(record_id)
+    return out

@@ -13,6 +13,9 @@ Order matters. Under every personal resource's writer claim (no sync writes mean
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +46,16 @@ class ErasureReport:
     missing: list[str]
     layers: dict[str, dict[str, int]] = field(default_factory=dict)
     in_vivenu: int | None = None
+    # Wall-clock seconds per step (lake, vivenu, files, warehouse and analyst copy).
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(time.monotonic() - start, 3)
 
     @property
     def touched(self) -> list[str]:
@@ -57,6 +70,7 @@ class ErasureReport:
             "layers": self.layers,
             "rows": {layer: sum(found.values()) for layer, found in self.layers.items()},
             "in_vivenu": self.in_vivenu,
+            "seconds": self.seconds,
         }
 
 
@@ -109,17 +123,24 @@ def erase(
         found, missing = _resolve(lake, request)
         erased = ErasedSet.ensure(lake.root, lake_options())
         erased.record(lake.root, people.entries(found), erasure_id, lake_options())
-        guard = Guard(erased)
         for writer in writers.values():
-            writer.guard = guard
+            writer.guard = Guard(erased)
         report = ErasureReport(erasure_id, False, len(found), missing)
-        report.layers["lake"] = _lake_layer(lake_tables.erase(guard, lake, writers, dry_run=False))
-        pseudonyms = [erased.pseudonym(p.id) for p in found]
-        lake_tables.tombstone_pseudonyms(writers[people.PEOPLE], lake, pseudonyms, erasure_id)
+        with report.timed("lake"):
+            guard = Guard(erased, people.targets(found))
+            report.layers["lake"] = _lake_layer(
+                lake_tables.erase(guard, lake, writers, dry_run=False)
+            )
+            pseudonyms = [erased.pseudonym(p.id) for p in found]
+            lake_tables.tombstone_pseudonyms(writers[people.PEOPLE], lake, pseudonyms, erasure_id)
         if vivenu is not None:
-            report.in_vivenu = asyncio.run(_vivenu(vivenu, found))
-        report.layers.update(_file_layers(data_dir, found, erased, dry_run=False))
-        _warehouse(lake, db_path, report, wh.Erasure(found, erased, erasure_id, datetime.now(UTC)))
+            with report.timed("vivenu"):
+                report.in_vivenu = asyncio.run(_vivenu(vivenu, found))
+        with report.timed("files"):
+            report.layers.update(_file_layers(data_dir, found, erased, dry_run=False))
+        with report.timed("warehouse"):
+            erasure = wh.Erasure(found, erased, erasure_id, datetime.now(UTC))
+            _warehouse(lake, db_path, report, erasure)
     return report
 
 
@@ -182,7 +203,7 @@ def _dry_run(
 ) -> ErasureReport:
     found, missing = _resolve(lake, request)
     erased = ErasedSet.load(lake.root, lake_options()).plus(people.entries(found))
-    guard = Guard(erased)
+    guard = Guard(erased, people.targets(found))
     report = ErasureReport(erasure_id, True, len(found), missing)
     report.layers["lake"] = _lake_layer(lake_tables.erase(guard, lake, None, dry_run=True))
     erasure = wh.Erasure(found, erased, erasure_id, datetime.now(UTC))
