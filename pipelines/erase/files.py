@@ -86,9 +86,14 @@ class Matcher:
         return pattern.subn(ERASED, value)
 
 
-def _clean(obj: Any, m: Matcher) -> tuple[Any, int]:
+def _clean(obj: Any, m: Matcher, *, replace: bool = True) -> tuple[Any, int]:
     """A JSON value without the list elements that name a person by one of their own scalar
-    values (a sample row, a report's customer), and with every term replaced elsewhere."""
+    values (a sample row, a report's customer), and (`replace`) every term replaced elsewhere."""
+    if not replace:
+        if not isinstance(obj, list):
+            return obj, 0
+        kept = [i for i in obj if not m.row(i.values() if isinstance(i, dict) else [i])]
+        return kept, len(obj) - len(kept)
     if isinstance(obj, list):
         out, n = [], 0
         for item in obj:
@@ -162,7 +167,7 @@ def _csv_file(path: Path, m: Matcher, *, dry_run: bool) -> int:
 
 def _jsonl_file(path: Path, m: Matcher, *, dry_run: bool) -> int:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    cleaned, _ = _clean([_loads(line) for line in lines if line.strip()], m)
+    cleaned, _ = _clean([_loads(line) for line in lines if line.strip()], m, replace=False)
     n = len([line for line in lines if line.strip()]) - len(cleaned)
     if n and not dry_run:
         body = "".join(json.dumps(d, default=str) + "\n" for d in cleaned)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import TableNotFoundError
 
 from pipelines.erase.guard import PEOPLE, Guard
 from pipelines.erase.redact import redact_rows
@@ -80,9 +81,12 @@ def _kind(spec: ResourceSpec, table: str) -> tuple[str, str] | None:
 
 
 def _open(lake: Lake, resource: str, table: str) -> DeltaTable | None:
-    with contextlib.suppress(Exception):
+    """The table, None when there is none. Any other error stops the erasure (a table it
+    could not read may hold the person); run it again once the lake is readable."""
+    try:
         return DeltaTable(lake.uri(resource, table), storage_options=lake_options())
-    return None
+    except TableNotFoundError:
+        return None
 
 
 def _matches(guard: Guard, spec: ResourceSpec, table: DeltaTable, key: str, action: str):
