@@ -145,6 +145,9 @@ class ResourceSpec:
             `pipelines.sync.redact.is_secret_key` matches goes too) or `object.key` inside a
             nested object, which is then scrubbed the same way.
         suites: the expectation suites (`expectations/<suite>.json`) that gate it.
+        webhook_record: whether vivenu's webhooks carry the record as its endpoint serves it
+            (then a sync skips the versions they brought) or in another shape (the sync's
+            version replaces theirs).
     """
 
     name: str
@@ -159,6 +162,7 @@ class ResourceSpec:
     links: tuple[Link, ...] = ()
     secrets: tuple[str, ...] = ()
     suites: tuple[str, ...] = ()
+    webhook_record: bool = True
     # Derived below, once.
     modeled: frozenset[str] = field(init=False)
     schema: pa.Schema = field(init=False)
@@ -302,6 +306,8 @@ TRANSACTIONS = ResourceSpec(
     ),
     secrets=("secret",),
     suites=("transactions", "transactions_received"),
+    # webhook.transaction.* carry a WebhookTransactionResource, not the list's transaction.
+    webhook_record=False,
 )
 
 # vivenu's events (EventResource): its `GET /api/events` answers `{rows, total}`.
