@@ -152,6 +152,9 @@ class ResourceSpec:
             (a companion ticket of their transaction names no customer).
         personal: the columns emptied when the owner is erased (`api_extra` goes too: what
             vivenu sends unmodeled cannot be told apart).
+        webhook_record: whether vivenu's webhooks carry the record as its endpoint serves it
+            (then a sync skips the versions they brought) or in another shape (the sync's
+            version replaces theirs).
     """
 
     name: str
@@ -169,6 +172,7 @@ class ResourceSpec:
     owner: str | None = None
     owned_via: tuple[tuple[str, str], ...] = ()
     personal: tuple[str, ...] = ()
+    webhook_record: bool = True
     # Derived below, once.
     modeled: frozenset[str] = field(init=False)
     schema: pa.Schema = field(init=False)
@@ -318,6 +322,8 @@ TRANSACTIONS = ResourceSpec(
     suites=("transactions", "transactions_received"),
     owner="customer_id",
     personal=("email", "name", "prename", "lastname", "company", "city", "country"),
+    # webhook.transaction.* carry a WebhookTransactionResource, not the list's transaction.
+    webhook_record=False,
 )
 
 # vivenu's events (EventResource): its `GET /api/events` answers `{rows, total}`.

@@ -77,11 +77,12 @@ def _received(lake: Lake, resource: str) -> tuple[pa.Table, dict[str, Any]] | No
     received = pa.chunked_array([*rows["id"].chunks, *rejected["record_id"].chunks], pa.string())
     ids = pa.Table.from_arrays([pc.unique(received)], names=["id"])
     # A resumed run's fetch count covers only the windows fetched after the restart; the
-    # checkpointed totals cover them all.
+    # checkpointed totals cover them all. Versions an earlier run wrote were skipped (each
+    # record is fetched in one window of a run, so they are distinct from those written).
     expected = (
         last["rows_written"] + last["quarantined"]
         if last.get("resumed")
-        else last["records_fetched"]
+        else last["records_fetched"] - last.get("already_in_lake", 0)
     )
     return ids, {"api_records_fetched": int(expected)}
 
