@@ -515,6 +515,31 @@ def lake_migrate(dry_run: bool) -> None:
         click.echo(f"{target.root}: already migrated (nothing in the 0.1 layout)", err=True)
 
 
+@lake.command("compact-history")
+@click.option("--dry-run", is_flag=True, help="Count the versions that would go; change nothing.")
+def lake_compact_history(dry_run: bool) -> None:
+    """Drop the record versions older than CUSTOMER_SYNC_HISTORY_RETENTION days that a newer
+    version replaced (the current ones stay), from the files and the commit log."""
+    from pipelines.erase.retention import compact_history
+
+    try:
+        retention = settings.history_retention()
+    except settings.SettingsError as exc:
+        raise clikit.ConfigProblems([str(exc)]) from None
+    if retention is None:
+        raise clikit.ConfigProblems(
+            [f"{settings.HISTORY_RETENTION.name} is not set: set it to the days replaced "
+             "versions are kept (e.g. 90)"]
+        )  # fmt: skip
+    try:
+        dropped = compact_history(Lake(settings.data_dir()), retention, dry_run=dry_run)
+    except (LakeBusy, LakeCorrupt) as exc:
+        raise click.ClickException(str(exc)) from None
+    verb = "would drop" if dry_run else "dropped"
+    for name, rows in dropped.items():
+        click.echo(f"{name}: {verb} {rows:,} replaced version(s)", err=True)
+
+
 main.add_command(validate)
 main.add_command(quarantine)
 

@@ -107,6 +107,13 @@ ERASE_DELETED_AFTER: Variable[None] = Variable(
     "404) that `customer-sync erase --deleted` and `erase_job` with `deleted: true` erase them "
     "from every layer; unset: never (off).",
 )
+HISTORY_RETENTION: Variable[None] = Variable(
+    "CUSTOMER_SYNC_HISTORY_RETENTION",
+    None,
+    "Days (a whole number >= 1) the lake keeps record versions that a newer one replaced; "
+    "`customer-sync lake compact-history` drops the older ones (the current versions stay); "
+    "unset: every version is kept.",
+)
 
 VARIABLES: tuple[Variable, ...] = (
     BASE_URL,
@@ -123,6 +130,7 @@ VARIABLES: tuple[Variable, ...] = (
     SEGMENTS,
     WEBHOOK_SECRET,
     ERASE_DELETED_AFTER,
+    HISTORY_RETENTION,
 )
 # The variables of the vivenu client (`ClientSettings.from_env`).
 API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY, MAX_REQUESTS_PER_HOUR)
@@ -231,6 +239,20 @@ def erase_deleted_after(env: Mapping[str, str] | None = None) -> timedelta | Non
         days = -1
     if days < 0:
         raise SettingsError(f"{ERASE_DELETED_AFTER.name}={raw!r}: not a whole number of days >= 0")
+    return timedelta(days=days)
+
+
+def history_retention(env: Mapping[str, str] | None = None) -> timedelta | None:
+    """CUSTOMER_SYNC_HISTORY_RETENTION as a period, None when unset (keep every version)."""
+    raw = HISTORY_RETENTION.raw(env)
+    if not raw:
+        return None
+    try:
+        days = int(raw.strip())
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise SettingsError(f"{HISTORY_RETENTION.name}={raw!r}: not a whole number of days >= 1")
     return timedelta(days=days)
 
 
