@@ -46,3 +46,17 @@ def test_replaced_versions_go_and_current_ones_stay(tmp_path: Path) -> None:
         lake.compact("customers")
         assert mismatches(sim, tmp_path, resources=("customers",)) == {}
         assert compact_history(lake, timedelta(days=30), now=later)["customers"] == 0
+
+
+def test_the_command_needs_the_retention(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CUSTOMER_SYNC_HISTORY_RETENTION", raising=False)
+    result = CliRunner().invoke(main, ["lake", "compact-history"])
+    assert result.exit_code == 3 and "CUSTOMER_SYNC_HISTORY_RETENTION is not set" in result.output
+    monkeypatch.setenv("CUSTOMER_SYNC_HISTORY_RETENTION", "0")
+    result = CliRunner().invoke(main, ["lake", "compact-history", "--dry-run"])
+    assert result.exit_code == 3 and "not a whole number of days >= 1" in result.output
