@@ -7,14 +7,18 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from pipelines.erase.guard import PEOPLE
 from pipelines.registry import RESOURCES
+from pipelines.sqlfiles import read_sql
 from pipelines.sync.lake import Lake
+from pipelines.warehouse import loader
 
+SQL_DIR = Path(__file__).parent / "sql"
 # Customer columns read to recognize a person in files (every version's values).
 CONTACT = (
     "id", "primary_email", "name", "prename", "lastname", "phone", "location_street",
@@ -84,9 +88,11 @@ def _tables(resource: str) -> list[str]:
     return ["changes", f"snapshot/{resource}"]
 
 
-def resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
-    """The people the request names (every version of them in the lake) and what it named that
-    the lake does not hold."""
+def resolve(
+    lake: Lake, request: Request, db_path: Path | None = None
+) -> tuple[list[Person], list[str]]:
+    """The people the request names (every version of them in the lake, or, for one the lake no
+    longer holds, in the warehouse `db_path`) and what it named that neither holds."""
     ids = set(request.ids)
     emails = {e.strip().lower() for e in request.emails}
     people: dict[str, Person] = {}
@@ -102,11 +108,43 @@ def resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
         for rows in _scan(lake, PEOPLE, table, list(CONTACT), pc.field("id").isin(_strings(named))):
             for row in rows.to_pylist():
                 _add_version(people.setdefault(row["id"], Person(row["id"])), row)
+    if db_path is not None:
+        _from_warehouse(db_path, people, ids - set(people), emails)
     found_emails = {e for p in people.values() for e in p.emails}
     missing = [i for i in request.ids if i not in people]
     missing += [e for e in request.emails if e.strip().lower() not in found_emails]
     _owned(lake, people)
     return sorted(people.values(), key=lambda p: p.id), missing
+
+
+def _from_warehouse(db_path: Path, people: dict[str, Person], ids: set[str], emails: set[str]):
+    """The people named that the lake no longer holds (an erasure stopped after the lake), as
+    the warehouse's histories hold them."""
+    if not Path(db_path).exists() or not (ids or emails):
+        return
+    con = loader.connect(db_path, read_only=True)
+    try:
+        params = {"ids": sorted(ids), "emails": sorted(emails)}
+        cur = con.execute(read_sql(SQL_DIR, "people_in_warehouse"), params)
+        names = [d[0] for d in cur.description]
+        found = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        for row in found:
+            _add_version(people.setdefault(row["id"], Person(row["id"])), row)
+        new = sorted({r["id"] for r in found})
+        for spec in RESOURCES:
+            if spec.owner in (None, "id") or not new:
+                continue
+            query = read_sql(SQL_DIR, "owned_in_warehouse").format(
+                table=spec.name, owner=spec.owner
+            )
+            for rid, owner, email, name, extra in con.execute(query, {"ids": new}).fetchall():
+                person = people[owner]
+                person.owned.setdefault(spec.name, set()).add(rid)
+                _add_terms(person, {"email": email, "name": name, "api_extra": extra})
+    except duckdb.CatalogException:
+        return  # a warehouse without the histories (never loaded): nothing there
+    finally:
+        con.close()
 
 
 def _strings(values: set[str]) -> pa.Array:

@@ -120,7 +120,7 @@ def erase(
     if dry_run:
         return _dry_run(request, lake, data_dir, db_path, erasure_id)
     with lake_tables.claims(lake) as writers:
-        found, missing = _resolve(lake, request)
+        found, missing = _resolve(lake, request, db_path)
         erased = ErasedSet.ensure(lake.root, lake_options())
         erased.record(lake.root, people.entries(found), erasure_id, lake_options())
         for writer in writers.values():
@@ -170,12 +170,13 @@ async def _vivenu(client: VivenuClient, found: list[Person]) -> int:
         return await erase_in_vivenu(client, found)
 
 
-def _resolve(lake: Lake, request: Request) -> tuple[list[Person], list[str]]:
-    found, missing = people.resolve(lake, request)
+def _resolve(lake: Lake, request: Request, db_path: Path) -> tuple[list[Person], list[str]]:
+    found, missing = people.resolve(lake, request, db_path)
     if not found:
         named = ", ".join(missing) or "nobody"
         raise EraseRequestError(
-            f"no customer in the lake matches {named}: check the id or email (nothing was changed)"
+            f"no customer in the lake or the warehouse matches {named}: check the id or email (nothing "
+            "was changed)"
         )
     return found, missing
 
@@ -201,7 +202,7 @@ def _warehouse(lake: Lake, db_path: Path, report: ErasureReport, erasure: wh.Era
 def _dry_run(
     request: Request, lake: Lake, data_dir: Path, db_path: Path, erasure_id: str
 ) -> ErasureReport:
-    found, missing = _resolve(lake, request)
+    found, missing = _resolve(lake, request, db_path)
     erased = ErasedSet.load(lake.root, lake_options()).plus(people.entries(found))
     guard = Guard(erased, people.targets(found))
     report = ErasureReport(erasure_id, True, len(found), missing)

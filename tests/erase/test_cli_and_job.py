@@ -85,7 +85,9 @@ def test_cli_refuses_without_a_person_and_names_an_unknown_one(synced) -> None:
     assert runner.invoke(main, ["erase"]).exit_code == 2
     unknown = runner.invoke(main, ["erase", "--email", "nobody@example.invalid"])
     assert unknown.exit_code == 1
-    assert "no customer in the lake matches nobody@example.invalid" in unknown.output
+    assert (
+        "no customer in the lake or the warehouse matches nobody@example.invalid" in unknown.output
+    )
 
 
 def test_erase_job_runs_the_same_code(synced, tmp_path: Path) -> None:
@@ -154,3 +156,35 @@ def test_a_webhook_after_the_erasure_does_not_bring_them_back(synced) -> None:
     (row,) = got.to_table(filter=pc.field("id") == sale["_id"]).to_pylist()
     assert row["customer_id"].startswith("erased-") and row["email"] is None
     assert row["real_price"] is not None
+
+
+def test_an_erasure_stopped_after_the_lake_is_finished_by_running_it_again(
+    synced, monkeypatch
+) -> None:
+    from pipelines.erase import run
+
+    sim, data = synced
+    victim = sorted(_ids(data))[2]
+    email = sim.store.get_customer(victim)["primaryEmail"]
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    real = run._file_layers
+    monkeypatch.setattr(run, "_file_layers", killed)
+    with pytest.raises(RuntimeError):
+        run.erase(run.Request(ids=(victim,)), data_dir=data)
+    assert victim not in _ids(data)  # the lake is done, the warehouse not yet
+    monkeypatch.setattr(run, "_file_layers", real)
+
+    report = run.erase(run.Request(emails=(email,)), data_dir=data)
+
+    assert report.people == 1 and report.layers["warehouse"]
+    con = loader.connect(data / "warehouse.duckdb", read_only=True)
+    try:
+        left = con.execute(
+            "SELECT count(*) FROM customers_history WHERE id = $i", {"i": victim}
+        ).fetchall()
+    finally:
+        con.close()
+    assert left == [(0,)]
