@@ -57,7 +57,9 @@ class Guard:
         `owned_via`), and the pseudonym of their owner (null where the row names none)."""
         owner = data[spec.owner or "id"]
         by_owner = self.match(PEOPLE, owner)
-        mask = by_owner
+        # The record itself erased (an order naming the person only by email), or through
+        # another record of theirs (a companion ticket of their order).
+        mask = pc.or_(by_owner, self.match(spec.name, data["id"]))
         for column, resource in spec.owned_via:
             mask = pc.or_(mask, self.match(resource, data[column]))
         names = [

@@ -70,6 +70,8 @@ class Person:
     terms: set[str] = field(default_factory=set)
     # Records they own, per resource (their transactions; tickets go by the transactions).
     owned: dict[str, set[str]] = field(default_factory=dict)
+    # Records naming them only by email (no customer link to them), per resource.
+    by_email: dict[str, set[str]] = field(default_factory=dict)
     # Every version's contact fields, as the segment exports hashed them.
     contacts: list[dict[str, str | None]] = field(default_factory=list)
     phones: set[str] = field(default_factory=set)
@@ -187,6 +189,23 @@ def _owned(lake: Lake, people: dict[str, Person]) -> None:
                 person = people[row[spec.owner]]
                 person.owned.setdefault(spec.name, set()).add(row["id"])
                 _add_terms(person, row)
+            if "email" in have:
+                _by_email(spec.name, data, have, people)
+
+
+def _by_email(
+    resource: str, data: pads.Dataset, columns: list[str], people: dict[str, Person]
+) -> None:
+    """Records that name a person only by email (a guest checkout, an order placed for them
+    under another customer): theirs too, redacted without touching the customer link."""
+    owner_of = {e: p for p in people.values() for e in p.emails}
+    if not owner_of:
+        return
+    flt = pc.utf8_lower(pc.field("email")).isin(_strings(set(owner_of)))
+    for row in data.to_table(columns=columns, filter=flt).to_pylist():
+        person = owner_of[str(row["email"]).lower()]
+        person.owned.setdefault(resource, set()).add(row["id"])
+        person.by_email.setdefault(resource, set()).add(row["id"])
 
 
 def _add_terms(person: Person, row: dict) -> None:
@@ -212,6 +231,7 @@ def entries(people: list[Person]) -> list[tuple[str, str]]:
     out = [(PEOPLE, p.id) for p in people]
     for p in people:
         out += [(r, i) for r, ids in p.owned.items() for i in ids if r in via]
+        out += [(r, i) for r, ids in p.by_email.items() for i in ids if r not in via]
     return out
 
 

@@ -66,7 +66,10 @@ def _register(con: duckdb.DuckDBPyConnection, erasure: Erasure) -> None:
 
 
 def _match(spec: ResourceSpec) -> str:
-    parts = [f"t.{spec.owner} IN (SELECT id FROM erased_people)"]
+    parts = [
+        f"t.{spec.owner} IN (SELECT id FROM erased_people)",
+        f"t.id IN (SELECT id FROM erased_{spec.name})",
+    ]
     parts += [f"t.{c} IN (SELECT id FROM erased_{r})" for c, r in spec.owned_via]
     return " OR ".join(parts)
 

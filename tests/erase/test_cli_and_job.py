@@ -188,3 +188,33 @@ def test_an_erasure_stopped_after_the_lake_is_finished_by_running_it_again(
     finally:
         con.close()
     assert left == [(0,)]
+
+
+def test_an_order_naming_them_only_by_email_loses_their_data(synced) -> None:
+    sim, data = synced
+    buyers = [i for i in sorted(_ids(data)) if sim.store.get_customer(i).get("transactions")]
+    victim, other = buyers[:2]
+    person = sim.store.get_customer(victim)
+    order = sim.store.get_customer(other)["transactions"][0]
+    # Bought by another customer for them: their email and name at checkout.
+    sim.store.update_transaction(order, {"email": person["primaryEmail"], "name": person["name"]})
+    sync(sim, data)
+    loader.load(Lake(data), data / "warehouse.duckdb")
+
+    assert CliRunner().invoke(main, ["erase", "--id", victim]).exit_code == 0
+
+    lake = Lake(data)
+    changes = lake.dataset("transactions", "changes")
+    assert changes is not None
+    rows = changes.to_table(filter=pc.field("id") == order).to_pylist()
+    assert rows and all(r["email"] is None and r["name"] is None for r in rows)
+    assert {r["customer_id"] for r in rows} == {other}  # the buyer's link stays
+    con = loader.connect(data / "warehouse.duckdb", read_only=True)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM transactions_history WHERE lower(email) = lower($e)",
+            {"e": person["primaryEmail"]},
+        ).fetchall()
+    finally:
+        con.close()
+    assert found == [(0,)]
