@@ -43,6 +43,7 @@ class LazyGroup(click.Group):
         "push": "pipelines.push.cli:push",
         "ui": "pipelines.ui:ui",
         "webhooks": "pipelines.webhooks.cli:webhooks",
+        "erase": "pipelines.erase.cli:erase",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

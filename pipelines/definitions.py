@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analytics, ingest, push, quality, segments, warehouse
-from pipelines.jobs import push_job, reconcile_job, sync_job, webhooks_job
+from pipelines.jobs import erase_job, push_job, reconcile_job, sync_job, webhooks_job
 from pipelines.resources import default_resources
 from pipelines.schedules import reconcile_schedule, sync_schedule
 from pipelines.sensors import crm_inbox_sensor, sync_automation, webhook_inbox_sensor
@@ -13,7 +13,7 @@ from pipelines.sensors import crm_inbox_sensor, sync_automation, webhook_inbox_s
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([ingest, warehouse, analytics, segments, push]),
     asset_checks=quality.quality_checks,
-    jobs=[sync_job, reconcile_job, webhooks_job, push_job],
+    jobs=[sync_job, reconcile_job, webhooks_job, push_job, erase_job],
     schedules=[sync_schedule, reconcile_schedule],
     sensors=[crm_inbox_sensor, webhook_inbox_sensor, sync_automation],
     resources=default_resources(),

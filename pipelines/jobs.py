@@ -1,12 +1,18 @@
-"""Jobs: what a scheduler, a sensor or the CLI launches."""
+"""Jobs: what a scheduler, a sensor or the CLI launches.
 
-from __future__ import annotations
+No `from __future__ import annotations`: Dagster reads `erase_people`'s config annotation at
+definition time.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 
 from assets import analytics, segments, warehouse
 from assets.ingest import CHANGES, SNAPSHOTS, deleted_records, unseen_deletions, webhook_changes
 from assets.push import crm_push
+from pipelines.resources import LakeResource, VivenuResource
+from pipelines.warehouse.resource import WarehouseResource
 
 # Everything downstream of the snapshots: the warehouse load, analytics, segment files. Both jobs
 # end with it, so changes and deletions reach the tables and the segments in the same run.
@@ -60,3 +66,80 @@ push_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Push CRM change files from the inbox to vivenu.",
 )
+
+
+class EraseConfig(dg.Config):
+    """Whom to erase. Prefer `ids` or a `file` (one id or email a line): run config is kept in
+    the Dagster instance's run storage, where an email would outlive the erasure."""
+
+    ids: list[str] = []
+    emails: list[str] = []
+    file: str | None = None
+    # Also the customers a reconcile confirmed deleted CUSTOMER_SYNC_ERASE_DELETED_AFTER ago.
+    deleted: bool = False
+    dry_run: bool = False
+    also_in_vivenu: bool = False
+
+
+@dg.op(
+    tags={"personal_data": "yes"},
+    description="Remove people from every layer (customer-sync erase), erasure_log as proof.",
+)
+def erase_people(
+    context: dg.OpExecutionContext,
+    config: EraseConfig,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+    vivenu: VivenuResource,
+) -> dict[str, int]:
+    """The same code path as `customer-sync erase`; the run's metadata holds counts only."""
+    from pipelines.erase.people import EraseRequestError, Request
+    from pipelines.erase.run import erase
+
+    try:
+        request = Request.from_file(Path(config.file)) if config.file else Request()
+        request = Request(ids=(*request.ids, *config.ids), emails=(*request.emails, *config.emails))
+        if not (request.ids or request.emails):
+            raise EraseRequestError("name whom to erase: ids, emails or file in the run config")
+        client = vivenu.client() if config.also_in_vivenu and not config.dry_run else None
+        report = erase(
+            request,
+            data_dir=Path(lake.data_dir),
+            db_path=warehouse.path,
+            dry_run=config.dry_run,
+            vivenu=client,
+        )
+    except EraseRequestError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    rows = report.as_dict()["rows"]
+    context.add_output_metadata(
+        {
+            "erasure_id": report.erasure_id,
+            "dry_run": report.dry_run,
+            "people": report.people,
+            "not_found": len(report.missing),
+            **{f"rows/{layer}": n for layer, n in rows.items()},
+        }
+    )
+    return rows
+
+
+def _deleted_due(data_dir: Path) -> list[str]:
+    from pipelines import settings
+    from pipelines.erase.run import deleted_due
+    from pipelines.sync.lake import Lake
+
+    after = settings.erase_deleted_after()
+    if after is None:
+        raise dg.Failure(
+            description=f"{settings.ERASE_DELETED_AFTER.name} is not set: set it to the days a "
+            "confirmed deletion is kept before `deleted: true` erases it (e.g. 30)"
+        )
+    return deleted_due(Lake(data_dir), after)
+
+
+@dg.job(tags=WRITES, executor_def=dg.in_process_executor)
+def erase_job() -> None:
+    """Erase people from every layer: lake, warehouse, analyst copy, exports, CRM files,
+    quality reports; their orders keep money and dates under a pseudonym."""
+    erase_people()

@@ -145,6 +145,13 @@ class ResourceSpec:
             `pipelines.sync.redact.is_secret_key` matches goes too) or `object.key` inside a
             nested object, which is then scrubbed the same way.
         suites: the expectation suites (`expectations/<suite>.json`) that gate it.
+        owner: the column naming the person (a customer) a record belongs to: `id` for the
+            customers themselves (erased by deleting their rows), `customer_id` for records
+            that keep their money and dates but lose the link (`pipelines.erase`).
+        owned_via: (column, resource): a record of a record the person owns is theirs too
+            (a companion ticket of their transaction names no customer).
+        personal: the columns emptied when the owner is erased (`api_extra` goes too: what
+            vivenu sends unmodeled cannot be told apart).
         webhook_record: whether vivenu's webhooks carry the record as its endpoint serves it
             (then a sync skips the versions they brought) or in another shape (the sync's
             version replaces theirs).
@@ -162,6 +169,9 @@ class ResourceSpec:
     links: tuple[Link, ...] = ()
     secrets: tuple[str, ...] = ()
     suites: tuple[str, ...] = ()
+    owner: str | None = None
+    owned_via: tuple[tuple[str, str], ...] = ()
+    personal: tuple[str, ...] = ()
     webhook_record: bool = True
     # Derived below, once.
     modeled: frozenset[str] = field(init=False)
@@ -179,6 +189,9 @@ class ResourceSpec:
         updated = Field(self.updated_field, "updated_at", Kind.TIMESTAMP, required=True)
         if key not in self.fields or updated not in self.fields:
             raise ValueError(f"{self.name}: declare {key} and {updated}")
+        for column in (*self.personal, *(c for c, _ in self.owned_via), self.owner or "id"):
+            if column not in columns:
+                raise ValueError(f"{self.name}: personal or owner column {column} is not declared")
         for link in self.links:
             if self.field_for(link.source).kind is not Kind.TEXT_LIST:
                 raise ValueError(f"{self.name}: link {link.table} needs a TEXT_LIST column")
@@ -271,6 +284,7 @@ CUSTOMERS = ResourceSpec(
     ),
     secrets=("_account.verificationToken", "_account.passwordResetToken"),
     suites=("customers", "customer_tags", "customer_transactions", "customers_received"),
+    owner="id",
 )
 
 TRANSACTIONS = ResourceSpec(
@@ -306,6 +320,8 @@ TRANSACTIONS = ResourceSpec(
     ),
     secrets=("secret",),
     suites=("transactions", "transactions_received"),
+    owner="customer_id",
+    personal=("email", "name", "prename", "lastname", "company", "city", "country"),
     # webhook.transaction.* carry a WebhookTransactionResource, not the list's transaction.
     webhook_record=False,
 )
@@ -386,6 +402,9 @@ TICKETS = ResourceSpec(
     # Either lets its bearer in at the door (the barcode is what the scanner reads).
     secrets=("secret", "barcode"),
     suites=("tickets", "tickets_received"),
+    owner="customer_id",
+    owned_via=(("transaction_id", "transactions"),),
+    personal=("name", "firstname", "lastname", "email", "company", "city", "country"),
 )
 
 # Synced in this order. A record is listed only below its run's frozen upper bound, and each

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -99,6 +100,13 @@ WEBHOOK_SECRET: Variable[None] = Variable(
     "The vivenu webhook's `hmacKey`: `webhooks serve` accepts a delivery only when its "
     "`x-vivenu-signature` is the HMAC-SHA256 of its body with this key; never logged or written.",
 )
+ERASE_DELETED_AFTER: Variable[None] = Variable(
+    "CUSTOMER_SYNC_ERASE_DELETED_AFTER",
+    None,
+    "Days (a whole number >= 0) after a reconcile confirmed a customer deleted in vivenu (its "
+    "404) that `customer-sync erase --deleted` and `erase_job` with `deleted: true` erase them "
+    "from every layer; unset: never (off).",
+)
 
 VARIABLES: tuple[Variable, ...] = (
     BASE_URL,
@@ -114,6 +122,7 @@ VARIABLES: tuple[Variable, ...] = (
     EXPECTATIONS_DIR,
     SEGMENTS,
     WEBHOOK_SECRET,
+    ERASE_DELETED_AFTER,
 )
 # The variables of the vivenu client (`ClientSettings.from_env`).
 API_VARIABLES = (BASE_URL, API_KEY, MAX_RPS, CONCURRENCY, MAX_REQUESTS_PER_HOUR)
@@ -209,6 +218,20 @@ def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     if not 0 <= seconds < float("inf"):
         raise SettingsError(f"{WAREHOUSE_LOCK_WAIT.name}={raw!r}: not a number of seconds >= 0")
     return seconds
+
+
+def erase_deleted_after(env: Mapping[str, str] | None = None) -> timedelta | None:
+    """CUSTOMER_SYNC_ERASE_DELETED_AFTER as a period, None when unset (off)."""
+    raw = ERASE_DELETED_AFTER.raw(env)
+    if not raw:
+        return None
+    try:
+        days = int(raw.strip())
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise SettingsError(f"{ERASE_DELETED_AFTER.name}={raw!r}: not a whole number of days >= 0")
+    return timedelta(days=days)
 
 
 def max_requests_per_hour(env: Mapping[str, str] | None = None) -> int | None:

@@ -44,6 +44,8 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from pipelines import settings
+from pipelines.erase.guard import Guard
+from pipelines.erase.keys import ErasedSet
 from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve
@@ -99,7 +101,7 @@ class CompactionResult:
     quarantined: int
 
 
-def _snapshot_tables(resource: str) -> list[str]:
+def snapshot_tables(resource: str) -> list[str]:
     """The snapshot's tables: the resource's own first."""
     return [resource, "deletions", "quarantine", *(link.table for link in spec(resource).links)]
 
@@ -452,7 +454,7 @@ class Lake:
                 "quarantine": lambda: con.sql(sql("merge_quarantine")),
             }
             counts: dict[str, int] = {}
-            for table in _snapshot_tables(resource):
+            for table in snapshot_tables(resource):
                 # A link table is rebuilt from the merged records by `sql/<table>.sql`.
                 relation = results[table]() if table in results else con.sql(sql(table))
                 uri = self.snapshot_uri(resource, table)
@@ -559,10 +561,13 @@ class LakeWriter:
         self.committed = state.to_json()
         self.last_commit = time.monotonic()
         self.released = False
+        # Read once per claim: an erasure takes every claim, so none changes it meanwhile.
+        self.guard = Guard(ErasedSet.load(lake.root, _options()))
 
     def append(self, table: str, data: pa.Table) -> None:
         """Add rows to a log table (`quarantine`, `deletions`) in a commit of its own, before
         the checkpoint that accounts for them (a rerun may add them again: readers dedupe)."""
+        data = self.guard.rows(self.resource, table, data)
         if not len(data):
             return
         uri = self.lake.uri(self.resource, table)
@@ -586,9 +591,9 @@ class LakeWriter:
         commit_id = json.loads(metadata[WRITER_KEY])["commit"]
         schema = _log_schema(self.resource, "changes")
         data = schema.empty_table() if rows is None else rows.cast(schema)
-        props = CommitProperties(
-            custom_metadata=metadata, app_transactions=self._transactions(state)
-        )
+        # An erased person's rows never reach the lake again (pipelines.erase.guard).
+        data = self.guard.rows(self.resource, "changes", data)
+        props = self.commit_properties(state, release=release, metadata=metadata)
         try:
             write_deltalake(
                 self.table,
@@ -603,6 +608,21 @@ class LakeWriter:
         self.committed = metadata[STATE_KEY]
         self.last_commit = time.monotonic()
         self.released = release
+
+    def commit_properties(
+        self,
+        state: ResourceState | None = None,
+        *,
+        release: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> CommitProperties:
+        """What every commit to `changes` carries: the sync state and who wrote it (the newest
+        commit is where the state is read from), the claim and the mark."""
+        state = self.state if state is None else state
+        return CommitProperties(
+            custom_metadata=metadata or self._metadata(state, release=release),
+            app_transactions=self._transactions(state),
+        )
 
     def _metadata(self, state: ResourceState, *, release: bool) -> dict[str, str]:
         """A commit's metadata: the whole sync state, and who wrote it (a new commit id)."""

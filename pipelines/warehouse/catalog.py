@@ -32,7 +32,12 @@ SQL_DIR = Path(__file__).parent / "sql"
 _ROOT = Path(__file__).resolve().parents[2]
 # Every folder holding SQL that creates a table of the warehouse (the analytics tables are built
 # by assets/sql, push_log by the push); any .sql file there may carry a header.
-SOURCES = (SQL_DIR, _ROOT / "pipelines" / "push" / "sql", _ROOT / "assets" / "sql")
+SOURCES = (
+    SQL_DIR,
+    _ROOT / "pipelines" / "push" / "sql",
+    _ROOT / "pipelines" / "erase" / "sql",
+    _ROOT / "assets" / "sql",
+)
 
 _ENTRY = re.compile(r"^-- (?P<kind>Table|View) (?P<name>[\w.{}]+): (?P<text>\S.*)$")
 _MORE = re.compile(r"^--\s{3,}(?P<text>\S.*)$")

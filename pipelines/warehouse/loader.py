@@ -42,6 +42,8 @@ from pipelines.sync.state import fsync_dir, temp_file
 from pipelines.warehouse import catalog, remote
 
 SQL_DIR = Path(__file__).parent / "sql"
+# The erasure's proof table exists in every warehouse (empty: nobody was erased yet).
+ERASE_SQL_DIR = Path(__file__).parents[1] / "erase" / "sql"
 ANALYST_COPY = "analytics.duckdb"
 MEMORY_LIMIT = "1GB"
 
@@ -181,6 +183,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         _add_columns(con, table, schema)
         con.unregister("_empty")
     con.execute(sql("internal_tables"))
+    con.execute(read_sql(ERASE_SQL_DIR, "erasure_log_create"))
     if _count(con, "has_table", table="_loaded_runs"):
         con.execute(sql("internal_migrate"))
     con.execute(sql("views"))

@@ -433,9 +433,26 @@ def drop_deleted(db_path: Path, folder: Path, *, keep: Collection[Path] = ()) ->
         contacts = [dict(zip(names, r, strict=True)) for r in cur.fetchall()] if cur else []
     finally:
         con.close()
+    return drop_people(folder, deleted, contacts, keep=keep)
+
+
+def drop_people(
+    folder: Path,
+    ids: pa.Array,
+    contacts: list[dict[str, Any]],
+    *,
+    keep: Collection[Path] = (),
+    dry_run: bool = False,
+) -> dict[Path, int]:
+    """Remove the customers `ids` from every export file in `folder` but those in `keep`;
+    a google or meta file (no id column) by the hashed email or phone of any of `contacts`
+    (their versions: `primary_email`, `phone`, names and address as `deleted_contacts.sql`
+    selects them). Returns the rows removed (`dry_run`: found) per file; files are rewritten
+    atomically."""
     removed: dict[Path, int] = {}
-    if not len(deleted):
+    if not len(ids) or not Path(folder).is_dir():
         return removed
+    deleted = ids
     for path in sorted(Path(folder).iterdir()):
         if path in keep or path.name.startswith(".") or path.suffix not in (".csv", ".parquet"):
             continue
@@ -450,9 +467,10 @@ def drop_deleted(db_path: Path, folder: Path, *, keep: Collection[Path] = ()) ->
         else:
             continue
         count = pc.sum(gone).as_py() or 0
-        if count:
+        if count and not dry_run:
             fmt: Format = "parquet" if path.suffix == ".parquet" else "csv"
             _write_file(table.filter(pc.invert(gone)), path, fmt, replace=True)
+        if count:
             removed[path] = count
     return removed
 

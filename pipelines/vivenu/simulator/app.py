@@ -472,6 +472,14 @@ def build_app(
             # status says "no such customer" either).
             raise ApiError(404, f"customer {request.path_params['id']} not found") from None
 
+    async def erase_customer_data(request: Request) -> Response:
+        require_key(request)
+        no_query(request)
+        try:
+            return json_response(store.erase_customer_data(request.path_params["id"]))
+        except NotFound:
+            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
+
     async def create_account(request: Request) -> Response:
         require_key(request)
         no_query(request)
@@ -640,6 +648,7 @@ def build_app(
             {"GET": get_customer, "PUT": update_customer, "DELETE": delete_customer},
         ),
         ("/api/customers/{id}/account", {"POST": create_account}),
+        ("/api/customers/{id}/erase-data", {"POST": erase_customer_data}),
         ("/api/transactions", {"GET": list_transactions}),
         ("/api/transactions/{id}", {"GET": get_transaction}),
         ("/api/events", {"GET": list_events}),

@@ -75,6 +75,17 @@ READ_ONLY = frozenset(
 )
 
 
+# What erase-data removes: a customer's personal fields, and the contact fields its
+# transactions and tickets copied from it at checkout.
+_CUSTOMER_PERSONAL = frozenset(
+    {"name", "prename", "lastname", "phone", "company", "notes", "location", "birthdate", "gender"}
+)
+_CONTACT = frozenset(
+    {"email", "name", "prename", "firstname", "lastname", "company", "street", "line2", "postal",
+     "city", "state", "country", "phone"}
+)  # fmt: skip
+
+
 class NotFound(Exception):
     """No live record with this id."""
 
@@ -662,6 +673,43 @@ class Store:
             self._unindex_customer(slot)
             t.kill(slot)
             return doc
+
+    def erase_customer_data(self, customer_id: str) -> dict:
+        """vivenu's `POST /api/customers/{id}/erase-data`: the customer stays (its id, number,
+        dates and transactions) without its personal data, and so do its transactions and
+        their tickets; each is bumped. vivenu does not document what it keeps; the primary
+        email, which the resource requires, becomes an address at the reserved `.invalid`."""
+        with self.lock:
+            t = self.customers
+            slot = t.slot(customer_id)
+            doc = {k: v for k, v in t.doc(slot).items() if k not in _CUSTOMER_PERSONAL}
+            doc.update(
+                primaryEmail=f"{customer_id}@erased.invalid", tags=[], meta={}, extraFields={}
+            )
+            ms = self.now_ms()
+            doc["updatedAt"] = ms_to_iso(ms)
+            t.put(slot, doc)
+            self._index_customer(slot, doc)
+            for txn_id in doc.get("transactions") or []:
+                self._erase_transaction_contact(txn_id, ms)
+            self._emit("customer.updated", {"customer": doc})
+            return doc
+
+    def _erase_transaction_contact(self, transaction_id: str, ms: int) -> None:
+        try:
+            slot = self.transactions.slot(transaction_id)
+        except NotFound:
+            return
+        txn = {k: v for k, v in self.transactions.doc(slot).items() if k not in _CONTACT}
+        txn["updatedAt"] = ms_to_iso(ms)
+        self.transactions.put(slot, txn)
+        self._index_transaction(slot, txn)
+        for ks in self._tickets_of.get(transaction_id, []):
+            if self.tickets.alive[ks]:
+                ticket = {k: v for k, v in self.tickets.doc(ks).items() if k not in _CONTACT}
+                ticket["updatedAt"] = ms_to_iso(ms)
+                self.tickets.put(ks, ticket)
+                self._index_ticket(ks, ticket)
 
     def tags(self) -> list[str]:
         """Every tag some live customer has, sorted."""

@@ -1,0 +1,2 @@
+-- Delete the erased customers' own rows from `{table}` (by `{key}`).
+DELETE FROM {table} WHERE {key} IN (SELECT id FROM erased_people) {extra}

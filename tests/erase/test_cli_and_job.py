@@ -1,0 +1,156 @@
+"""`customer-sync erase` (with vivenu's own erasure) and `erase_job`: one code path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from pipelines.jobs import erase_job
+from pipelines.resources import LakeResource, VivenuResource
+from pipelines.sync.lake import Lake
+from pipelines.vivenu.simulator.server import SimulatorServer
+from pipelines.vivenu.simulator.store import Store
+from pipelines.warehouse import loader
+from pipelines.warehouse.resource import WarehouseResource
+from pipelines.webhooks.apply import apply_inbox
+from pipelines.webhooks.inbox import Inbox, parse
+from tests.sync.truth import sync
+from tests.webhooks.conftest import envelope
+
+
+@pytest.fixture
+def synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SimulatorServer, Path]]:
+    with SimulatorServer(Store.seeded(60, 3)) as sim:
+        data = tmp_path / "data"
+        sync(sim, data)
+        loader.load(Lake(data), data / "warehouse.duckdb")
+        monkeypatch.setenv("CUSTOMER_SYNC_DATA_DIR", str(data))
+        monkeypatch.setenv("VIVENU_BASE_URL", sim.base_url)
+        monkeypatch.setenv("VIVENU_API_KEY", sim.api_key)
+        yield sim, data
+
+
+def _ids(data: Path) -> list[str]:
+    return Lake(data).read_snapshot("customers", "customers", ["id"])["id"].to_pylist()
+
+
+def _log_rows(data: Path) -> int:
+    con = loader.connect(data / "warehouse.duckdb", read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM erasure_log").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_cli_erases_here_and_in_vivenu_and_the_next_sync_keeps_them_out(synced) -> None:
+    sim, data = synced
+    victim = sorted(_ids(data))[0]
+    before = sim.store.get_customer(victim)
+    runner = CliRunner()
+    dry = runner.invoke(main, ["erase", "--id", victim, "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["rows"]["lake"] > 0
+    assert victim in _ids(data)
+
+    done = runner.invoke(main, ["erase", "--id", victim, "--also-in-vivenu", "--json"])
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert report["in_vivenu"] == 1 and report["people"] == 1
+    after = sim.store.get_customer(victim)  # vivenu keeps the customer, not their data
+    assert after["primaryEmail"] != before["primaryEmail"] and not after.get("name")
+    assert victim not in _ids(data)
+    sync(sim, data)  # vivenu's erased version is listed again: it stays out too
+    assert victim not in _ids(data)
+    # The proof names nobody: no id, no email.
+    con = loader.connect(data / "warehouse.duckdb", read_only=True)
+    try:
+        rows = con.execute("SELECT * FROM erasure_log").fetchall()
+    finally:
+        con.close()
+    assert len(rows) == 1 and rows[0][-1] is True
+    assert victim not in str(rows) and before["primaryEmail"] not in str(rows)
+
+
+def test_cli_refuses_without_a_person_and_names_an_unknown_one(synced) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["erase"]).exit_code == 2
+    unknown = runner.invoke(main, ["erase", "--email", "nobody@example.invalid"])
+    assert unknown.exit_code == 1
+    assert "no customer in the lake matches nobody@example.invalid" in unknown.output
+
+
+def test_erase_job_runs_the_same_code(synced, tmp_path: Path) -> None:
+    sim, data = synced
+    first, second = sorted(_ids(data))[:2]
+    listed = tmp_path / "people.txt"
+    listed.write_text(f"# to erase\n{second}\n")
+    result = erase_job.execute_in_process(
+        run_config={"ops": {"erase_people": {"config": {"ids": [first], "file": str(listed)}}}},
+        resources={
+            "lake": LakeResource(data_dir=str(data)),
+            "warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb")),
+            "vivenu": VivenuResource(base_url=sim.base_url, api_key=sim.api_key),
+        },
+    )
+    assert result.success
+    assert result.output_for_node("erase_people")["lake"] > 0
+    assert not {first, second} & set(_ids(data))
+    assert _log_rows(data) == 2
+
+
+def test_deleted_customers_are_erased_once_their_retention_passed(synced, monkeypatch) -> None:
+    sim, data = synced
+    gone = sorted(_ids(data))[-1]
+    sim.store.delete_customer(gone)
+    sync(sim, data, reconcile=True)
+    runner = CliRunner()
+    off = runner.invoke(main, ["erase", "--deleted"])
+    assert off.exit_code == 3 and "CUSTOMER_SYNC_ERASE_DELETED_AFTER is not set" in off.output
+    monkeypatch.setenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", "30")
+    assert runner.invoke(main, ["erase", "--deleted"]).exit_code == 0  # not due yet
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None and gone in changes.to_table(columns=["id"])["id"].to_pylist()
+
+    monkeypatch.setenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", "0")
+    done = runner.invoke(main, ["erase", "--deleted", "--json"])
+
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["people"] == 1
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None and gone not in changes.to_table(columns=["id"])["id"].to_pylist()
+    # Erased once: the next run finds nobody left to erase.
+    assert "nothing to erase" in runner.invoke(main, ["erase", "--deleted"]).output
+
+
+def test_a_webhook_after_the_erasure_does_not_bring_them_back(synced) -> None:
+    sim, data = synced
+    victim = sorted(_ids(data))[1]
+    runner = CliRunner()
+    assert runner.invoke(main, ["erase", "--id", victim]).exit_code == 0
+    # vivenu delivers a change of the person (late, or a retry), and a sale to them.
+    doc = sim.store.update_customer(victim, {"notes": "after the erasure"})
+    sale = sim.store.create_transaction(victim)
+    inbox = Inbox(data / "webhooks")
+    inbox.prepare()
+    inbox.store(parse(envelope("customer.updated", {"customer": doc})))
+    inbox.store(parse(envelope("transaction.complete", {"transaction": sale})))
+
+    apply_inbox(Lake(data), inbox)
+
+    lake = Lake(data)
+    changes = lake.dataset("customers", "changes")
+    assert changes is not None and victim not in changes.to_table(columns=["id"])["id"].to_pylist()
+    got = lake.dataset("transactions", "changes")
+    assert got is not None
+    (row,) = got.to_table(filter=pc.field("id") == sale["_id"]).to_pylist()
+    assert row["customer_id"].startswith("erased-") and row["email"] is None
+    assert row["real_price"] is not None
