@@ -426,22 +426,48 @@ def _etag_file(db_path: Path) -> Path:
     return db_path.with_name(f".{db_path.name}.etag")
 
 
+def _fingerprint(db_path: Path) -> str:
+    """The local file's size and mtime: a file changed since it was fetched or published, or
+    a WAL beside it, no longer is the bucket's version."""
+    if not db_path.exists() or db_path.with_name(f"{db_path.name}.wal").exists():
+        return "-"
+    info = db_path.stat()
+    return f"{info.st_size} {info.st_mtime_ns}"
+
+
+def _remember(db_path: Path, etag: str | None) -> None:
+    """Record which bucket version `db_path` now is (its ETag and the file's fingerprint)."""
+    _etag_file(db_path).parent.mkdir(parents=True, exist_ok=True)
+    _etag_file(db_path).write_text(f"{etag or ''}\n{_fingerprint(db_path)}\n")
+
+
+def _remembered(db_path: Path) -> tuple[str, str]:
+    """The ETag last recorded for `db_path`, and the fingerprint the file had then."""
+    lines = [
+        *(_etag_file(db_path).read_text().splitlines() if _etag_file(db_path).exists() else []),
+        "",
+        "",
+    ]
+    return lines[0].strip(), lines[1].strip()
+
+
 def fetch_remote(lake: str, db_path: Path) -> None:
     """Bring the warehouse file the lake's bucket holds to `db_path` (a run in a fresh
-    container starts from the last published one), and remember its version for
-    `push_remote`. A local file, when the bucket holds none yet, is set aside: it belongs to no
-    warehouse of this lake."""
-    etag = remote.fetch(db_path.name, db_path, lake=lake)
+    container starts from the last published one; a disk that already holds that version,
+    unchanged, downloads nothing), and remember its version for `push_remote`. A local file,
+    when the bucket holds none yet, is set aside: it belongs to no warehouse of this lake."""
+    etag, fingerprint = _remembered(db_path)
+    unchanged = etag if etag and fingerprint == _fingerprint(db_path) != "-" else None
+    etag = remote.fetch(db_path.name, db_path, lake=lake, have=unchanged)
     if etag is None and db_path.exists():
         os.replace(db_path, db_path.with_name(f"{db_path.name}.set-aside"))
-    _etag_file(db_path).parent.mkdir(parents=True, exist_ok=True)
-    _etag_file(db_path).write_text(etag or "")
+    _remember(db_path, etag)
 
 
 def push_remote(lake: str, db_path: Path, copy: Path) -> None:
     """Upload the warehouse file, only over the version `fetch_remote` brought (another run's
     newer one fails this one, `WarehouseConflict`), then the analyst copy made from it."""
-    etag = _etag_file(db_path).read_text().strip() if _etag_file(db_path).exists() else ""
+    etag = _remembered(db_path)[0]
     new = remote.publish(db_path.name, db_path, etag or None, lake=lake)
-    _etag_file(db_path).write_text(new or "")
+    _remember(db_path, new)
     remote.replace(copy.name, copy, lake=lake)

@@ -101,16 +101,23 @@ def _failed(action: str, url: str, exc: BaseException) -> WarehouseRemoteError:
     )
 
 
-def fetch(name: str, local: Path, *, lake: str | None = None) -> str | None:
+def fetch(
+    name: str, local: Path, *, lake: str | None = None, have: str | None = None
+) -> str | None:
     """Download warehouse file `name` to `local` (atomically, replacing it and any DuckDB WAL
     beside it) and return its ETag; None when it is not in the bucket yet (`local` is then left
-    as it is) or the lake is local."""
+    as it is) or the lake is local. When the bucket's ETag is `have` (the version `local`
+    already is), nothing is downloaded."""
     url = location(name, lake)
     if url is None:
         return None
     store, key = _store(url, 0)
     try:
-        size = obstore.head(store, key)["size"]
+        head = obstore.head(store, key)
+        if have is not None and head["e_tag"] == have:
+            log.info("%s unchanged since this disk fetched it (ETag %s)", url, have)
+            return have
+        size = head["size"]
         store, key = _store(url, size)
         result = obstore.get(store, key)
     except FileNotFoundError:

@@ -213,3 +213,28 @@ def test_the_aws_client_variables_reach_the_client(
     with pytest.raises(WarehouseRemoteError, match=r"could not publish .*AWS_ALLOW_HTTP=true"):
         remote.publish(NAME, warehouse(tmp_path / NAME, "one"), None)
     assert s3_lake.listing() == []
+
+
+def test_a_disk_holding_the_published_version_downloads_nothing(
+    s3_lake: S3Lake, tmp_path: Path
+) -> None:
+    from pipelines.warehouse.loader import fetch_remote, push_remote
+
+    local = warehouse(tmp_path / "run" / NAME, "one")
+    copy = warehouse(tmp_path / "run" / "analytics.duckdb", "one")
+    fetch_remote(s3_lake.url, local)  # the bucket holds none yet: set aside
+    warehouse(local, "one")
+    push_remote(s3_lake.url, local, copy)
+    inode = local.stat().st_ino
+
+    fetch_remote(s3_lake.url, local)  # the same version, unchanged on this disk
+    assert local.stat().st_ino == inode
+
+    warehouse(local, "one", "changed here, not published")  # no longer the bucket's version
+    fetch_remote(s3_lake.url, local)
+    assert local.stat().st_ino != inode and rows(local) == ["one"]
+
+    other = warehouse(tmp_path / "elsewhere" / NAME, "another run's")  # a newer version
+    remote.publish(NAME, other, remote.fetch(NAME, tmp_path / "elsewhere" / "x.duckdb"))
+    fetch_remote(s3_lake.url, local)
+    assert rows(local) == ["another run's"]
