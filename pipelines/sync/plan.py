@@ -155,7 +155,7 @@ async def plan_sync(
         notes=[
             "requests assume nothing changes while the sync pages (a change in a window makes "
             "the sync read it again) and no request is retried; a window of more than "
-            f"{options.policy.max_pages * options.policy.top:,} records is split, and each "
+            f"{options.policy.window_pages * options.policy.top:,} records is split, and each "
             "narrower window costs up to one request more (the 'at most')",
             "the hourly budget holds within one process: the time assumes no other process "
             "spends the key's requests in the same hour",
