@@ -93,6 +93,7 @@ class SyncResult:
     windows: int
     splits: int
     reverifications: int
+    bridges: int
     records: int
     written: int
     quarantined: int
@@ -112,6 +113,7 @@ class SyncResult:
             "windows": self.windows,
             "window_splits": self.splits,
             "window_reverifications": self.reverifications,
+            "window_bridges": self.bridges,
             "records_fetched": self.records,
             "rows_written": self.written,
             "quarantined": self.quarantined,
@@ -247,6 +249,7 @@ async def sync_resource(
             windows=fetcher.stats.windows_done,
             splits=fetcher.stats.splits,
             reverifications=fetcher.stats.reverifications,
+            bridges=fetcher.stats.bridges,
             records=fetcher.stats.records,
             written=run.records,
             quarantined=run.quarantined,

@@ -134,11 +134,13 @@ class _Read:
 
 
 def page_skips(total: int, policy: WindowPolicy) -> list[int]:
-    """The offsets a window of `total` records is planned in: one page per `step`, the last
-    reaching `total`."""
+    """The offsets a window of `total` records is planned in: as few pages as overlap by at
+    least `overlap` records and reach `total`, spread evenly (the spare records widen every
+    overlap)."""
     if total <= policy.top:
         return [0]
-    return [k * policy.step for k in range(math.ceil((total - policy.top) / policy.step) + 1)]
+    gaps = math.ceil((total - policy.top) / policy.step)
+    return [(total - policy.top) * k // gaps for k in range(gaps + 1)]
 
 
 def _contradicts(reads: list[_Read], top: int, distinct: int) -> bool:
@@ -222,7 +224,8 @@ def _even(total: int, pieces: int) -> list[int]:
 def split_pieces(total: int, policy: WindowPolicy) -> int:
     """The narrower windows a window of `total` records is cut into before it is paged; 0 when
     it has at most `window_pages` pages and is paged whole."""
-    per_window = policy.top * policy.window_pages
+    # What `window_pages` overlapping pages hold: the pieces then average whole pages or less.
+    per_window = policy.top + (policy.window_pages - 1) * policy.step
     return 0 if total <= per_window else math.ceil(total / per_window)
 
 
