@@ -70,10 +70,7 @@ def _sync(
         progress.emit(p)
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
-            context.log.info(
-                f"{p.resource}: {p.windows_done} windows, {p.records} records, "
-                f"{p.requests} requests ({p.requests_per_second:.0f}/s), {p.retries} retries"
-            )
+            context.log.info(f"{p.resource}: {' '.join(p.line().split())}")
 
     async def run() -> dg.MaterializeResult:
         async with vivenu.client(pipeline=True) as client:

@@ -79,6 +79,30 @@ class SyncProgress:
     requests: int
     retries: int
     requests_per_second: float
+    # The requests the run is expected to take in all, nothing changing (an estimate that
+    # grows as windows are met), and about how long the rest takes under the caps.
+    requests_expected: int = 0
+    eta_seconds: float = 0.0
+    # The key's hourly budget and how much of it the last hour spent (every process of the
+    # data directory); None without a budget.
+    budget: int | None = None
+    budget_used: float | None = None
+
+    def line(self) -> str:
+        """The progress as one line: records, windows, requests used / expected, budget, ETA."""
+        budget = f"  budget {self.budget_used or 0:,.0f}/{self.budget:,}/h" if self.budget else ""
+        return (
+            f"{self.records:>9,} records  {self.windows_done:>5} windows  "
+            f"{self.requests:>6}/{max(self.requests, self.requests_expected)} req "
+            f"({self.requests_per_second:.0f}/s){budget}  ETA {_duration(self.eta_seconds)}  "
+            f"{self.retries} retries"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 @dataclass
@@ -340,15 +364,20 @@ def _reporter(
 
     def report(stats: WindowStats) -> None:
         if on_progress:
+            requests = client.stats.requests - requests_before
             on_progress(
                 SyncProgress(
                     resource=name,
                     windows_done=stats.windows_done,
                     windows_in_flight=len(stats.in_flight),
                     records=stats.records,
-                    requests=client.stats.requests - requests_before,
+                    requests=requests,
                     retries=client.stats.retries - retries_before,
                     requests_per_second=client.stats.requests_per_second(),
+                    requests_expected=stats.expected_requests,
+                    eta_seconds=client.eta_seconds(max(0, stats.expected_requests - requests)),
+                    budget=client.settings.max_requests_per_hour,
+                    budget_used=client.budget_used(),
                 )
             )
 

@@ -107,6 +107,8 @@ class WindowStats:
     reverifications: int = 0
     bridges: int = 0
     records: int = 0
+    # The requests the windows met so far will take, nothing changing (a progress estimate).
+    expected_requests: int = 0
     in_flight: set[Window] = field(default_factory=set)
 
 
@@ -273,6 +275,8 @@ class WindowFetcher:
         self.stats = WindowStats()
         self._on_progress = on_progress or (lambda stats: None)
         self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
+        # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
+        self._expected: set[Window] = set()
 
     async def prefetch(self, window: Window) -> None:
         """Read the first page of `window` now (a run's first request, which tells vivenu's
@@ -297,6 +301,7 @@ class WindowFetcher:
     async def _reads(self, window: Window, skips: list[int]) -> list[_Read]:
         """The pages at `skips`, asked for at once (the least time for a change between them)."""
         pages = await asyncio.gather(*(self._page(window, s) for s in skips))
+        self._on_progress(self.stats)
         key = self.resource.id_field
         return [
             _Read(s, docs, total, frozenset(_record_key(d, key) for d in docs))
@@ -313,6 +318,7 @@ class WindowFetcher:
             if any(r.short(policy.top) for r in _linked(reads)):
                 break  # linked to the end, yet not proven: a bridge cannot help
             self.stats.bridges += 1
+            self.stats.expected_requests += 1
             skip = _bridge_skip(reads, policy, policy.overlap * 2**attempt)
             reads = [*reads, *await self._reads(window, [skip])]
         return reads
@@ -322,6 +328,8 @@ class WindowFetcher:
         top = self.policy.top
         updated = self.resource.updated_field
         docs, total = await self._page(window, 0)
+        if window not in self._expected:
+            self.stats.expected_requests += least_window_requests(total, self.policy)
         # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
         distinct = len({_record_key(d, self.resource.id_field) for d in docs})
         if total <= top and distinct == len(docs) == total:
@@ -329,7 +337,9 @@ class WindowFetcher:
         sample = [ms for d in docs if (ms := updated_at_ms(d, updated)) is not None]
         if (pieces := split_pieces(total, self.policy)) and window.hi - window.lo > 1:
             self.stats.splits += 1
-            return split(window, sample, pieces)
+            cut = split(window, sample, pieces)
+            self._expected.update(cut)
+            return cut
         keys = frozenset(_record_key(d, self.resource.id_field) for d in docs)
         rest = await self._reads(window, page_skips(total, self.policy)[1:])
         reads = await self._bridged(window, [_Read(0, docs, total, keys), *rest])
@@ -375,6 +385,7 @@ class WindowFetcher:
             # The window only shrinks, so the last total bounds the pages; asking for them all at
             # once leaves the least time for a change to land between them.
             skips = page_skips(min(totals), self.policy)
+            self.stats.expected_requests += len(skips)
             reads = await self._bridged(window, await self._reads(window, skips))
 
     async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, list[Any]]]:
