@@ -22,6 +22,7 @@ its window and shifts every offset behind it. The rules that keep extraction exa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 from collections import Counter
@@ -258,6 +259,9 @@ def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
     return [Window(a, b) for a, b in itertools.pairwise(bounds) if a < b]
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class WindowFetcher:
     """Fetches windows of one resource and proves each complete before yielding it."""
 
@@ -277,6 +281,7 @@ class WindowFetcher:
         self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
         # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
         self._expected: set[Window] = set()
+        self._paging = asyncio.Lock()
 
     async def prefetch(self, window: Window) -> None:
         """Read the first page of `window` now (a run's first request, which tells vivenu's
@@ -341,8 +346,12 @@ class WindowFetcher:
             self._expected.update(cut)
             return cut
         keys = frozenset(_record_key(d, self.resource.id_field) for d in docs)
-        rest = await self._reads(window, page_skips(total, self.policy)[1:])
-        reads = await self._bridged(window, [_Read(0, docs, total, keys), *rest])
+        skips = page_skips(total, self.policy)[1:]
+        # A window of more pages than requests go in flight fills the client alone: paged one
+        # at a time, such windows cost no speed, and only one holds its records unverified.
+        async with self._paging if len(skips) >= self.client.settings.concurrency else _NO_LOCK:
+            rest = await self._reads(window, skips)
+            reads = await self._bridged(window, [_Read(0, docs, total, keys), *rest])
         attempts = 1
         contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
