@@ -146,6 +146,11 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
                 metadata[f"{name}_missing_from_listing"] = found.candidates
                 metadata[f"{name}_confirmed_deleted"] = found.confirmed_deleted
                 metadata[f"{name}_still_present"] = found.still_present
+                metadata[f"{name}_requests"] = found.requests
+                metadata[f"{name}_list_requests"] = found.list_requests
+                metadata[f"{name}_confirm_requests"] = found.confirm_requests
+                if found.last_sync_requests is not None:
+                    metadata[f"{name}_last_sync_requests"] = found.last_sync_requests
             metadata["requests"] = client.stats.requests
         return metadata
 

@@ -160,6 +160,12 @@ class ReconcileResult:
     confirmed_deleted: int
     still_present: int
     requests: int
+    # Of them: listing every id (about the requests of a full sync), and the GETs proving
+    # each deletion (one per record missing from the listing).
+    list_requests: int
+    confirm_requests: int
+    # The requests of the resource's last sync, to compare (None before any sync).
+    last_sync_requests: int | None
 
 
 def _ms(value: datetime) -> int:
@@ -500,6 +506,7 @@ async def reconcile_resource(
         key = resource.id_field
         listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
     candidates = sorted(known - listed)
+    listing = client.stats.requests - requests_before
 
     try:
         deleted = await confirm_gone(client, resource, candidates)
@@ -514,7 +521,15 @@ async def reconcile_resource(
         confirmed_deleted=len(deleted),
         still_present=len(candidates) - len(deleted),
         requests=client.stats.requests - requests_before,
+        list_requests=listing,
+        confirm_requests=client.stats.requests - requests_before - listing,
+        last_sync_requests=_last_sync_requests(lake, name),
     )
+
+
+def _last_sync_requests(lake: Lake, name: str) -> int | None:
+    syncs = [r for r in lake.load_state(name).runs if r.get("kind") == "sync"]
+    return int(syncs[-1]["requests"]) if syncs and "requests" in syncs[-1] else None
 
 
 async def confirm_gone(client: VivenuClient, resource: ResourceSpec, ids: list[str]) -> list[str]:

@@ -3,26 +3,25 @@ page more only where offsets shifted further than pages overlap."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from datetime import timedelta
 
 import pytest
 
+from pipelines.sync.engine import SyncOptions, reconcile_resource
 from pipelines.sync.lake import Lake
 from pipelines.sync.windows import WindowPolicy, page_skips
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
-from tests.sync.truth import mismatches, sync
+from tests.sync.truth import client_for, mismatches, sync
 
 CUSTOMERS = "/api/customers/rich"
 
 
 def _floor(records: int) -> int:
     return max(1, math.ceil(records / 1000))
-
-
-def _list_requests(sim: SimulatorServer, path: str) -> int:
-    return sum(1 for r in sim.requests if r.path == path)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +75,24 @@ def test_a_shift_past_the_overlap_is_bridged_from_where_it_failed(tmp_path, shif
     # One bridging page from where the linked pages end, not the window read again.
     assert result.bridges == 1 and result.reverifications == 0
     assert proxy.hits[CUSTOMERS] == 7 + 1
+
+
+def test_reconcile_reports_its_requests_beside_the_sync_s(tmp_path):
+    store = Store.seeded(5000, 8)
+    with SimulatorServer(store) as sim:
+        synced = sync(sim, tmp_path, resources=(Resource.CUSTOMERS,))["customers"]
+        for customer_id in store.live_customer_ids()[:3]:
+            store.delete_customer(customer_id)
+        lake = Lake(tmp_path)
+
+        async def go():
+            async with client_for(sim) as client:
+                options = SyncOptions(safety_lag=timedelta(0))
+                return await reconcile_resource(client, lake, Resource.CUSTOMERS, options)
+
+        found = asyncio.run(go())
+    assert found.confirmed_deleted == 3
+    # Listing every id costs what the full sync did; each deletion one GET more.
+    assert found.list_requests == synced.requests == found.last_sync_requests == 6
+    assert found.confirm_requests == 3
+    assert found.requests == found.list_requests + found.confirm_requests
