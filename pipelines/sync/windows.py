@@ -22,7 +22,6 @@ its window and shifts every offset behind it. The rules that keep extraction exa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 from collections import Counter
@@ -259,9 +258,6 @@ def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
     return [Window(a, b) for a, b in itertools.pairwise(bounds) if a < b]
 
 
-_NO_LOCK = contextlib.nullcontext()
-
-
 class WindowFetcher:
     """Fetches windows of one resource and proves each complete before yielding it."""
 
@@ -282,6 +278,8 @@ class WindowFetcher:
         # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
         self._expected: set[Window] = set()
         self._paging = asyncio.Lock()
+        self._holding = asyncio.Semaphore(2)
+        self._held: set[Window] = set()
 
     async def prefetch(self, window: Window) -> None:
         """Read the first page of `window` now (a run's first request, which tells vivenu's
@@ -345,13 +343,37 @@ class WindowFetcher:
             cut = split(window, sample, pieces)
             self._expected.update(cut)
             return cut
-        keys = frozenset(_record_key(d, self.resource.id_field) for d in docs)
+        first = _Read(
+            0, docs, total, frozenset(_record_key(d, self.resource.id_field) for d in docs)
+        )
         skips = page_skips(total, self.policy)[1:]
+        if len(skips) < self.client.settings.concurrency:
+            return await self._verified(window, [first, *await self._reads(window, skips)], sample)
         # A window of more pages than requests go in flight fills the client alone: paged one
-        # at a time, such windows cost no speed, and only one holds its records unverified.
-        async with self._paging if len(skips) >= self.client.settings.concurrency else _NO_LOCK:
-            rest = await self._reads(window, skips)
-            reads = await self._bridged(window, [_Read(0, docs, total, keys), *rest])
+        # at a time, such windows cost no speed; and until the consumer has taken its records
+        # (`stream`), only one more such window holds records.
+        await self._holding.acquire()
+        try:
+            async with self._paging:
+                reads = [first, *await self._reads(window, skips)]
+            outcome = await self._verified(window, reads, sample)
+        except BaseException:
+            self._holding.release()
+            raise
+        if outcome and isinstance(outcome[0], Window):
+            self._holding.release()
+        else:
+            self._held.add(window)
+        return outcome
+
+    async def _verified(
+        self, window: Window, reads: list[_Read], sample: list[int]
+    ) -> list[Any] | list[Window]:
+        """The window's records once `reads` (bridged, or read again) prove it complete, or the
+        narrower windows to fetch instead."""
+        top = self.policy.top
+        updated = self.resource.updated_field
+        reads = await self._bridged(window, reads)
         attempts = 1
         contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
@@ -441,6 +463,9 @@ class WindowFetcher:
                 self.stats.records += len(item[1])
                 self._on_progress(self.stats)
                 yield item
+                if item[0] in self._held:  # the consumer is done with its records
+                    self._held.discard(item[0])
+                    self._holding.release()
         finally:
             for task in workers:
                 task.cancel()
