@@ -22,6 +22,7 @@ its window and shifts every offset behind it. The rules that keep extraction exa
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 from collections import Counter
@@ -128,11 +129,34 @@ class _Read:
     skip: int
     docs: list[Any]
     total: int
-    keys: frozenset[Any]
+    order: tuple[Any, ...]  # the records' keys, in the page's order
+
+    @classmethod
+    def of(cls, skip: int, docs: list[Any], total: int, id_field: str) -> _Read:
+        return cls(skip, docs, total, tuple(_record_key(d, id_field) for d in docs))
+
+    @functools.cached_property
+    def keys(self) -> frozenset[Any]:
+        return frozenset(self.order)
 
     def short(self, top: int) -> bool:
         """Whether the page ran out of records: it reached the end of the window as it was."""
         return len(self.docs) < top
+
+
+def _links(a: _Read, b: _Read) -> bool:
+    """Whether two pages share records the way one order, from which records only leave, lets
+    them: in the same order, and all of the later-read page's records between the two pages'
+    starts, so at the head of one page or the tail of the other. Anything else is an order
+    that moved, which proves nothing."""
+    shared = a.keys & b.keys
+    if not shared:
+        return False
+    in_a = [k for k in a.order if k in shared]
+    if in_a != [k for k in b.order if k in shared]:
+        return False
+    n = len(in_a)
+    return any(list(ends) == in_a for r in (a, b) for ends in (r.order[:n], r.order[-n:]))
 
 
 def page_skips(total: int, policy: WindowPolicy) -> list[int]:
@@ -164,17 +188,15 @@ def _merged(reads: list[_Read], id_field: str) -> dict[Any, Any]:
 
 
 def _linked(reads: list[_Read]) -> list[_Read]:
-    """The pages connected to the first page (`skip` 0) through shared records."""
+    """The pages connected to the first page (`skip` 0) through shared records (`_links`)."""
     component = [r for r in reads if r.skip == 0][:1]
-    keys = set(component[0].keys) if component else set()
-    rest = [r for r in reads if r not in component]
+    rest = sorted((r for r in reads if r not in component), key=lambda r: r.skip)
     grew = True
     while grew:
         grew = False
         for read in list(rest):
-            if keys & read.keys:
+            if any(_links(member, read) for member in reversed(component)):
                 component.append(read)
-                keys |= read.keys
                 rest.remove(read)
                 grew = True
     return component
@@ -307,8 +329,7 @@ class WindowFetcher:
         self._on_progress(self.stats)
         key = self.resource.id_field
         return [
-            _Read(s, docs, total, frozenset(_record_key(d, key) for d in docs))
-            for s, (docs, total) in zip(skips, pages, strict=True)
+            _Read.of(s, docs, total, key) for s, (docs, total) in zip(skips, pages, strict=True)
         ]
 
     async def _bridged(self, window: Window, reads: list[_Read]) -> list[_Read]:
@@ -343,9 +364,7 @@ class WindowFetcher:
             cut = split(window, sample, pieces)
             self._expected.update(cut)
             return cut
-        first = _Read(
-            0, docs, total, frozenset(_record_key(d, self.resource.id_field) for d in docs)
-        )
+        first = _Read.of(0, docs, total, self.resource.id_field)
         skips = page_skips(total, self.policy)[1:]
         if len(skips) < self.client.settings.concurrency:
             return await self._verified(window, [first, *await self._reads(window, skips)], sample)
