@@ -21,7 +21,13 @@ from pipelines.sync.lake import Lake
 from pipelines.sync.plan import plan_resource, plan_sync
 from pipelines.sync.state import RunInProgress
 from pipelines.sync.windows import WindowPolicy
-from pipelines.vivenu.client import ClientSettings, VivenuClient, least_seconds
+from pipelines.vivenu.client import (
+    BUDGET_DIR,
+    ClientSettings,
+    HourlyBudget,
+    VivenuClient,
+    least_seconds,
+)
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from tests.clirun import clean_env, run_cli
@@ -269,3 +275,21 @@ def test_a_failing_plan_is_one_line_and_json_with_json(tmp_path):
 def test_resource_goes_with_plan(tmp_path):
     done = _cli("sync", "--resource", "customers", env=_env(None, tmp_path))
     assert done.returncode == 2 and "--resource goes with --plan" in done.stderr
+
+
+def test_plan_time_counts_the_budget_other_processes_spent(tmp_path):
+    with SimulatorServer(Store.seeded(2500, 4), api_key="plan-key") as sim:
+        env = _env(sim, tmp_path, CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR="1000")
+        # 990 requests of this hour spent by another process of the data directory.
+        spent = HourlyBudget.of(sim.base_url, "plan-key", 1000, tmp_path / BUDGET_DIR)
+        for _ in range(990):
+            spent.reserve()
+        done = _cli("sync", "--plan", "--json", env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        plan = json.loads(done.stdout)
+        text = " ".join(_cli("sync", "--plan", env=env).stdout.split())
+    # The plan's own 4 listings spent budget too; what is left of the hour's 1,000 goes first.
+    assert plan["budget_used"] == pytest.approx(994, abs=1)
+    past = plan["budget_used"] + plan["sync_requests"] - 1000
+    assert plan["sync_requests"] > 6 and plan["sync_seconds"] == pytest.approx(past * 3.6, abs=1)
+    assert "spent in the last hour" in text and "MAX_REQUESTS_PER_HOUR=1000" in text
