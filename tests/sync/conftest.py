@@ -17,17 +17,20 @@ CUSTOMERS = "/api/customers/rich"
 
 @pytest.fixture
 def shifted() -> Iterator[tuple[SimulatorServer, HostileAPI, dict[int, int]]]:
-    """A simulator with 6,000 customers behind a proxy that, before it forwards a customers
-    page at an offset in `shifts` (offset -> n), updates the first n customers of that page's
-    window: they leave it (the upper bound is frozen), so every later record moves n offsets
-    down between one page and the next."""
+    """A simulator with 6,000 customers behind a proxy that, before it forwards the k-th
+    customers page past the first (offset > 0) with k in `shifts` (k -> n), updates the first
+    n customers of that page's window: they leave it (the upper bound is frozen), so every
+    later record moves n offsets down between one page and the next."""
     shifts: dict[int, int] = {}
+    pages = [0]
     with SimulatorServer(Store.seeded(6000, 5)) as sim, HostileAPI(sim.base_url) as proxy:
 
         async def shift(request, body, forward):
             query = dict(parse_qsl(request.url.query))
-            n = shifts.pop(int(query.get("skip", 0)), 0) if request.url.path == CUSTOMERS else 0
-            if n:
+            if request.url.path != CUSTOMERS or query.get("skip", "0") == "0":
+                return None
+            pages[0] += 1
+            if n := shifts.pop(pages[0], 0):
                 head = {**query, "top": str(n), "skip": "0"}
                 headers = {"Authorization": f"Bearer {sim.api_key}"}
                 async with httpx.AsyncClient(base_url=sim.base_url, headers=headers) as http:
