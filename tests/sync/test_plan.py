@@ -289,7 +289,8 @@ def test_plan_time_counts_the_budget_other_processes_spent(tmp_path):
         plan = json.loads(done.stdout)
         text = " ".join(_cli("sync", "--plan", env=env).stdout.split())
     # The plan's own 4 listings spent budget too; what is left of the hour's 1,000 goes first.
-    assert plan["budget_used"] == pytest.approx(994, abs=1)
+    # (The bucket drains by one request every 3.6 s meanwhile.)
+    assert 980 < plan["budget_used"] <= 994.1
     past = plan["budget_used"] + plan["sync_requests"] - 1000
-    assert plan["sync_requests"] > 6 and plan["sync_seconds"] == pytest.approx(past * 3.6, abs=1)
+    assert plan["sync_requests"] > 6 and plan["sync_seconds"] == pytest.approx(past * 3.6, abs=0.5)
     assert "spent in the last hour" in text and "MAX_REQUESTS_PER_HOUR=1000" in text
