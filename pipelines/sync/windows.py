@@ -85,7 +85,7 @@ class WindowPolicy:
     """
 
     top: int = MAX_TOP
-    window_pages: int = 50
+    window_pages: int = 100
     overlap: int = 5
     bridge_rounds: int = 4
     split_target: int = 700
@@ -299,8 +299,7 @@ class WindowFetcher:
         self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
         # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
         self._expected: set[Window] = set()
-        self._paging = asyncio.Lock()
-        self._holding = asyncio.Semaphore(2)
+        self._holding = asyncio.Semaphore(1)
         self._held: set[Window] = set()
 
     async def prefetch(self, window: Window) -> None:
@@ -369,12 +368,11 @@ class WindowFetcher:
         if len(skips) < self.client.settings.concurrency:
             return await self._verified(window, [first, *await self._reads(window, skips)], sample)
         # A window of more pages than requests go in flight fills the client alone: paged one
-        # at a time, such windows cost no speed; and until the consumer has taken its records
-        # (`stream`), only one more such window holds records.
+        # at a time, such windows cost no speed, and only one holds its records (up to 100
+        # pages of them) until the consumer has taken them (`stream`).
         await self._holding.acquire()
         try:
-            async with self._paging:
-                reads = [first, *await self._reads(window, skips)]
+            reads = [first, *await self._reads(window, skips)]
             outcome = await self._verified(window, reads, sample)
         except BaseException:
             self._holding.release()
