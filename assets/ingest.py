@@ -70,10 +70,7 @@ def _sync(
         progress.emit(p)
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
-            context.log.info(
-                f"{p.resource}: {p.windows_done} windows, {p.records} records, "
-                f"{p.requests} requests ({p.requests_per_second:.0f}/s), {p.retries} retries"
-            )
+            context.log.info(f"{p.resource}: {' '.join(p.line().split())}")
 
     async def run() -> dg.MaterializeResult:
         async with vivenu.client(pipeline=True) as client:
@@ -149,6 +146,11 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
                 metadata[f"{name}_missing_from_listing"] = found.candidates
                 metadata[f"{name}_confirmed_deleted"] = found.confirmed_deleted
                 metadata[f"{name}_still_present"] = found.still_present
+                metadata[f"{name}_requests"] = found.requests
+                metadata[f"{name}_list_requests"] = found.list_requests
+                metadata[f"{name}_confirm_requests"] = found.confirm_requests
+                if found.last_sync_requests is not None:
+                    metadata[f"{name}_last_sync_requests"] = found.last_sync_requests
             metadata["requests"] = client.stats.requests
         return metadata
 

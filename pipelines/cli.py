@@ -119,10 +119,7 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
             tasks[p.resource] = bars.add_task(p.resource, total=None, detail="")
         bars.update(
             tasks[p.resource],
-            detail=(
-                f"{p.records:>9,} records  {p.windows_done:>5} windows  "
-                f"{p.requests:>6} req ({p.requests_per_second:.0f}/s)  {p.retries} retries"
-            ),
+            detail=p.line(),
         )
 
     with bars, progress.listening(update):
@@ -321,7 +318,10 @@ def _plan(*, full: bool, names: tuple[str, ...], as_json: bool, quiet: bool) -> 
     out.print(table)
     budget = found["max_requests_per_hour"]
     caps = f"{settings.MAX_RPS.name}={found['max_rps']:g}" + (
-        f", {settings.MAX_REQUESTS_PER_HOUR.name}={budget}" if budget else " (no hourly budget)"
+        f", {settings.MAX_REQUESTS_PER_HOUR.name}={budget} "
+        f"({found['budget_used'] or 0:,.0f} spent in the last hour)"
+        if budget
+        else " (no hourly budget)"
     )
     least, most = found["sync_seconds"], found["sync_seconds_at_most"]
     out.print(

@@ -80,6 +80,30 @@ class SyncProgress:
     requests: int
     retries: int
     requests_per_second: float
+    # The requests the run is expected to take in all, nothing changing (an estimate that
+    # grows as windows are met), and about how long the rest takes under the caps.
+    requests_expected: int = 0
+    eta_seconds: float = 0.0
+    # The key's hourly budget and how much of it the last hour spent (every process of the
+    # data directory); None without a budget.
+    budget: int | None = None
+    budget_used: float | None = None
+
+    def line(self) -> str:
+        """The progress as one line: records, windows, requests used / expected, budget, ETA."""
+        budget = f"  budget {self.budget_used or 0:,.0f}/{self.budget:,}/h" if self.budget else ""
+        return (
+            f"{self.records:>9,} records  {self.windows_done:>5} windows  "
+            f"{self.requests:>6}/{max(self.requests, self.requests_expected)} req "
+            f"({self.requests_per_second:.0f}/s){budget}  ETA {_duration(self.eta_seconds)}  "
+            f"{self.retries} retries"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 @dataclass
@@ -94,6 +118,7 @@ class SyncResult:
     windows: int
     splits: int
     reverifications: int
+    bridges: int
     records: int
     written: int
     quarantined: int
@@ -115,6 +140,7 @@ class SyncResult:
             "windows": self.windows,
             "window_splits": self.splits,
             "window_reverifications": self.reverifications,
+            "window_bridges": self.bridges,
             "records_fetched": self.records,
             "rows_written": self.written,
             "already_in_lake": self.already_in_lake,
@@ -138,6 +164,12 @@ class ReconcileResult:
     confirmed_deleted: int
     still_present: int
     requests: int
+    # Of them: listing every id (about the requests of a full sync), and the GETs proving
+    # each deletion (one per record missing from the listing).
+    list_requests: int
+    confirm_requests: int
+    # The requests of the resource's last sync, to compare (None before any sync).
+    last_sync_requests: int | None
 
 
 def _ms(value: datetime) -> int:
@@ -303,6 +335,7 @@ async def sync_resource(
             windows=fetcher.stats.windows_done,
             splits=fetcher.stats.splits,
             reverifications=fetcher.stats.reverifications,
+            bridges=fetcher.stats.bridges,
             records=fetcher.stats.records,
             written=run.records,
             already_in_lake=batcher.skipped,
@@ -394,15 +427,20 @@ def _reporter(
 
     def report(stats: WindowStats) -> None:
         if on_progress:
+            requests = client.stats.requests - requests_before
             on_progress(
                 SyncProgress(
                     resource=name,
                     windows_done=stats.windows_done,
                     windows_in_flight=len(stats.in_flight),
                     records=stats.records,
-                    requests=client.stats.requests - requests_before,
+                    requests=requests,
                     retries=client.stats.retries - retries_before,
                     requests_per_second=client.stats.requests_per_second(),
+                    requests_expected=stats.expected_requests,
+                    eta_seconds=client.eta_seconds(max(0, stats.expected_requests - requests)),
+                    budget=client.settings.max_requests_per_hour,
+                    budget_used=client.budget_used(),
                 )
             )
 
@@ -525,6 +563,7 @@ async def reconcile_resource(
         key = resource.id_field
         listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
     candidates = sorted(known - listed)
+    listing = client.stats.requests - requests_before
 
     try:
         deleted = await confirm_gone(client, resource, candidates)
@@ -539,7 +578,15 @@ async def reconcile_resource(
         confirmed_deleted=len(deleted),
         still_present=len(candidates) - len(deleted),
         requests=client.stats.requests - requests_before,
+        list_requests=listing,
+        confirm_requests=client.stats.requests - requests_before - listing,
+        last_sync_requests=_last_sync_requests(lake, name),
     )
+
+
+def _last_sync_requests(lake: Lake, name: str) -> int | None:
+    syncs = [r for r in lake.load_state(name).runs if r.get("kind") == "sync"]
+    return int(syncs[-1]["requests"]) if syncs and "requests" in syncs[-1] else None
 
 
 async def confirm_gone(client: VivenuClient, resource: ResourceSpec, ids: list[str]) -> list[str]:

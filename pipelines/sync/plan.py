@@ -65,7 +65,10 @@ class SyncPlan:
     plan_requests: int
     max_rps: float
     max_requests_per_hour: int | None
-    # The least time the client's caps allow the sync's requests (answers taking none).
+    # What the last hour spent of that budget (every process of the data directory).
+    budget_used: float | None
+    # The least time the client's caps, and what is left of the budget, allow the sync's
+    # requests (answers taking none).
     sync_seconds: float
     sync_seconds_at_most: float
     notes: list[str] = field(default_factory=list)
@@ -142,6 +145,7 @@ async def plan_sync(
     sync_requests = sum(p.requests for p in plans)
     at_most = sum(p.requests_at_most for p in plans)
     settings = client.settings
+    used = client.budget_used()
     return SyncPlan(
         full=options.full,
         resources=plans,
@@ -150,14 +154,17 @@ async def plan_sync(
         plan_requests=client.stats.requests - before,
         max_rps=settings.max_rps,
         max_requests_per_hour=settings.max_requests_per_hour,
-        sync_seconds=round(least_seconds(sync_requests, settings), 2),
-        sync_seconds_at_most=round(least_seconds(at_most, settings), 2),
+        budget_used=None if used is None else round(used, 1),
+        sync_seconds=round(least_seconds(sync_requests, settings, used=used or 0.0), 2),
+        sync_seconds_at_most=round(least_seconds(at_most, settings, used=used or 0.0), 2),
         notes=[
-            "requests assume nothing changes while the sync pages (a change in a window makes "
-            "the sync read it again) and no request is retried; a window of more than "
-            f"{options.policy.max_pages * options.policy.top:,} records is split, and each "
+            "requests assume no request is retried; records changing while the sync pages cost "
+            "a bridging page where they shift offsets past the pages' overlap of "
+            f"{options.policy.overlap} records; a window of more than "
+            f"{options.policy.window_pages * options.policy.top:,} records is split, and each "
             "narrower window costs up to one request more (the 'at most')",
-            "the hourly budget holds within one process: the time assumes no other process "
-            "spends the key's requests in the same hour",
+            "the hourly budget is shared by every process of this data directory (the time "
+            "counts what the last hour spent of it); processes elsewhere on the same key are "
+            "not counted",
         ],
     )

@@ -5,10 +5,16 @@ its window and shifts every offset behind it. The rules that keep extraction exa
 
 * The range's upper bound is frozen in the past, so while we page a window can only lose
   records (updated past the bound, or deleted), never gain them.
-* A window is complete only when verified: every page reported the same `total`, and the
-  distinct records received equal it. A window that fits one page is one atomic answer.
-* A window that fails verification, or is too large to page, is split into narrower windows
-  at quantiles of the `updatedAt` values already received (the first page is a sample).
+* A window is complete only when verified. A window that fits one page is one atomic answer.
+  Pages that all reported one `total` saw a window that held still: their distinct records
+  must equal it. Pages whose totals differ saw records leave; consecutive pages overlap by a
+  few records, and as a departure only moves later records to lower offsets (vivenu's order of
+  the records left stays put), pages that share a record hold everything still in the window
+  between them (`proven`). A gap (no shared record) is closed by one bridging page read from
+  where the linked pages end.
+* A range too large for one window (a checkpoint each) is cut once at quantiles of its first
+  page's `updatedAt` values (a sample); a window that still fails verification is narrowed the
+  same way.
 * A single millisecond cannot be split; it is paged and re-read until it verifies, so more
   than `top` records sharing one `updatedAt` still come out complete.
 """
@@ -16,6 +22,7 @@ its window and shifts every offset behind it. The rules that keep extraction exa
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 from collections import Counter
@@ -23,6 +30,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from pipelines.registry import ResourceSpec
 from pipelines.sync.normalize import updated_at_ms
@@ -63,15 +72,33 @@ class WindowPolicy:
 
     Args:
         top: page size (vivenu's maximum is 1000).
-        max_pages: the most pages one window may be read in; larger windows are split first.
-        split_target: records aimed at per window when splitting after a failed verification.
+        window_pages: the most pages a window is planned in; a larger one is cut once, at
+            quantiles of its first page, into windows of about this many pages (each window
+            is a checkpoint, and its last page is a part page).
+        overlap: records each page repeats of the page before it: a shift of the offsets by
+            fewer records while paging is seen (the pages share a record) and costs no re-read.
+            0 turns the shift proof off: then only a window whose total held still verifies.
+        bridge_rounds: rounds of bridging pages read where neighbouring pages share no record,
+            before the window is narrowed (or, one millisecond, read again).
+        split_target: records aimed at per window when narrowing a window that failed.
         single_ms_attempts: re-reads of a one-millisecond window before giving up.
     """
 
     top: int = MAX_TOP
-    max_pages: int = 8
+    window_pages: int = 100
+    overlap: int = 5
+    bridge_rounds: int = 4
     split_target: int = 700
     single_ms_attempts: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap < self.top:
+            raise ValueError(f"overlap must be within 0..{self.top - 1}, got {self.overlap}")
+
+    @property
+    def step(self) -> int:
+        """The offset between consecutive pages of a window."""
+        return self.top - self.overlap
 
 
 @dataclass
@@ -79,23 +106,151 @@ class WindowStats:
     windows_done: int = 0
     splits: int = 0
     reverifications: int = 0
+    bridges: int = 0
     records: int = 0
+    # The requests the windows met so far will take, nothing changing (a progress estimate).
+    expected_requests: int = 0
     in_flight: set[Window] = field(default_factory=set)
 
 
-def _record_key(doc: Any, position: int, field: str = "_id") -> Any:
+def _record_key(doc: Any, field: str = "_id") -> Any:
     record_id = doc.get(field) if isinstance(doc, dict) else None
-    # Records without a usable id still count (quarantine keeps them) but cannot be deduplicated.
-    return record_id if isinstance(record_id, str) and record_id else ("no-id", position)
+    if isinstance(record_id, str) and record_id:
+        return record_id
+    # Records without a usable id still count (quarantine keeps them); overlapping pages
+    # repeat them, so they are told apart by content.
+    return ("no-id", orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
 
 
-def _contradicts(answers: list[tuple[list[Any], int]], total: int, top: int, distinct: int) -> bool:
-    """Whether pages (in `skip` order) that all announced `total` contradict it themselves: more
-    distinct records than it, or a page shorter than it leaves room for. Offsets shifting while
-    we page do neither; records leaving between an answer's count and its page do, and a
-    re-read tells that apart from a wrong total."""
-    short = any(len(docs) < min(top, total - i * top) for i, (docs, _) in enumerate(answers))
+@dataclass(frozen=True, eq=False)
+class _Read:
+    """One page as read: its offset, its records, the total announced with it, their keys."""
+
+    skip: int
+    docs: list[Any]
+    total: int
+    order: tuple[Any, ...]  # the records' keys, in the page's order
+
+    @classmethod
+    def of(cls, skip: int, docs: list[Any], total: int, id_field: str) -> _Read:
+        return cls(skip, docs, total, tuple(_record_key(d, id_field) for d in docs))
+
+    @functools.cached_property
+    def keys(self) -> frozenset[Any]:
+        return frozenset(self.order)
+
+    def short(self, top: int) -> bool:
+        """Whether the page ran out of records: it reached the end of the window as it was."""
+        return len(self.docs) < top
+
+
+def _links(a: _Read, b: _Read) -> bool:
+    """Whether two pages share records the way one order, from which records only leave, lets
+    them: in the same order, and all of the later-read page's records between the two pages'
+    starts, so at the head of one page or the tail of the other. Anything else is an order
+    that moved, which proves nothing."""
+    shared = a.keys & b.keys
+    if not shared:
+        return False
+    in_a = [k for k in a.order if k in shared]
+    if in_a != [k for k in b.order if k in shared]:
+        return False
+    n = len(in_a)
+    return any(list(ends) == in_a for r in (a, b) for ends in (r.order[:n], r.order[-n:]))
+
+
+def page_skips(total: int, policy: WindowPolicy) -> list[int]:
+    """The offsets a window of `total` records is planned in: as few pages as overlap by at
+    least `overlap` records and reach `total`, spread evenly (the spare records widen every
+    overlap)."""
+    if total <= policy.top:
+        return [0]
+    gaps = math.ceil((total - policy.top) / policy.step)
+    return [(total - policy.top) * k // gaps for k in range(gaps + 1)]
+
+
+def _contradicts(reads: list[_Read], top: int, distinct: int) -> bool:
+    """Whether pages that all announced one total contradict it themselves: more distinct
+    records than it, or a page shorter than it leaves room for. Offsets shifting while we page
+    do neither; records leaving between an answer's count and its page do, and a re-read tells
+    that apart from a wrong total."""
+    total = reads[0].total
+    short = any(len(r.docs) < min(top, total - r.skip) for r in reads)
     return distinct > total or short
+
+
+def _merged(reads: list[_Read], id_field: str) -> dict[Any, Any]:
+    received: dict[Any, Any] = {}
+    for read in sorted(reads, key=lambda r: r.skip):
+        for d in read.docs:
+            received[_record_key(d, id_field)] = d
+    return received
+
+
+def _linked(reads: list[_Read]) -> list[_Read]:
+    """The pages connected to the first page (`skip` 0) through shared records (`_links`)."""
+    component = [r for r in reads if r.skip == 0][:1]
+    rest = sorted((r for r in reads if r not in component), key=lambda r: r.skip)
+    grew = True
+    while grew:
+        grew = False
+        for read in list(rest):
+            if any(_links(member, read) for member in reversed(component)):
+                component.append(read)
+                rest.remove(read)
+                grew = True
+    return component
+
+
+def proven(reads: list[_Read], distinct: int, policy: WindowPolicy) -> bool:
+    """Whether the pages hold every record still in the window.
+
+    With one total on every page the window held still: the distinct records must equal it.
+    Otherwise records left while it was paged (with the upper bound frozen they never join),
+    and vivenu's order of the rest stays put, so a departure only moves later records to lower
+    offsets. Two pages sharing a record then hold every record still in the window between
+    their ends; pages linked that way from the first page (offset 0, the window's start) to a
+    short page (the window's end) hold all of it. The distinct records must also lie between
+    the least total (what is left) and the largest (what there was).
+    """
+    totals = {r.total for r in reads}
+    if len(totals) == 1:
+        return distinct == reads[0].total
+    if not policy.overlap or not min(totals) <= distinct <= max(totals):
+        return False
+    return any(r.short(policy.top) for r in _linked(reads))
+
+
+def _bridge_skip(reads: list[_Read], policy: WindowPolicy, margin: int) -> int:
+    """Where to read the page bridging the gap after the pages linked to the first: `margin`
+    records before the furthest record they reached, at its offset now (moved down by the
+    records that left since)."""
+    most, least = max(r.total for r in reads), min(r.total for r in reads)
+    # A record's offset at its read, plus the records gone by then: where it stood at first.
+    reach = max(r.skip + len(r.docs) + most - r.total for r in _linked(reads))
+    return max(0, reach - (most - least) - margin)
+
+
+def least_window_requests(total: int, policy: WindowPolicy) -> int:
+    """The requests `WindowFetcher.fetch` spends on a window of `total` records that nothing
+    changes while it is paged, at the least: a page per `step` records (one for an empty
+    window), plus the first page, which is not reused, when the window is split before paging.
+    The narrower windows' last pages are rarely full: each costs up to one request more."""
+    if pieces := split_pieces(total, policy):
+        return 1 + sum(len(page_skips(n, policy)) for n in _even(total, pieces))
+    return len(page_skips(total, policy))
+
+
+def _even(total: int, pieces: int) -> list[int]:
+    return [total // pieces + (i < total % pieces) for i in range(pieces)]
+
+
+def split_pieces(total: int, policy: WindowPolicy) -> int:
+    """The narrower windows a window of `total` records is cut into before it is paged; 0 when
+    it has at most `window_pages` pages and is paged whole."""
+    # What `window_pages` overlapping pages hold: the pieces then average whole pages or less.
+    per_window = policy.top + (policy.window_pages - 1) * policy.step
+    return 0 if total <= per_window else math.ceil(total / per_window)
 
 
 def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
@@ -117,24 +272,6 @@ def split_points(window: Window, sample: list[int], pieces: int) -> list[int]:
             {window.lo + width * i // pieces for i in range(1, pieces)} - {window.lo, window.hi}
         )
     return valid
-
-
-def split_pieces(total: int, policy: WindowPolicy) -> int:
-    """The narrower windows a window of `total` records is cut into before it is paged; 0 when
-    it has at most `max_pages` pages and is paged whole."""
-    if math.ceil(total / policy.top) <= policy.max_pages:
-        return 0
-    # Pieces of about half the pages allowed, so uneven cuts still fit.
-    return math.ceil(total / (policy.top * policy.max_pages / 2))
-
-
-def least_window_requests(total: int, policy: WindowPolicy) -> int:
-    """The requests `WindowFetcher.fetch` spends on a window of `total` records that nothing
-    changes while it is paged, at the least: a page per `top` records (one for an empty window),
-    plus the first page, which is not reused, when the window is split before paging. The
-    narrower windows' last pages are rarely full: each costs up to one request more."""
-    pages = max(1, math.ceil(total / policy.top))
-    return pages + (1 if split_pieces(total, policy) else 0)
 
 
 def split(window: Window, sample: list[int], pieces: int) -> list[Window]:
@@ -160,6 +297,10 @@ class WindowFetcher:
         self.stats = WindowStats()
         self._on_progress = on_progress or (lambda stats: None)
         self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
+        # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
+        self._expected: set[Window] = set()
+        self._holding = asyncio.Semaphore(1)
+        self._held: set[Window] = set()
 
     async def prefetch(self, window: Window) -> None:
         """Read the first page of `window` now (a run's first request, which tells vivenu's
@@ -181,53 +322,97 @@ class WindowFetcher:
         )
         return page.docs, page.total
 
+    async def _reads(self, window: Window, skips: list[int]) -> list[_Read]:
+        """The pages at `skips`, asked for at once (the least time for a change between them)."""
+        pages = await asyncio.gather(*(self._page(window, s) for s in skips))
+        self._on_progress(self.stats)
+        key = self.resource.id_field
+        return [
+            _Read.of(s, docs, total, key) for s, (docs, total) in zip(skips, pages, strict=True)
+        ]
+
+    async def _bridged(self, window: Window, reads: list[_Read]) -> list[_Read]:
+        """`reads` with bridging pages where neighbours share no record: each re-reads from
+        where the pages linked to the window's start end, not the window from its start."""
+        policy = self.policy
+        for attempt in range(policy.bridge_rounds if policy.overlap else 0):
+            if proven(reads, len(_merged(reads, self.resource.id_field)), policy):
+                break
+            if any(r.short(policy.top) for r in _linked(reads)):
+                break  # linked to the end, yet not proven: a bridge cannot help
+            self.stats.bridges += 1
+            self.stats.expected_requests += 1
+            skip = _bridge_skip(reads, policy, policy.overlap * 2**attempt)
+            reads = [*reads, *await self._reads(window, [skip])]
+        return reads
+
     async def fetch(self, window: Window) -> list[Any] | list[Window]:
         """The window's records when verified, or the narrower windows to fetch instead."""
         top = self.policy.top
+        updated = self.resource.updated_field
         docs, total = await self._page(window, 0)
+        if window not in self._expected:
+            self.stats.expected_requests += least_window_requests(total, self.policy)
         # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
-        distinct = len({_record_key(d, i, self.resource.id_field) for i, d in enumerate(docs)})
+        distinct = len({_record_key(d, self.resource.id_field) for d in docs})
         if total <= top and distinct == len(docs) == total:
             return docs  # one atomic answer
-        sample = [
-            ms for d in docs if (ms := updated_at_ms(d, self.resource.updated_field)) is not None
-        ]
-        pages = math.ceil(total / top)
+        sample = [ms for d in docs if (ms := updated_at_ms(d, updated)) is not None]
         if (pieces := split_pieces(total, self.policy)) and window.hi - window.lo > 1:
             self.stats.splits += 1
-            return split(window, sample, pieces)
-        answers = [(docs, total)]
-        answers += await asyncio.gather(
-            *(self._page(window, s) for s in range(top, pages * top, top))
-        )
+            cut = split(window, sample, pieces)
+            self._expected.update(cut)
+            return cut
+        first = _Read.of(0, docs, total, self.resource.id_field)
+        skips = page_skips(total, self.policy)[1:]
+        if len(skips) < self.client.settings.concurrency:
+            return await self._verified(window, [first, *await self._reads(window, skips)], sample)
+        # A window of more pages than requests go in flight fills the client alone: paged one
+        # at a time, such windows cost no speed, and only one holds its records (up to 100
+        # pages of them) until the consumer has taken them (`stream`).
+        await self._holding.acquire()
+        try:
+            reads = [first, *await self._reads(window, skips)]
+            outcome = await self._verified(window, reads, sample)
+        except BaseException:
+            self._holding.release()
+            raise
+        if outcome and isinstance(outcome[0], Window):
+            self._holding.release()
+        else:
+            self._held.add(window)
+        return outcome
+
+    async def _verified(
+        self, window: Window, reads: list[_Read], sample: list[int]
+    ) -> list[Any] | list[Window]:
+        """The window's records once `reads` (bridged, or read again) prove it complete, or the
+        narrower windows to fetch instead."""
+        top = self.policy.top
+        updated = self.resource.updated_field
+        reads = await self._bridged(window, reads)
         attempts = 1
         contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
-            received: dict[Any, Any] = {}
-            for page_docs, _ in answers:
-                for d in page_docs:
-                    received[_record_key(d, len(received), self.resource.id_field)] = d
-            totals = {t for _, t in answers}
-            if len(totals) == 1 and len(received) == total:
+            received = _merged(reads, self.resource.id_field)
+            if proven(reads, len(received), self.policy):
                 return list(received.values())
             # Something in the window changed while we paged: narrow it, or re-read one ms.
             self.stats.reverifications += 1
+            totals = {r.total for r in reads}
             confirming = False
-            if len(totals) == 1 and _contradicts(answers, total, top, len(received)):
+            if len(totals) == 1 and _contradicts(reads, top, len(received)):
                 seen = (
-                    total,
-                    {
-                        key: updated_at_ms(d, self.resource.updated_field)
-                        for key, d in received.items()
-                    },
+                    reads[0].total,
+                    {key: updated_at_ms(d, updated) for key, d in received.items()},
                 )
                 if seen == contradicted:
                     raise InconsistentTotal(
                         f"{self.resource.name} window {window}: vivenu announced total "
-                        f"{total} but its pages held {len(received)} distinct records, alike "
-                        "when read again with no record changed, so the total is wrong (not "
-                        "churn); check that VIVENU_BASE_URL reaches the vivenu API itself, not "
-                        "a proxy that rewrites its answers"
+                        f"{reads[0].total} but its pages held {len(received)} distinct records, "
+                        "alike when read again with no record changed, so the total is wrong "
+                        "(not churn); check that VIVENU_BASE_URL reaches the vivenu API itself, "
+                        "not a proxy that rewrites its answers"
                     )
                 # Read it once more as it is before narrowing: churn changes what comes back,
                 # a wrong total does not.
@@ -235,9 +420,7 @@ class WindowFetcher:
             if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
                 sample += [
-                    ms
-                    for d in received.values()
-                    if (ms := updated_at_ms(d, self.resource.updated_field)) is not None
+                    ms for d in received.values() if (ms := updated_at_ms(d, updated)) is not None
                 ]
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
             if attempts >= self.policy.single_ms_attempts:
@@ -249,14 +432,9 @@ class WindowFetcher:
             await asyncio.sleep(0.01 * 2**attempts)
             # The window only shrinks, so the last total bounds the pages; asking for them all at
             # once leaves the least time for a change to land between them.
-            total = min(totals)
-            answers = await asyncio.gather(
-                *(
-                    self._page(window, s)
-                    for s in range(0, max(1, math.ceil(total / top)) * top, top)
-                )
-            )
-            total = answers[0][1]
+            skips = page_skips(min(totals), self.policy)
+            self.stats.expected_requests += len(skips)
+            reads = await self._bridged(window, await self._reads(window, skips))
 
     async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, list[Any]]]:
         """Yields (window, records) for every window, each verified, splitting as needed.
@@ -302,6 +480,9 @@ class WindowFetcher:
                 self.stats.records += len(item[1])
                 self._on_progress(self.stats)
                 yield item
+                if item[0] in self._held:  # the consumer is done with its records
+                    self._held.discard(item[0])
+                    self._holding.release()
         finally:
             for task in workers:
                 task.cancel()

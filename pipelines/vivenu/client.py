@@ -24,16 +24,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import fcntl
+import hashlib
 import logging
+import os
 import random
 import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -55,6 +59,7 @@ from pipelines.settings import (
     CONCURRENCY,
     MAX_RPS,
     SettingsError,
+    data_dir,
     max_requests_per_hour,
 )
 from pipelines.vivenu.errors import (
@@ -71,6 +76,8 @@ from pipelines.vivenu.errors import (
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _TIMEOUT_HINT = "vivenu answered too slowly or not at all; retry later"
 MAX_TOP = 1000
+# Under the data directory: the hourly budget's state, shared by its processes.
+BUDGET_DIR = "budget"
 REDACTED = "[redacted]"
 # A key shorter than this (a test key like "k") is only redacted from messages: replacing it in
 # records would corrupt ordinary text, and no real vivenu key is that short.
@@ -92,7 +99,9 @@ class ClientSettings:
         deadline_s: longest time for one attempt's whole answer, body included.
         max_rps: requests-per-second cap across all concurrent requests.
         concurrency: requests in flight at once.
-        max_requests_per_hour: the hourly request budget of this client; None: none.
+        max_requests_per_hour: the hourly request budget of the API key; None: none.
+        budget_dir: where the budget's state is shared by every process of one data
+            directory; None: by the clients of this process only.
         max_attempts: tries per request before giving up (retryable failures only).
         timeout_attempts: tries per request when attempts time out (at most max_attempts).
         connect_attempts: tries when the host cannot be reached and vivenu never answered yet.
@@ -109,6 +118,7 @@ class ClientSettings:
     max_rps: float = MAX_RPS.default
     concurrency: int = CONCURRENCY.default
     max_requests_per_hour: int | None = None
+    budget_dir: Path | None = None
     max_attempts: int = 8
     timeout_attempts: int = 3
     connect_attempts: int = 2
@@ -146,9 +156,9 @@ class ClientSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
         """Settings from VIVENU_BASE_URL, VIVENU_API_KEY, CUSTOMER_SYNC_MAX_RPS,
-        CUSTOMER_SYNC_CONCURRENCY and CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR; keyword overrides
-        win."""
-        values: dict[str, Any] = {}
+        CUSTOMER_SYNC_CONCURRENCY and CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR (its state shared in
+        CUSTOMER_SYNC_DATA_DIR's `budget/`); keyword overrides win."""
+        values: dict[str, Any] = {"budget_dir": data_dir(env) / BUDGET_DIR}
         try:
             values["max_requests_per_hour"] = max_requests_per_hour(env)
         except SettingsError as exc:
@@ -175,52 +185,108 @@ class ClientSettings:
         return cls(**values)
 
 
-def least_seconds(requests: int, settings: ClientSettings) -> float:
+def least_seconds(requests: int, settings: ClientSettings, *, used: float = 0.0) -> float:
     """The least time the client's rate caps allow `requests` requests (answers take none): one
-    every 1/max_rps s; with an hourly budget, the budget's first at that pace, then one every
-    3600/budget s (the limiters' buckets start empty)."""
+    every 1/max_rps s; with an hourly budget of which `used` requests are spent already, what is
+    left of it at that pace, then one every 3600/budget s."""
     if requests <= 0:
         return 0.0
     seconds = (requests - 1) / settings.max_rps
     budget = settings.max_requests_per_hour
-    if budget is not None and requests > budget:
-        seconds = max(seconds, (requests - budget) * 3600 / budget)
+    if budget is not None and used + requests > budget:
+        seconds = max(seconds, (used + requests - budget) * 3600 / budget)
     return seconds
 
 
 class HourlyBudget:
-    """The hourly request budget of one API key, shared by every client of this process: a
-    Dagster run makes a client per step, each in its own event loop (where an aiolimiter
-    `AsyncLimiter` cannot follow), and the budget is the key's, not a step's. A leaky bucket of
-    `per_hour` that drains over an hour and starts empty. Other processes are not counted."""
+    """The hourly request budget of one API key: a leaky bucket of `per_hour` that drains over
+    an hour and starts empty. Shared by every client of this process (a Dagster run makes a
+    client per step, each in its own event loop, where an aiolimiter `AsyncLimiter` cannot
+    follow), and with a state file (`ClientSettings.budget_dir`) by every process of one data
+    directory: the budget is the key's, not a step's or a process's."""
 
-    _shared: dict[tuple[str, str, int], HourlyBudget] = {}
+    _shared: dict[tuple[str, str, int, Path | None], HourlyBudget] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, per_hour: int) -> None:
+    def __init__(self, per_hour: int, state: Path | None = None) -> None:
         self.per_hour = per_hour
-        self.level = 0.0  # requests in the bucket, reserved ones included
-        self._last = time.monotonic()
+        self.state = state
+        self.level = 0.0  # requests in the bucket, reserved ones included (no state file)
+        self._last = time.time()
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, base_url: str, api_key: str, per_hour: int) -> HourlyBudget:
-        """The process's budget of `api_key` at `base_url` (a new one when `per_hour` changes)."""
+    def of(
+        cls, base_url: str, api_key: str, per_hour: int, budget_dir: Path | None = None
+    ) -> HourlyBudget:
+        """The budget of `api_key` at `base_url` (a new one when `per_hour` changes), kept in
+        `budget_dir` when given."""
+        state = None
+        if budget_dir is not None:
+            # The file is named by a digest: the key itself is never written.
+            digest = hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()[:24]
+            state = budget_dir / f"{digest}.json"
         with cls._shared_lock:
-            return cls._shared.setdefault((base_url, api_key, per_hour), cls(per_hour))
+            return cls._shared.setdefault(
+                (base_url, api_key, per_hour, state), cls(per_hour, state)
+            )
 
     def reserve(self) -> float:
         """Take a request from the budget: the seconds to wait before sending it (0 while the
-        bucket has room). Reserved at once, so concurrent requests queue one behind another; a
-        request cancelled while it waits keeps its place spent (the budget errs on the safe
-        side)."""
-        with self._lock:
-            now = time.monotonic()
-            self.level = max(0.0, self.level - (now - self._last) * self.per_hour / 3600)
-            self._last = now
-            wait = max(0.0, (self.level + 1 - self.per_hour) * 3600 / self.per_hour)
-            self.level += 1
-            return wait
+        bucket has room). Reserved at once, so concurrent requests (of any process sharing the
+        state file) queue one behind another; a request cancelled while it waits keeps its
+        place spent (the budget errs on the safe side)."""
+        with self._lock, self._bucket() as bucket:
+            level = bucket[0]
+            bucket[0] = level + 1
+            return max(0.0, (level + 1 - self.per_hour) * 3600 / self.per_hour)
+
+    def used(self) -> float:
+        """Requests in the bucket now: sent (or reserved) within about the last hour."""
+        with self._lock, self._bucket() as bucket:
+            return bucket[0]
+
+    @contextlib.contextmanager
+    def _bucket(self) -> Iterator[list[float]]:
+        """The bucket's level, drained to now, as a one-item list the block may change; with a
+        state file, read and written back under an exclusive lock of its own file."""
+        if self.state is None:
+            now = time.time()
+            bucket = [self._drained(self.level, self._last, now)]
+            yield bucket
+            self.level, self._last = bucket[0], now
+            return
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state.with_suffix(".lock"), "a") as lock:
+            # flock is released by the kernel when its holder dies (kill -9 included).
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            level, last = self._read_state()
+            now = time.time()
+            bucket = [self._drained(level, last, now)]
+            yield bucket
+            self._write_state(bucket[0], now)
+
+    def _drained(self, level: float, last: float, now: float) -> float:
+        # A clock stepped back drains nothing (the safe side).
+        return max(0.0, level - max(0.0, now - last) * self.per_hour / 3600)
+
+    def _read_state(self) -> tuple[float, float]:
+        assert self.state is not None
+        try:
+            found = orjson.loads(self.state.read_bytes())
+            return float(found["level"]), float(found["at"])
+        except FileNotFoundError:
+            return 0.0, time.time()
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            # Written by rename, so never half-written; unreadable all the same (edited by
+            # hand?): counted as a full bucket, which drains within the hour.
+            return float(self.per_hour), time.time()
+
+    def _write_state(self, level: float, now: float) -> None:
+        assert self.state is not None
+        part = self.state.with_suffix(f".{os.getpid()}.part")
+        part.write_bytes(orjson.dumps({"level": level, "at": now}))
+        os.replace(part, self.state)  # whole or not at all, whenever the writer dies
 
 
 @dataclass
@@ -406,7 +472,12 @@ class VivenuClient:
         # A bucket of one drained at max_rps holds the cap in every window, with no initial burst.
         self._limiter = AsyncLimiter(1, 1.0 / settings.max_rps)
         self._hourly = (
-            HourlyBudget.of(settings.base_url, settings.api_key, settings.max_requests_per_hour)
+            HourlyBudget.of(
+                settings.base_url,
+                settings.api_key,
+                settings.max_requests_per_hour,
+                settings.budget_dir,
+            )
             if settings.max_requests_per_hour
             else None
         )
@@ -419,6 +490,19 @@ class VivenuClient:
 
     def __repr__(self) -> str:
         return f"VivenuClient(base_url={self.settings.base_url!r})"
+
+    def budget_used(self) -> float | None:
+        """Requests of the key's hourly budget spent within about the last hour, by every
+        process sharing its state; None without a budget."""
+        return None if self._hourly is None else self._hourly.used()
+
+    def eta_seconds(self, requests: int) -> float:
+        """About how long `requests` more take: under the caps and what is left of the hourly
+        budget, and at least at the pace this client has kept so far."""
+        used = self.budget_used() or 0.0
+        least = least_seconds(requests, self.settings, used=used)
+        pace = self.stats.requests_per_second()
+        return max(least, requests / pace) if pace > 0 else least
 
     async def __aenter__(self) -> VivenuClient:
         return self

@@ -31,8 +31,9 @@ from tests.adversarial.hostile import Forward, HostileAPI
 from tests.sync.truth import cli_in_process, client_for, mismatches, sync
 
 BOTH = ("events", "tickets")
-# Small pages: a few thousand tickets take many pages, each answered while the writer works.
-SMALL_PAGES = WindowPolicy(top=100)
+# Small pages and windows: a few thousand tickets take many pages and windows, each answered
+# while the writer works.
+SMALL_PAGES = WindowPolicy(top=100, window_pages=8)
 
 
 # Sales (new tickets), cancellations (tickets invalidated), personalizations and event edits.

@@ -4,6 +4,7 @@ requests it predicts are the ones a real sync sends on a quiet simulator."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -19,7 +20,14 @@ from pipelines.sync.engine import SyncOptions, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.sync.plan import plan_resource, plan_sync
 from pipelines.sync.state import RunInProgress
-from pipelines.vivenu.client import ClientSettings, VivenuClient, least_seconds
+from pipelines.sync.windows import WindowPolicy
+from pipelines.vivenu.client import (
+    BUDGET_DIR,
+    ClientSettings,
+    HourlyBudget,
+    VivenuClient,
+    least_seconds,
+)
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from tests.clirun import clean_env, run_cli
@@ -38,21 +46,25 @@ def _client(sim: SimulatorServer, **overrides: object) -> VivenuClient:
 NO_LAG = SyncOptions(safety_lag=timedelta(0))
 
 
-async def _sync_all(sim: SimulatorServer, lake: Lake) -> dict[str, int]:
+async def _sync_all(
+    sim: SimulatorServer, lake: Lake, options: SyncOptions = NO_LAG
+) -> dict[str, int]:
     """A real sync of every resource; the requests the server saw for each."""
     seen: dict[str, int] = {}
     async with _client(sim) as client:
         for resource in RESOURCES:
             sim.clear_requests()
-            await sync_resource(client, lake, resource, NO_LAG)
+            await sync_resource(client, lake, resource, options)
             seen[resource.name] = len(sim.requests)
     return seen
 
 
-async def _plan(sim: SimulatorServer, lake: Lake) -> dict[str, tuple[int, int]]:
+async def _plan(
+    sim: SimulatorServer, lake: Lake, options: SyncOptions = NO_LAG
+) -> dict[str, tuple[int, int]]:
     """The plan's least and most requests per resource."""
     async with _client(sim) as client:
-        found = await plan_sync(client, lake, list(RESOURCES), NO_LAG)
+        found = await plan_sync(client, lake, list(RESOURCES), options)
     return {r.resource: (r.requests, r.requests_at_most) for r in found.resources}
 
 
@@ -128,24 +140,38 @@ def test_plan_of_a_missing_data_dir_creates_nothing(tmp_path):
 
 
 def test_predicted_requests_are_the_sync_s_on_a_quiet_simulator(tmp_path):
-    # 3,000 customers come with 8,628 tickets: more than 8 pages, so that window is split.
+    # 3,000 customers come with 8,628 tickets: more than 4 pages, so with windows of 4 pages
+    # that window is split.
     store = Store.seeded(3000, 5)
+    options = dataclasses.replace(NO_LAG, policy=WindowPolicy(window_pages=4))
     with SimulatorServer(store, api_key="plan-key") as sim:
         lake = Lake(tmp_path)
-        full_plan = asyncio.run(_plan(sim, lake))
-        full_sync = asyncio.run(_sync_all(sim, lake))
+        full_plan = asyncio.run(_plan(sim, lake, options))
+        full_sync = asyncio.run(_sync_all(sim, lake, options))
         for customer_id in store.live_customer_ids()[:40]:
             store.update_customer(customer_id, {"company": "Planned GmbH"})
-        incremental_plan = asyncio.run(_plan(sim, lake))
-        incremental_sync = asyncio.run(_sync_all(sim, lake))
+        incremental_plan = asyncio.run(_plan(sim, lake, options))
+        incremental_sync = asyncio.run(_sync_all(sim, lake, options))
     assert {k: (v, v) for k, v in incremental_sync.items()} == incremental_plan
-    unsplit = {"customers", "transactions", "events"}
+    unsplit = {"customers", "events"}
     assert {k: (full_sync[k], full_sync[k]) for k in unsplit} == {k: full_plan[k] for k in unsplit}
     # A split window's narrower windows end in part pages: more than the plan's least, by at
-    # most one per narrower window (8,628 records in windows of about 4,000: 3).
-    least, most = full_plan["tickets"]
-    assert (least, most) == (10, 13)
-    assert least <= full_sync["tickets"] <= most
+    # most one per narrower window (8,628 tickets in windows of about 2,900: 3 pages each,
+    # and the first page, a sample).
+    assert full_plan["tickets"] == (10, 13)
+    for split in ("tickets", "transactions"):
+        least, most = full_plan[split]
+        assert least <= full_sync[split] <= most
+
+
+def test_an_unsplit_window_is_predicted_exactly(tmp_path):
+    # 8,628 tickets in one window of 9 pages overlapping by 5 records or more.
+    with SimulatorServer(Store.seeded(3000, 5), api_key="plan-key") as sim:
+        lake = Lake(tmp_path)
+        plan = asyncio.run(_plan(sim, lake))
+        synced = asyncio.run(_sync_all(sim, lake))
+    assert plan["tickets"] == (9, 9)
+    assert {k: (v, v) for k, v in synced.items()} == plan
 
 
 def test_plan_of_an_interrupted_run_counts_its_remaining_windows(tmp_path):
@@ -249,3 +275,22 @@ def test_a_failing_plan_is_one_line_and_json_with_json(tmp_path):
 def test_resource_goes_with_plan(tmp_path):
     done = _cli("sync", "--resource", "customers", env=_env(None, tmp_path))
     assert done.returncode == 2 and "--resource goes with --plan" in done.stderr
+
+
+def test_plan_time_counts_the_budget_other_processes_spent(tmp_path):
+    with SimulatorServer(Store.seeded(2500, 4), api_key="plan-key") as sim:
+        env = _env(sim, tmp_path, CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR="1000")
+        # 990 requests of this hour spent by another process of the data directory.
+        spent = HourlyBudget.of(sim.base_url, "plan-key", 1000, tmp_path / BUDGET_DIR)
+        for _ in range(990):
+            spent.reserve()
+        done = _cli("sync", "--plan", "--json", env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        plan = json.loads(done.stdout)
+        text = " ".join(_cli("sync", "--plan", env=env).stdout.split())
+    # The plan's own 4 listings spent budget too; what is left of the hour's 1,000 goes first.
+    # (The bucket drains by one request every 3.6 s meanwhile.)
+    assert 980 < plan["budget_used"] <= 994.1
+    past = plan["budget_used"] + plan["sync_requests"] - 1000
+    assert plan["sync_requests"] > 6 and plan["sync_seconds"] == pytest.approx(past * 3.6, abs=0.5)
+    assert "spent in the last hour" in text and "MAX_REQUESTS_PER_HOUR=1000" in text

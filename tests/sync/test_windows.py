@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from pipelines.sync.windows import Window, split
+from pipelines.sync.windows import Window, _links, _Read, split
 
 
 def _covers(parent: Window, children: list[Window]) -> bool:
@@ -46,3 +46,22 @@ def test_no_sample_splits_evenly():
 def test_two_ms_window_splits_into_single_ms():
     w = Window(0, 2)
     assert split(w, [0, 1], 50) == [Window(0, 1), Window(1, 2)]
+
+
+def _page(skip: int, ids: list[str], total: int = 100) -> _Read:
+    return _Read.of(skip, [{"_id": i} for i in ids], total, "_id")
+
+
+def test_pages_link_where_one_order_lets_them_share_records():
+    earlier = _page(0, ["a", "b", "c", "d", "e"])
+    # Read later, after "d" left: the next page starts where the first ends, shifted down.
+    assert _links(earlier, _page(3, ["c", "e", "f", "g", "h"]))
+    # Read first: its head still holds a record that left before the other page was read.
+    assert _links(_page(3, ["c", "d", "e", "f", "g"]), _page(0, ["a", "b", "c", "e"], 99))
+
+
+def test_pages_sharing_records_out_of_order_do_not_link():
+    earlier = _page(0, ["a", "b", "c", "d", "e"])
+    assert not _links(earlier, _page(3, ["x", "y", "z", "u", "v"]))  # nothing shared
+    assert not _links(earlier, _page(3, ["e", "d", "f", "g", "h"]))  # the order moved
+    assert not _links(earlier, _page(3, ["x", "b", "c", "y", "z"]))  # in the middle of both

@@ -1,0 +1,99 @@
+"""The sync sends the least requests exactness allows: the floor when nothing changes, and a
+page more only where offsets shifted further than pages overlap."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+
+import pytest
+
+from pipelines.sync.engine import SyncOptions, reconcile_resource
+from pipelines.sync.lake import Lake
+from pipelines.sync.windows import WindowPolicy, page_skips
+from pipelines.vivenu.client import Resource
+from pipelines.vivenu.simulator.server import SimulatorServer
+from pipelines.vivenu.simulator.store import Store
+from tests.sync.truth import client_for, mismatches, sync
+
+CUSTOMERS = "/api/customers/rich"
+
+
+def _floor(records: int) -> int:
+    return max(1, math.ceil(records / 1000))
+
+
+@pytest.mark.parametrize(
+    "policy", [WindowPolicy(), WindowPolicy(window_pages=5)], ids=["whole", "cut"]
+)
+def test_a_quiet_full_sync_sends_the_floor(tmp_path, policy):
+    # 2% over the floor, plus per resource the first page of a range that is cut into windows
+    # (a sample, not reused) and one part page per window.
+    with SimulatorServer(Store.seeded(12_000, 3)) as sim:
+        results = sync(sim, tmp_path, policy=policy)
+        assert mismatches(sim, tmp_path) == {}
+    for name, result in results.items():
+        windows = result.windows
+        assert result.requests <= 1.02 * _floor(result.records) + (windows > 1) + windows, name
+        assert result.reverifications == result.bridges == 0
+    if policy.window_pages > 12:
+        # One window of 12,000 records: 13 pages overlapping by 5 or more; the clock read from
+        # the first.
+        assert results["customers"].requests == 13
+
+
+def _sync_customers(sim, proxy, tmp_path, policy=None):
+    # One request at a time: the shifts land between pages exactly as told.
+    result = sync(
+        sim, tmp_path, via=proxy.base_url, resources=(Resource.CUSTOMERS,), concurrency=1,
+        policy=policy,
+    )["customers"]  # fmt: skip
+    hwm = Lake(tmp_path).load_state("customers").high_water_mark_ms
+    return result, mismatches(sim, tmp_path, upto_ms=hwm, resources=("customers",))
+
+
+@pytest.mark.attack("offsets shifting between the pages of one window")
+def test_a_shift_within_the_overlap_costs_no_request(tmp_path, shifted):
+    sim, proxy, shifts = shifted
+    # 6,000 customers: 7 pages at offsets 0, 833, 1666, ...; 3 records leave before each.
+    assert len(page_skips(6000, WindowPolicy())) == 7
+    shifts.update(dict.fromkeys(range(1, 7), 3))
+    result, wrong = _sync_customers(sim, proxy, tmp_path)
+    assert wrong == {}
+    assert proxy.hits[CUSTOMERS] == 7  # the planned pages, nothing read again
+    assert result.bridges == result.reverifications == 0
+    assert not shifts, "every shift happened"
+
+
+@pytest.mark.attack("offsets shifting between pages by more than they overlap")
+def test_a_shift_past_the_overlap_is_bridged_from_where_it_failed(tmp_path, shifted):
+    sim, proxy, shifts = shifted
+    shifts[2] = 400  # before the third page: 400 records move down, far past the overlap
+    result, wrong = _sync_customers(sim, proxy, tmp_path, WindowPolicy(overlap=5))
+    assert not shifts
+    assert wrong == {}
+    # One bridging page from where the linked pages end, not the window read again.
+    assert result.bridges == 1 and result.reverifications == 0
+    assert proxy.hits[CUSTOMERS] == 7 + 1
+
+
+def test_reconcile_reports_its_requests_beside_the_sync_s(tmp_path):
+    store = Store.seeded(5000, 8)
+    with SimulatorServer(store) as sim:
+        synced = sync(sim, tmp_path, resources=(Resource.CUSTOMERS,))["customers"]
+        for customer_id in store.live_customer_ids()[:3]:
+            store.delete_customer(customer_id)
+        lake = Lake(tmp_path)
+
+        async def go():
+            async with client_for(sim) as client:
+                options = SyncOptions(safety_lag=timedelta(0))
+                return await reconcile_resource(client, lake, Resource.CUSTOMERS, options)
+
+        found = asyncio.run(go())
+    assert found.confirmed_deleted == 3
+    # Listing every id costs what the full sync did; each deletion one GET more.
+    assert found.list_requests == synced.requests == found.last_sync_requests == 6
+    assert found.confirm_requests == 3
+    assert found.requests == found.list_requests + found.confirm_requests
