@@ -522,15 +522,11 @@ def lake_compact_history(dry_run: bool) -> None:
     version replaced (the current ones stay), from the files and the commit log."""
     from pipelines.erase.retention import compact_history
 
-    try:
-        retention = settings.history_retention()
-    except settings.SettingsError as exc:
-        raise clikit.ConfigProblems([str(exc)]) from None
-    if retention is None:
-        raise clikit.ConfigProblems(
-            [f"{settings.HISTORY_RETENTION.name} is not set: set it to the days replaced "
-             "versions are kept (e.g. 90)"]
-        )  # fmt: skip
+    retention = clikit.required_setting(
+        settings.history_retention,
+        settings.HISTORY_RETENTION.name,
+        "set it to the days replaced versions are kept (e.g. 90)",
+    )
     try:
         dropped = compact_history(Lake(settings.data_dir()), retention, dry_run=dry_run)
     except (LakeBusy, LakeCorrupt) as exc:

@@ -12,11 +12,14 @@ from typing import Any, TypeVar
 
 import click
 
+from pipelines.settings import SettingsError
+
 EXIT_CONFIG = 3
 
 _JSON_KEY = "customer_sync.json"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -57,3 +60,15 @@ def echo_json_error(ctx: click.Context, exc: click.ClickException) -> None:
     if isinstance(exc, ConfigProblems):
         body["problems"] = exc.problems
     click.echo(json.dumps(body))
+
+
+def required_setting(read: Callable[[], T | None], name: str, hint: str) -> T:
+    """A setting a command cannot run without: its value, or ConfigProblems saying it is invalid
+    or that `name` is not set, then `hint` (the fix)."""
+    try:
+        value = read()
+    except SettingsError as exc:
+        raise ConfigProblems([str(exc)]) from None
+    if value is None:
+        raise ConfigProblems([f"{name} is not set: {hint}"])
+    return value

@@ -105,16 +105,11 @@ def _deleted_due() -> list[str]:
     from pipelines.erase.run import deleted_due
     from pipelines.sync.lake import Lake
 
-    name = settings.ERASE_DELETED_AFTER.name
-    try:
-        after = settings.erase_deleted_after()
-    except settings.SettingsError as exc:
-        raise clikit.ConfigProblems([str(exc)]) from None
-    if after is None:
-        raise clikit.ConfigProblems(
-            [f"{name} is not set: set it to the days a confirmed deletion is kept before --deleted "
-             "erases it (e.g. 30)"]
-        )  # fmt: skip
+    after = clikit.required_setting(
+        settings.erase_deleted_after,
+        settings.ERASE_DELETED_AFTER.name,
+        "set it to the days a confirmed deletion is kept before --deleted erases it (e.g. 30)",
+    )
     return deleted_due(Lake(settings.data_dir()), after)
 
 
