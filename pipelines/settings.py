@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -228,48 +228,38 @@ def warehouse_lock_wait(env: Mapping[str, str] | None = None) -> float:
     return seconds
 
 
-def erase_deleted_after(env: Mapping[str, str] | None = None) -> timedelta | None:
-    """CUSTOMER_SYNC_ERASE_DELETED_AFTER as a period, None when unset (off)."""
-    raw = ERASE_DELETED_AFTER.raw(env)
+def _whole(
+    variable: Variable[Any], env: Mapping[str, str] | None, least: int, what: str
+) -> int | None:
+    """A whole-number variable of at least `least`, or None when unset; SettingsError naming
+    `what` it must be otherwise."""
+    raw = variable.raw(env)
     if not raw:
         return None
     try:
-        days = int(raw.strip())
+        value = int(raw.strip())
     except ValueError:
-        days = -1
-    if days < 0:
-        raise SettingsError(f"{ERASE_DELETED_AFTER.name}={raw!r}: not a whole number of days >= 0")
-    return timedelta(days=days)
+        value = least - 1
+    if value < least:
+        raise SettingsError(f"{variable.name}={raw!r}: not a whole number of {what}")
+    return value
+
+
+def erase_deleted_after(env: Mapping[str, str] | None = None) -> timedelta | None:
+    """CUSTOMER_SYNC_ERASE_DELETED_AFTER as a period, None when unset (off)."""
+    days = _whole(ERASE_DELETED_AFTER, env, 0, "days >= 0")
+    return None if days is None else timedelta(days=days)
 
 
 def history_retention(env: Mapping[str, str] | None = None) -> timedelta | None:
     """CUSTOMER_SYNC_HISTORY_RETENTION as a period, None when unset (keep every version)."""
-    raw = HISTORY_RETENTION.raw(env)
-    if not raw:
-        return None
-    try:
-        days = int(raw.strip())
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise SettingsError(f"{HISTORY_RETENTION.name}={raw!r}: not a whole number of days >= 1")
-    return timedelta(days=days)
+    days = _whole(HISTORY_RETENTION, env, 1, "days >= 1")
+    return None if days is None else timedelta(days=days)
 
 
 def max_requests_per_hour(env: Mapping[str, str] | None = None) -> int | None:
     """CUSTOMER_SYNC_MAX_REQUESTS_PER_HOUR, or None when unset (no hourly budget)."""
-    raw = MAX_REQUESTS_PER_HOUR.raw(env)
-    if not raw:
-        return None
-    try:
-        budget = int(raw.strip())
-    except ValueError:
-        budget = 0
-    if budget < 1:
-        raise SettingsError(
-            f"{MAX_REQUESTS_PER_HOUR.name}={raw!r}: not a whole number of requests > 0"
-        )
-    return budget
+    return _whole(MAX_REQUESTS_PER_HOUR, env, 1, "requests > 0")
 
 
 def max_bad_share(env: Mapping[str, str] | None = None) -> float:
