@@ -435,9 +435,10 @@ def build_app(
         return json_response(store.tags())
 
     def get_one(
-        noun: str, blob: Callable[[str], bytes]
+        noun: str, blob: Callable[[str], bytes | Any]
     ) -> Callable[[Request], Awaitable[Response]]:
-        """GET of one record by id: vivenu's JSON 404 for an unknown id."""
+        """A bodiless request on one record by id (its GET, an erase-data): vivenu's JSON 404
+        for an unknown id."""
 
         async def get(request: Request) -> Response:
             require_key(request)
@@ -472,13 +473,7 @@ def build_app(
             # status says "no such customer" either).
             raise ApiError(404, f"customer {request.path_params['id']} not found") from None
 
-    async def erase_customer_data(request: Request) -> Response:
-        require_key(request)
-        no_query(request)
-        try:
-            return json_response(store.erase_customer_data(request.path_params["id"]))
-        except NotFound:
-            raise ApiError(404, f"customer {request.path_params['id']} not found") from None
+    erase_customer_data = get_one("customer", store.erase_customer_data)
 
     async def create_account(request: Request) -> Response:
         require_key(request)
