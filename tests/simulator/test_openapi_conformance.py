@@ -112,7 +112,11 @@ def _check(case: schemathesis.Case, live: tuple) -> None:
     case.validate_response(response, headers=headers, excluded_checks=excluded)
 
 
-_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: a clean checkout's CI run must not pass or fail by the draw. To explore, raise
+# max_examples and drop derandomize locally (600 examples of GET /api/tickets found nothing).
+_SETTINGS = settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 @schema.parametrize()
