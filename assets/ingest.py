@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from pipelines.quality.suites import load_suites
 from pipelines.registry import RESOURCES, ResourceSpec, spec
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import (
+    REUSE_LISTING_WITHIN,
     SyncFailed,
     SyncOptions,
     SyncProgress,
@@ -45,6 +46,13 @@ class SyncConfig(dg.Config):
     lookback_seconds: int = int(_DEFAULTS.lookback.total_seconds())
     safety_lag_seconds: int = int(_DEFAULTS.safety_lag.total_seconds())
     batch_rows: int = _DEFAULTS.batch_rows
+
+
+class ReconcileConfig(dg.Config):
+    """Per-run reconcile settings."""
+
+    # Take the listing of a full sync finished within REUSE_LISTING_WITHIN instead of listing.
+    reuse_listing: bool = False
 
 
 def _options(config: SyncConfig) -> SyncOptions:
@@ -135,12 +143,18 @@ CHANGES = {r.name: _changes(r) for r in RESOURCES}
     description=f"{_prose([r.name for r in RESOURCES]).capitalize()} deleted in vivenu, each "
     "confirmed by a 404 before it counts.",
 )
-def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.MaterializeResult:
-    async def run() -> dict[str, int]:
-        metadata: dict[str, int] = {}
+def deleted_records(
+    config: ReconcileConfig, vivenu: VivenuResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    reuse = REUSE_LISTING_WITHIN if config.reuse_listing else None
+
+    async def run() -> dict[str, int | str]:
+        metadata: dict[str, int | str] = {}
         async with vivenu.client(pipeline=True) as client:
             for resource in RESOURCES:
-                found = await reconcile_resource(client, lake.lake(), resource)
+                found = await reconcile_resource(
+                    client, lake.lake(), resource, reuse_listing_within=reuse
+                )
                 name = found.resource
                 metadata[f"{name}_listed"] = found.listed
                 metadata[f"{name}_missing_from_listing"] = found.candidates
@@ -151,6 +165,8 @@ def deleted_records(vivenu: VivenuResource, lake: LakeResource) -> dg.Materializ
                 metadata[f"{name}_confirm_requests"] = found.confirm_requests
                 if found.last_sync_requests is not None:
                     metadata[f"{name}_last_sync_requests"] = found.last_sync_requests
+                if found.listing_reused_from is not None:
+                    metadata[f"{name}_listing_reused_from"] = found.listing_reused_from
             metadata["requests"] = client.stats.requests
         return metadata
 
@@ -195,7 +211,9 @@ def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.Materiali
     return _from_api(run)
 
 
-def _from_api(run: Callable[[], Coroutine[Any, Any, dict[str, int]]]) -> dg.MaterializeResult:
+def _from_api(
+    run: Callable[[], Coroutine[Any, Any, Mapping[str, int | str]]],
+) -> dg.MaterializeResult:
     """Runs an asset's API work; its known failures end the step with their one-line reason."""
     try:
         return dg.MaterializeResult(metadata=asyncio.run(run()))

@@ -368,13 +368,21 @@ def _fmt(value: Any) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No summary; exit code only.")
 @clikit.json_option("Print the summary as JSON on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's run log.")
-def reconcile(quiet: bool, as_json: bool, verbose: bool) -> None:
+@click.option(
+    "--reuse-listing",
+    is_flag=True,
+    help="Take the listing of a full sync finished within the hour instead of listing every "
+    "id again (no listing request; a deletion after that sync waits for a later reconcile).",
+)
+def reconcile(quiet: bool, as_json: bool, verbose: bool, reuse_listing: bool) -> None:
     """Find records deleted in vivenu and apply the deletions.
 
-    Lists every id, and marks a record deleted only after GET answers 404 for it.
+    Lists every id (or, with --reuse-listing, takes a recent full sync's listing), and marks a
+    record deleted only after GET answers 404 for it.
     """
     _check_config(api=True, pipeline=True)
-    metadata = run_job("reconcile_job", {}, verbose=verbose)
+    config = {"ops": {"deleted_records": {"config": {"reuse_listing": reuse_listing}}}}
+    metadata = run_job("reconcile_job", config, verbose=verbose)
     found = metadata.get("deleted_records", {})
     table = Table(title="customer-sync: reconcile finished")
     table.add_column("")

@@ -170,6 +170,8 @@ class ReconcileResult:
     confirm_requests: int
     # The requests of the resource's last sync, to compare (None before any sync).
     last_sync_requests: int | None
+    # The full sync whose listing stood in for reconcile's own (None: reconcile listed).
+    listing_reused_from: str | None = None
 
 
 def _ms(value: datetime) -> int:
@@ -532,6 +534,11 @@ def _check_mark(name: str, hwm: int, api_now: datetime) -> None:
         )
 
 
+# A full sync lists every record of its window: asked to, reconcile takes that listing for its
+# own when the sync finished this recently (a deletion since is found by a later reconcile).
+REUSE_LISTING_WITHIN = timedelta(hours=1)
+
+
 async def reconcile_resource(
     client: VivenuClient,
     lake: Lake,
@@ -539,9 +546,12 @@ async def reconcile_resource(
     options: SyncOptions | None = None,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    reuse_listing_within: timedelta | None = None,
 ) -> ReconcileResult:
-    """Find records deleted in vivenu: ids in the snapshot that the API no longer lists,
-    each confirmed by a 404 on GET before its tombstone is written. Never a false delete."""
+    """Find records deleted in vivenu: ids in the snapshot that the API no longer lists (or,
+    given `reuse_listing_within`, that a full sync finished within it did not list and no run
+    since wrote), each confirmed by a 404 on GET before its tombstone is written. Never a false
+    delete."""
     options = options or SyncOptions()
     name = resource.name
     requests_before = client.stats.requests
@@ -553,15 +563,14 @@ async def reconcile_resource(
     # Never null: the gate keeps a record without an id out of the snapshot.
     known = cast("set[str]", set(lake.read_snapshot(name, name, ["id"]).column("id").to_pylist()))
     start = now()
-    listed: set[str] = set()
-    fetcher = WindowFetcher(client, resource, options.policy)
-    upper = _ms(start - options.safety_lag)
-    api_now = await _api_clock(client, fetcher, Window(0, upper))
-    if api_now is not None:
-        upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
-    async for _, docs in fetcher.stream([Window(0, upper)]):
-        key = resource.id_field
-        listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
+    reused = None
+    if reuse_listing_within is not None:
+        reused = _reusable_listing(lake, name, start - reuse_listing_within)
+    if reused is not None:
+        rows = lake.run_rows(name, "changes", reused, ["id"])
+        listed = cast("set[str]", set(rows.column("id").to_pylist()))
+    else:
+        listed = await _list_ids(client, resource, options, start)
     candidates = sorted(known - listed)
     listing = client.stats.requests - requests_before
 
@@ -581,7 +590,41 @@ async def reconcile_resource(
         list_requests=listing,
         confirm_requests=client.stats.requests - requests_before - listing,
         last_sync_requests=_last_sync_requests(lake, name),
+        listing_reused_from=reused[0] if reused else None,
     )
+
+
+async def _list_ids(
+    client: VivenuClient, resource: ResourceSpec, options: SyncOptions, start: datetime
+) -> set[str]:
+    """Every id vivenu lists up to `start` less the safety lag (bounded by vivenu's clock)."""
+    fetcher = WindowFetcher(client, resource, options.policy)
+    upper = _ms(start - options.safety_lag)
+    api_now = await _api_clock(client, fetcher, Window(0, upper))
+    if api_now is not None:
+        upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
+    listed: set[str] = set()
+    async for _, docs in fetcher.stream([Window(0, upper)]):
+        key = resource.id_field
+        listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
+    return listed
+
+
+def _reusable_listing(lake: Lake, name: str, since: datetime) -> list[str] | None:
+    """The last full sync's run id, then those of every run after it, when that sync finished
+    after `since`: their changes hold every id vivenu listed then or wrote since (a full run
+    writes every record it lists, `_known_versions`). None when there is no such sync."""
+    runs = lake.load_state(name).runs
+    full = [
+        i
+        for i, r in enumerate(runs)
+        if r.get("kind") == "sync"
+        and r.get("window_lower") == _dt(0).isoformat()
+        and datetime.fromisoformat(r["finished_at"]) > since
+    ]
+    if not full:
+        return None
+    return [r["run_id"] for r in runs[full[-1] :] if isinstance(r.get("run_id"), str)]
 
 
 def _last_sync_requests(lake: Lake, name: str) -> int | None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipelines.sync.engine import SyncOptions, reconcile_resource
+from pipelines.sync.engine import (
+    REUSE_LISTING_WITHIN,
+    ReconcileResult,
+    SyncOptions,
+    reconcile_resource,
+)
 from pipelines.sync.lake import Lake
 from pipelines.sync.windows import WindowPolicy, page_skips
 from pipelines.vivenu.client import Resource
@@ -92,8 +97,47 @@ def test_reconcile_reports_its_requests_beside_the_sync_s(tmp_path):
                 return await reconcile_resource(client, lake, Resource.CUSTOMERS, options)
 
         found = asyncio.run(go())
-    assert found.confirmed_deleted == 3
+    assert found.confirmed_deleted == 3 and found.listing_reused_from is None
     # Listing every id costs what the full sync did; each deletion one GET more.
     assert found.list_requests == synced.requests == found.last_sync_requests == 6
     assert found.confirm_requests == 3
     assert found.requests == found.list_requests + found.confirm_requests
+
+
+def _reconcile(sim: SimulatorServer, lake: Lake, **kwargs) -> ReconcileResult:
+    async def go() -> ReconcileResult:
+        async with client_for(sim) as client:
+            options = SyncOptions(safety_lag=timedelta(0))
+            return await reconcile_resource(client, lake, Resource.CUSTOMERS, options, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_reconcile_after_a_full_sync_takes_its_listing_at_no_request(tmp_path):
+    store = Store.seeded(5000, 8)
+    with SimulatorServer(store) as sim:
+        sync(sim, tmp_path, resources=(Resource.CUSTOMERS,))
+        for customer_id in store.live_customer_ids()[:3]:
+            store.delete_customer(customer_id)
+        # A full sync lists everyone but the three (the snapshot keeps them: a sync never
+        # deletes); created after it listed, only the incremental run below holds the fourth.
+        full = sync(sim, tmp_path, full=True, resources=(Resource.CUSTOMERS,))["customers"]
+        created, _ = store.create_customer({"primaryEmail": "late@example.org"})
+        sync(sim, tmp_path, resources=(Resource.CUSTOMERS,))
+        lake = Lake(tmp_path)
+        found = _reconcile(sim, lake, reuse_listing_within=REUSE_LISTING_WITHIN)
+        lake.compact("customers")
+        # An hour later the full sync's listing is stale: reconcile lists again.
+        store.delete_customer(created["_id"])
+        later = _reconcile(
+            sim,
+            lake,
+            reuse_listing_within=REUSE_LISTING_WITHIN,
+            now=lambda: datetime.now(UTC) + timedelta(hours=2),
+        )
+    assert found.listing_reused_from == full.run_id
+    assert found.list_requests == 0
+    # The three deleted, each proven by its 404; the late customer is not even asked for.
+    assert (found.candidates, found.confirm_requests, found.confirmed_deleted) == (3, 3, 3)
+    assert later.listing_reused_from is None and later.list_requests > 0
+    assert later.confirmed_deleted == 1

@@ -113,6 +113,10 @@ def test_deleting_the_heaviest_buyers_keeps_syncs_passing(cli, tmp_path):
     assert not exported_ids(tmp_path) & deleted
     quarantined = json.loads(run("quarantine", "list", "--json"))
     assert not [e for e in quarantined if e["record_id"] in orphaned]
+    # The first sync was a full one, within the hour: its listing stands in, at no request.
+    again = json.loads(run("reconcile", "--json", "--reuse-listing"))
+    assert again["customers_listing_reused_from"] and again["customers_list_requests"] == 0
+    assert again["customers_confirmed_deleted"] == 0
 
 
 @pytest.mark.slow
