@@ -74,6 +74,10 @@ LOCK_WAIT_S = 60.0
 STATE_KEY = "customer_sync_state"
 WRITER_KEY = "customer_sync_writer"
 _WRITE = WriterProperties(compression="ZSTD")
+# Opening a table reads every commit since its last checkpoint (one GET each on object
+# storage) and each run commits a few dozen: at Delta's default of one checkpoint per 100
+# commits an incremental run on S3 read more of the log every time. Set when a table is created.
+_CHECKPOINT_EVERY = {"delta.checkpointInterval": "10"}
 # Statistics only where readers filter: file pruning by run and id, at any column count.
 _STATS = {
     "changes": "id,updated_at,_run_id,_synced_at",
@@ -500,7 +504,7 @@ def _ensure(uri: str, schema: pa.Schema, kind: str) -> DeltaTable:
             uri,
             schema.empty_table(),
             mode="append",
-            configuration={"delta.dataSkippingStatsColumns": _STATS[kind]},
+            configuration={"delta.dataSkippingStatsColumns": _STATS[kind], **_CHECKPOINT_EVERY},
             writer_properties=_WRITE,
             storage_options=_options(),
         )
@@ -536,6 +540,7 @@ def _overwrite(uri: str, relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -
         _cast_batches(relation, schema),
         mode="overwrite",
         schema_mode="overwrite",
+        configuration=_CHECKPOINT_EVERY,
         writer_properties=_WRITE,
         storage_options=_options(),
     )

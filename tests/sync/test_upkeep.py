@@ -3,6 +3,8 @@ replaced files are vacuumed, and every read stays the same."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deltalake import DeltaTable
 
 from pipelines.sync.lake import Lake
@@ -30,3 +32,21 @@ def test_many_small_files_are_optimized_and_reads_stay_equal(simulator, tmp_path
     assert state.high_water_mark_ms and not state.in_progress
     sync(simulator, tmp_path)
     assert mismatches(simulator, tmp_path) == {}
+
+
+def test_every_table_checkpoints_its_log_so_opening_it_reads_few_commits(simulator, tmp_path):
+    # Opening a table reads each commit since its last checkpoint: one GET apiece on S3, and
+    # a run commits to `changes` several times (Delta's default: a checkpoint per 100).
+    lake = Lake(tmp_path)
+    uri = lake.uri("customers", "changes")
+    while not DeltaTable.is_deltatable(uri) or DeltaTable(uri).version() < 12:
+        for cid in simulator.store.live_customer_ids()[:3]:
+            simulator.store.update_customer(cid, {"notes": "one more run"})
+        sync(simulator, tmp_path)
+    checkpoints = (Path(uri) / "_delta_log").glob("*.checkpoint.parquet")
+    assert DeltaTable(uri).version() - max(int(p.name.split(".")[0]) for p in checkpoints) < 10
+    tables = [log.parent for log in (tmp_path / "lake").rglob("_delta_log")]
+    assert len(tables) >= 10
+    for table in tables:
+        config = DeltaTable(table).metadata().configuration
+        assert config.get("delta.checkpointInterval") == "10", table
