@@ -69,11 +69,11 @@ push_job = dg.define_asset_job(
 
 
 class EraseConfig(dg.Config):
-    """Whom to erase. Prefer `ids` or a `file` (one id or email a line): run config is kept in
-    the Dagster instance's run storage, where an email would outlive the erasure."""
+    """Whom to erase: customer `ids`, and/or a `file` of ids or emails (one a line). No emails
+    in the config: run config is kept in the Dagster instance's run storage, which no erasure
+    rewrites; a file is read by the run and stays outside it."""
 
     ids: list[str] = []
-    emails: list[str] = []
     file: str | None = None
     # Also the customers a reconcile confirmed deleted CUSTOMER_SYNC_ERASE_DELETED_AFTER ago.
     deleted: bool = False
@@ -92,15 +92,21 @@ def erase_people(
     warehouse: WarehouseResource,
     vivenu: VivenuResource,
 ) -> dict[str, int]:
-    """The same code path as `customer-sync erase`; the run's metadata holds counts only."""
+    """The same code path as `customer-sync erase`. Its metadata, logs and failures hold counts
+    and ids only: Dagster's storage is the one layer an erasure cannot rewrite."""
     from pipelines.erase.people import EraseRequestError, Request
     from pipelines.erase.run import erase
 
+    due = _deleted_due(Path(lake.data_dir)) if config.deleted else []
+    if config.deleted and not (due or config.ids or config.file):
+        context.log.info("nothing to erase: no customer deleted long enough ago")
+        context.add_output_metadata({"people": 0})
+        return {}
     try:
         request = Request.from_file(Path(config.file)) if config.file else Request()
-        request = Request(ids=(*request.ids, *config.ids), emails=(*request.emails, *config.emails))
+        request = Request(ids=(*request.ids, *config.ids, *due), emails=request.emails)
         if not (request.ids or request.emails):
-            raise EraseRequestError("name whom to erase: ids, emails or file in the run config")
+            raise EraseRequestError("name whom to erase: ids, file or deleted in the run config")
         client = vivenu.client() if config.also_in_vivenu and not config.dry_run else None
         report = erase(
             request,
@@ -110,7 +116,7 @@ def erase_people(
             vivenu=client,
         )
     except EraseRequestError as exc:
-        raise dg.Failure(description=str(exc)) from None
+        raise dg.Failure(description=exc.nameless) from None
     rows = report.as_dict()["rows"]
     context.add_output_metadata(
         {

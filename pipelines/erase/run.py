@@ -174,9 +174,11 @@ def _resolve(lake: Lake, request: Request, db_path: Path) -> tuple[list[Person],
     found, missing = people.resolve(lake, request, db_path)
     if not found:
         named = ", ".join(missing) or "nobody"
+        fix = "check the id or email (nothing was changed)"
         raise EraseRequestError(
-            f"no customer in the lake or the warehouse matches {named}: check the id or email (nothing "
-            "was changed)"
+            f"no customer in the lake or the warehouse matches {named}: {fix}",
+            f"no customer in the lake or the warehouse matches the {len(missing)} id(s) or "
+            f"email(s) named: {fix}",
         )
     return found, missing
 
