@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
@@ -90,23 +91,51 @@ def test_cli_refuses_without_a_person_and_names_an_unknown_one(synced) -> None:
     )
 
 
+def _resources(sim: SimulatorServer, data: Path) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "lake": LakeResource(data_dir=str(data)),
+        "warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb")),
+        "vivenu": VivenuResource(base_url=sim.base_url, api_key=sim.api_key),
+    }
+
+
+def _erase_config(**config: object) -> dict:
+    return {"ops": {"erase_people": {"config": config}}}
+
+
 def test_erase_job_runs_the_same_code(synced, tmp_path: Path) -> None:
     sim, data = synced
     first, second = sorted(_ids(data))[:2]
     listed = tmp_path / "people.txt"
     listed.write_text(f"# to erase\n{second}\n")
     result = erase_job.execute_in_process(
-        run_config={"ops": {"erase_people": {"config": {"ids": [first], "file": str(listed)}}}},
-        resources={
-            "lake": LakeResource(data_dir=str(data)),
-            "warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb")),
-            "vivenu": VivenuResource(base_url=sim.base_url, api_key=sim.api_key),
-        },
+        run_config=_erase_config(ids=[first], file=str(listed)),
+        resources=_resources(sim, data),
     )
     assert result.success
     assert result.output_for_node("erase_people")["lake"] > 0
     assert not {first, second} & set(_ids(data))
     assert _log_rows(data) == 2
+
+
+def test_erase_job_keeps_emails_out_of_dagsters_storage(synced, tmp_path: Path) -> None:
+    sim, data = synced
+    # Run config is stored with the run: an email there would outlive the erasure.
+    with pytest.raises(dg.DagsterInvalidConfigError, match="emails"):
+        erase_job.execute_in_process(
+            run_config=_erase_config(emails=["anna@example.org"]), resources=_resources(sim, data)
+        )
+    listed = tmp_path / "people.txt"
+    listed.write_text("nobody@example.invalid\n")
+    result = erase_job.execute_in_process(
+        run_config=_erase_config(file=str(listed)),
+        resources=_resources(sim, data),
+        raise_on_error=False,
+    )
+    assert not result.success
+    events = repr(result.all_events)
+    assert "matches the 1 id(s) or email(s) named" in events
+    assert "nobody@example.invalid" not in events
 
 
 def test_deleted_customers_are_erased_once_their_retention_passed(synced, monkeypatch) -> None:
