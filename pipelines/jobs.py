@@ -96,6 +96,8 @@ def erase_people(
     and ids only: Dagster's storage is the one layer an erasure cannot rewrite."""
     from pipelines.erase.people import EraseRequestError, Request
     from pipelines.erase.run import erase
+    from pipelines.sync.lake import LakeBusy
+    from pipelines.sync.state import LakeCorrupt
 
     due = _deleted_due(Path(lake.data_dir)) if config.deleted else []
     if config.deleted and not (due or config.ids or config.file):
@@ -117,6 +119,8 @@ def erase_people(
         )
     except EraseRequestError as exc:
         raise dg.Failure(description=exc.nameless) from None
+    except (LakeBusy, LakeCorrupt) as exc:
+        raise dg.Failure(description=str(exc)) from None
     rows = report.as_dict()["rows"]
     context.add_output_metadata(
         {

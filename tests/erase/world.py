@@ -305,7 +305,7 @@ def scan_blobs(
         texts = [("bytes", data.decode("utf-8", "replace").lower())]
         if data.startswith(b"PAR1"):
             texts += [("parquet", t.lower()) for t in _texts_of_parquet(data)]
-        elif path.suffix == ".duckdb":
+        elif data[8:12] == b"DUCK":  # a DuckDB file, whatever its name
             texts += [("duckdb", t.lower()) for t in _texts_of_duckdb(data)]
         elif data.startswith(b"SQLite format 3\x00"):
             texts += [("sqlite", "\n".join(_texts_of_sqlite(data)).lower())]
