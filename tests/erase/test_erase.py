@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.erase.people import EraseRequestError, Request
+from pipelines.erase.run import erase
 from pipelines.instance import DAGSTER_HOME
 from pipelines.jobs import erase_job
-from pipelines.erase.run import erase
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store

@@ -18,9 +18,9 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from assets import analytics
 from pipelines.definitions import defs
