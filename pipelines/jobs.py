@@ -153,3 +153,46 @@ def erase_job() -> None:
     """Erase people from every layer: lake, warehouse, analyst copy, exports, CRM files,
     quality reports; their orders keep money and dates under a pseudonym."""
     erase_people()
+
+
+@dg.op(
+    tags={"personal_data": "yes"},
+    description="Drop the versions replaced more than CUSTOMER_SYNC_HISTORY_RETENTION days ago "
+    "(customer-sync lake compact-history).",
+)
+def drop_replaced_versions(
+    context: dg.OpExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+) -> dict[str, int]:
+    """The lake's `changes` and the warehouse's `*_history` lose the versions a newer one
+    replaced before the retention; counts per table in the metadata."""
+    from pipelines import settings
+    from pipelines.erase.retention import compact_history, compact_warehouse_history
+    from pipelines.sync.lake import LakeBusy
+    from pipelines.sync.state import LakeCorrupt
+    from pipelines.warehouse.loader import WarehouseBusy
+    from pipelines.warehouse.remote import WarehouseRemoteError
+
+    retention = settings.history_retention()
+    if retention is None:
+        raise dg.Failure(
+            description=f"{settings.HISTORY_RETENTION.name} is not set: set it to the days "
+            "replaced versions are kept (e.g. 90)"
+        )
+    try:
+        in_lake = compact_history(lake.lake(), retention)
+        in_warehouse = compact_warehouse_history(lake.lake(), warehouse.path, retention)
+    except (LakeBusy, LakeCorrupt, WarehouseBusy, WarehouseRemoteError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    rows = {
+        **{f"lake/{name}": n for name, n in in_lake.items()},
+        **{f"warehouse/{table}": n for table, n in in_warehouse.items()},
+    }
+    context.add_output_metadata({"retention_days": retention.days, **rows})
+    return rows
+
+
+@dg.job(tags=WRITES, executor_def=dg.in_process_executor)
+def compact_history_job() -> None:
+    """History retention: replaced versions older than CUSTOMER_SYNC_HISTORY_RETENTION days
+    leave the lake and the warehouse; the current ones stay."""
+    drop_replaced_versions()
