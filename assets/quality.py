@@ -16,11 +16,34 @@ from assets.metadata import EAGER
 from pipelines import settings
 from pipelines.markdown import cell
 from pipelines.quality import QualityReport, validate_snapshot
+from pipelines.quality.report import ExpectationOutcome
 from pipelines.quality.suites import SuiteError
 from pipelines.registry import RESOURCES, spec
 from pipelines.resources import LakeResource
 
 MAX_SAMPLE_ROWS = 5
+
+
+# Dagster keeps metadata in its run storage, which no erasure can rewrite: nothing here may hold a
+# person's values. Bad rows are named by record id and the columns that failed; the rows as they
+# were are in the rejects and the report (files an erasure rewrites).
+def _observed(e: ExpectationOutcome) -> str:
+    """A table-level observation (a count) or the error; never a value of a row."""
+    if e.error:
+        return cell(e.error)
+    return cell(e.observed) if isinstance(e.observed, int | float) else ""
+
+
+def _samples(failing: list[ExpectationOutcome]) -> str:
+    lines = ["| expectation | columns | records (first ids) |", "|---|---|---|"]
+    for e in failing:
+        if e.samples:
+            columns = [c for c in e.samples[0] if c != e.record_id] or [e.record_id]
+            ids = [str(row.get(e.record_id)) for row in e.samples[:MAX_SAMPLE_ROWS]]
+            lines.append(
+                f"| `{e.qualified_name}` | {cell(', '.join(columns))} | {', '.join(ids)} |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else "none"
 
 
 def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int | str]:
@@ -31,20 +54,9 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
     ]
     lines += [
         f"| `{e.qualified_name}` | {e.on_failure} | {e.unexpected_count:,} | "
-        f"{e.element_count:,} | {e.judged:,} | {cell(e.error or e.observed or '')} |"
+        f"{e.element_count:,} | {e.judged:,} | {_observed(e)} |"
         for e in failing
     ]
-    samples = []
-    for e in failing:
-        if e.samples:
-            cols = list(e.samples[0])
-            samples += [f"**{e.qualified_name}**", "", "| " + " | ".join(cols) + " |"]
-            samples.append("|" + "---|" * len(cols))
-            samples += [
-                "| " + " | ".join(cell(row.get(c)) for c in cols) + " |"
-                for row in e.samples[:MAX_SAMPLE_ROWS]
-            ]
-            samples.append("")
     metadata: dict[str, dg.MetadataValue | float | int | str] = {
         "records": report.rows,
         "rejected": report.rejected,
@@ -56,7 +68,7 @@ def _metadata(report: QualityReport) -> dict[str, dg.MetadataValue | float | int
             "\n".join(f"- {f}" for f in report.table_failures) or "none"
         ),
         "failing_expectations": dg.MetadataValue.md("\n".join(lines) if failing else "none"),
-        "sample_bad_rows": dg.MetadataValue.md("\n".join(samples) or "none"),
+        "sample_bad_rows": dg.MetadataValue.md(_samples(failing)),
         "rejected_path": dg.MetadataValue.path(str(report.rejected_path)),
         "validation_mode": report.mode,
         "validation_mode_reason": report.mode_reason,

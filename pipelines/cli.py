@@ -527,21 +527,29 @@ def lake_migrate(dry_run: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Count the versions that would go; change nothing.")
 def lake_compact_history(dry_run: bool) -> None:
     """Drop the record versions older than CUSTOMER_SYNC_HISTORY_RETENTION days that a newer
-    version replaced (the current ones stay), from the files and the commit log."""
-    from pipelines.erase.retention import compact_history
+    version replaced (the current ones stay), from the lake's files and commit log and from the
+    warehouse's *_history tables (the file rewritten, the analyst copy published again)."""
+    from pipelines.erase.retention import compact_history, compact_warehouse_history
+    from pipelines.warehouse.loader import WarehouseBusy
+    from pipelines.warehouse.remote import WarehouseRemoteError
 
     retention = clikit.required_setting(
         settings.history_retention,
         settings.HISTORY_RETENTION.name,
         "set it to the days replaced versions are kept (e.g. 90)",
     )
+    lake = Lake(settings.data_dir())
     try:
-        dropped = compact_history(Lake(settings.data_dir()), retention, dry_run=dry_run)
-    except (LakeBusy, LakeCorrupt) as exc:
+        dropped = compact_history(lake, retention, dry_run=dry_run)
+        db_path = settings.data_dir() / "warehouse.duckdb"
+        in_warehouse = compact_warehouse_history(lake, db_path, retention, dry_run=dry_run)
+    except (LakeBusy, LakeCorrupt, WarehouseBusy, WarehouseRemoteError) as exc:
         raise click.ClickException(str(exc)) from None
     verb = "would drop" if dry_run else "dropped"
     for name, rows in dropped.items():
         click.echo(f"{name}: {verb} {rows:,} replaced version(s)", err=True)
+    for table, rows in in_warehouse.items():
+        click.echo(f"warehouse {table}: {verb} {rows:,} replaced version(s)", err=True)
 
 
 main.add_command(validate)

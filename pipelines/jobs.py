@@ -69,11 +69,11 @@ push_job = dg.define_asset_job(
 
 
 class EraseConfig(dg.Config):
-    """Whom to erase. Prefer `ids` or a `file` (one id or email a line): run config is kept in
-    the Dagster instance's run storage, where an email would outlive the erasure."""
+    """Whom to erase: customer `ids`, and/or a `file` of ids or emails (one a line). No emails
+    in the config: run config is kept in the Dagster instance's run storage, which no erasure
+    rewrites; a file is read by the run and stays outside it."""
 
     ids: list[str] = []
-    emails: list[str] = []
     file: str | None = None
     # Also the customers a reconcile confirmed deleted CUSTOMER_SYNC_ERASE_DELETED_AFTER ago.
     deleted: bool = False
@@ -92,15 +92,23 @@ def erase_people(
     warehouse: WarehouseResource,
     vivenu: VivenuResource,
 ) -> dict[str, int]:
-    """The same code path as `customer-sync erase`; the run's metadata holds counts only."""
+    """The same code path as `customer-sync erase`. Its metadata, logs and failures hold counts
+    and ids only: Dagster's storage is the one layer an erasure cannot rewrite."""
     from pipelines.erase.people import EraseRequestError, Request
     from pipelines.erase.run import erase
+    from pipelines.sync.lake import LakeBusy
+    from pipelines.sync.state import LakeCorrupt
 
+    due = _deleted_due(Path(lake.data_dir)) if config.deleted else []
+    if config.deleted and not (due or config.ids or config.file):
+        context.log.info("nothing to erase: no customer deleted long enough ago")
+        context.add_output_metadata({"people": 0})
+        return {}
     try:
         request = Request.from_file(Path(config.file)) if config.file else Request()
-        request = Request(ids=(*request.ids, *config.ids), emails=(*request.emails, *config.emails))
+        request = Request(ids=(*request.ids, *config.ids, *due), emails=request.emails)
         if not (request.ids or request.emails):
-            raise EraseRequestError("name whom to erase: ids, emails or file in the run config")
+            raise EraseRequestError("name whom to erase: ids, file or deleted in the run config")
         client = vivenu.client() if config.also_in_vivenu and not config.dry_run else None
         report = erase(
             request,
@@ -110,6 +118,8 @@ def erase_people(
             vivenu=client,
         )
     except EraseRequestError as exc:
+        raise dg.Failure(description=exc.nameless) from None
+    except (LakeBusy, LakeCorrupt) as exc:
         raise dg.Failure(description=str(exc)) from None
     rows = report.as_dict()["rows"]
     context.add_output_metadata(
@@ -143,3 +153,46 @@ def erase_job() -> None:
     """Erase people from every layer: lake, warehouse, analyst copy, exports, CRM files,
     quality reports; their orders keep money and dates under a pseudonym."""
     erase_people()
+
+
+@dg.op(
+    tags={"personal_data": "yes"},
+    description="Drop the versions replaced more than CUSTOMER_SYNC_HISTORY_RETENTION days ago "
+    "(customer-sync lake compact-history).",
+)
+def drop_replaced_versions(
+    context: dg.OpExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+) -> dict[str, int]:
+    """The lake's `changes` and the warehouse's `*_history` lose the versions a newer one
+    replaced before the retention; counts per table in the metadata."""
+    from pipelines import settings
+    from pipelines.erase.retention import compact_history, compact_warehouse_history
+    from pipelines.sync.lake import LakeBusy
+    from pipelines.sync.state import LakeCorrupt
+    from pipelines.warehouse.loader import WarehouseBusy
+    from pipelines.warehouse.remote import WarehouseRemoteError
+
+    retention = settings.history_retention()
+    if retention is None:
+        raise dg.Failure(
+            description=f"{settings.HISTORY_RETENTION.name} is not set: set it to the days "
+            "replaced versions are kept (e.g. 90)"
+        )
+    try:
+        in_lake = compact_history(lake.lake(), retention)
+        in_warehouse = compact_warehouse_history(lake.lake(), warehouse.path, retention)
+    except (LakeBusy, LakeCorrupt, WarehouseBusy, WarehouseRemoteError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    rows = {
+        **{f"lake/{name}": n for name, n in in_lake.items()},
+        **{f"warehouse/{table}": n for table, n in in_warehouse.items()},
+    }
+    context.add_output_metadata({"retention_days": retention.days, **rows})
+    return rows
+
+
+@dg.job(tags=WRITES, executor_def=dg.in_process_executor)
+def compact_history_job() -> None:
+    """History retention: replaced versions older than CUSTOMER_SYNC_HISTORY_RETENTION days
+    leave the lake and the warehouse; the current ones stay."""
+    drop_replaced_versions()

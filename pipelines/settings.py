@@ -110,9 +110,10 @@ ERASE_DELETED_AFTER: Variable[None] = Variable(
 HISTORY_RETENTION: Variable[None] = Variable(
     "CUSTOMER_SYNC_HISTORY_RETENTION",
     None,
-    "Days (a whole number >= 1) the lake keeps record versions that a newer one replaced; "
-    "`customer-sync lake compact-history` drops the older ones (the current versions stay); "
-    "unset: every version is kept.",
+    "Days (a whole number >= 1) the lake and the warehouse's *_history tables keep record "
+    "versions that a newer one replaced; `customer-sync lake compact-history` (or "
+    "`compact_history_job`) drops the older ones (the current versions stay); unset: every "
+    "version is kept.",
 )
 
 VARIABLES: tuple[Variable, ...] = (

@@ -18,6 +18,8 @@ from pipelines import clikit, preflight, settings
 from pipelines.erase.people import EraseRequestError, Request
 from pipelines.erase.run import ErasureReport
 from pipelines.erase.run import erase as run_erase
+from pipelines.sync.lake import LakeBusy
+from pipelines.sync.state import LakeCorrupt
 
 console = Console(stderr=True)
 
@@ -93,7 +95,7 @@ def erase(
             dry_run=dry_run,
             vivenu=_client() if also_in_vivenu and not dry_run else None,
         )
-    except EraseRequestError as exc:
+    except (EraseRequestError, LakeBusy, LakeCorrupt) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

@@ -37,7 +37,7 @@ ERASED = "[erased]"
 CHANGE_FILES = frozenset({".csv", ".jsonl", ".ndjson", ".parquet"})
 # Files the other layers own (Delta tables, DuckDB files) or that are not data of this project.
 SKIP_DIRS = frozenset({"lake", "dagster_home", ".venv"})
-SKIP_SUFFIXES = frozenset({".duckdb", ".wal", ".etag"})
+SKIP_SUFFIXES = frozenset({".duckdb", ".wal", ".etag", ".set-aside"})
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 
 

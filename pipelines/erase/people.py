@@ -34,7 +34,13 @@ MIN_TERM = 5
 
 
 class EraseRequestError(ValueError):
-    """A request that names nobody, or names them in a way that cannot be read."""
+    """A request that names nobody, or names them in a way that cannot be read. `nameless`:
+    the same without the ids or emails it names, for Dagster's run storage (which no erasure
+    rewrites)."""
+
+    def __init__(self, message: str, nameless: str | None = None) -> None:
+        super().__init__(message)
+        self.nameless = nameless or message
 
 
 @dataclass(frozen=True)

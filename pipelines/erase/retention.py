@@ -5,7 +5,9 @@ change by as long as the lake lives. Compacting keeps, of the versions older tha
 only those still current (the newest of their record, over the whole table): the snapshot, a
 rebuild from the logs and the warehouse's next load are the same as before, and what vivenu
 overwrote long ago is gone, physically (vacuumed, commit log cut, as an erasure does). The
-warehouse's own `*_history` tables are not touched.
+warehouse's `*_history` tables lose the versions a newer one replaced before the cutoff (a
+record's newest version stays, also a deleted record's last), the file is rewritten and the
+analyst copy published again from it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from pipelines.erase import lake_tables
+from pipelines.erase import warehouse as wh
 from pipelines.registry import RESOURCES
 from pipelines.sqlfiles import read_sql
 from pipelines.sync.lake import Lake, LakeWriter
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
+from pipelines.warehouse import loader
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -49,6 +53,25 @@ def compact_history(
             dropped[spec.name] = int(old) - len(keep)
             if dropped[spec.name] and not dry_run:
                 _rewrite(lake, spec.name, keep.cast(data.schema), cutoff, writer)
+    return dropped
+
+
+def compact_warehouse_history(
+    lake: Lake,
+    db_path: Path,
+    retention: timedelta,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Drop from the warehouse's `*_history` tables the versions a newer one replaced more than
+    `retention` ago; returns the rows dropped (`dry_run`: that would be) per table."""
+    cutoff = (now or datetime.now(UTC)) - retention
+    if lake.remote:
+        loader.fetch_remote(lake.root, db_path)
+    dropped = wh.history_retention(db_path, cutoff, dry_run=dry_run)
+    if dropped and not dry_run:
+        loader.publish(db_path, lake=lake.root if lake.remote else None)
     return dropped
 
 

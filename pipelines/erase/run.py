@@ -117,6 +117,11 @@ def erase(
     lake = lake or Lake(data_dir)
     db_path = Path(db_path) if db_path is not None else data_dir / "warehouse.duckdb"
     erasure_id = new_run_id(datetime.now(UTC))
+    # A lake still in (or half-way out of) the 0.1 layout keeps records in plain Parquet files
+    # beside the tables, `.legacy/` included: `lake migrate` moves them all into the tables
+    # erased here and deletes those files. Erasing first would leave the person there.
+    for spec in lake_tables.personal_resources():
+        lake.refuse_old_layout(spec.name)
     if dry_run:
         return _dry_run(request, lake, data_dir, db_path, erasure_id)
     with lake_tables.claims(lake) as writers:
@@ -174,9 +179,11 @@ def _resolve(lake: Lake, request: Request, db_path: Path) -> tuple[list[Person],
     found, missing = people.resolve(lake, request, db_path)
     if not found:
         named = ", ".join(missing) or "nobody"
+        fix = "check the id or email (nothing was changed)"
         raise EraseRequestError(
-            f"no customer in the lake or the warehouse matches {named}: check the id or email (nothing "
-            "was changed)"
+            f"no customer in the lake or the warehouse matches {named}: {fix}",
+            f"no customer in the lake or the warehouse matches the {len(missing)} id(s) or "
+            f"email(s) named: {fix}",
         )
     return found, missing
 
@@ -192,6 +199,8 @@ def _warehouse(lake: Lake, db_path: Path, report: ErasureReport, erasure: wh.Era
     }
     counts = wh.erase(db_path, erasure, log)
     report.layers["warehouse"] = counts
+    # Not this lake's warehouse, but kept: it holds the people as every warehouse does.
+    report.layers["set-aside warehouse"] = wh.erase(loader.set_aside_path(db_path), erasure, log)
     copy = loader.analyst_path(db_path)
     if db_path.exists():
         held = wh.count(copy, erasure) if copy.exists() else {}
@@ -210,5 +219,6 @@ def _dry_run(
     erasure = wh.Erasure(found, erased, erasure_id, datetime.now(UTC))
     report.layers["warehouse"] = wh.count(db_path, erasure)
     report.layers["analyst copy"] = wh.count(loader.analyst_path(db_path), erasure)
+    report.layers["set-aside warehouse"] = wh.count(loader.set_aside_path(db_path), erasure)
     report.layers.update(_file_layers(data_dir, found, erased, dry_run=True))
     return report

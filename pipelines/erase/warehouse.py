@@ -5,7 +5,8 @@ own redacted, histories included); every other base table with a `customer_id` (
 the pseudonym; `push_log` loses the pushed values. DuckDB keeps deleted rows in freed blocks
 until the file is rewritten, so the whole database is then copied into a fresh file (while the
 erasure still holds it open, so no writer slips in), renamed over the old one, and the analyst
-copy is published again from it.
+copy is published again from it. History retention (`history_retention`) rewrites the file
+the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pipelines.erase.keys import ErasedSet
 from pipelines.erase.people import Person
 from pipelines.registry import RESOURCES, UNMODELED, ResourceSpec
 from pipelines.sqlfiles import read_sql
+from pipelines.sync.lake import TABLES
 from pipelines.sync.state import fsync_dir
 from pipelines.warehouse import loader
 
@@ -195,10 +197,7 @@ def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int
         layers = set(log["layers"]) | ({"warehouse", "analyst copy"} if counts else set())
         _log(con, erasure, {**log, "layers": layers, "rows": {**log["rows"], "warehouse": counts}})
         con.execute("COMMIT")
-        (database,) = con.execute("SELECT current_database()").fetchall()[0]
-        con.execute(sql("rewrite"), {"path": str(fresh)})
-        con.execute(sql("rewrite_copy", database=str(database).replace('"', '""')))
-        con.execute(sql("rewrite_close"))
+        _copy(con, fresh)
     except BaseException:
         fresh.unlink(missing_ok=True)
         raise
@@ -206,6 +205,47 @@ def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int
         con.close()
     _replace(fresh, db_path)
     return counts
+
+
+def history_retention(db_path: Path, cutoff: datetime, *, dry_run: bool) -> dict[str, int]:
+    """Drop (count) from every `*_history` table of `db_path` the versions a newer one replaced
+    before `cutoff`, and rewrite the file; returns the rows per table."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return {}
+    wait = settings.warehouse_lock_wait()
+    con = loader.connect(db_path, read_only=dry_run, lock_wait=wait)
+    fresh = db_path.with_name(f".{db_path.name}.retention")
+    fresh.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for table in TABLES:
+            if not _has(con, "main", f"{table}_history"):
+                continue
+            name = "history_replaced_count" if dry_run else "history_replaced_delete"
+            rows = int(con.execute(sql(name, table=table), {"cutoff": cutoff}).fetchall()[0][0])
+            if rows:
+                counts[f"{table}_history"] = rows
+        con.execute("COMMIT")
+        if counts and not dry_run:
+            _copy(con, fresh)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    if counts and not dry_run:
+        _replace(fresh, db_path)
+    return counts
+
+
+def _copy(con: duckdb.DuckDBPyConnection, fresh: Path) -> None:
+    """The open database, every table and row, into the fresh file `fresh` (no freed blocks)."""
+    (database,) = con.execute("SELECT current_database()").fetchall()[0]
+    con.execute(sql("rewrite"), {"path": str(fresh)})
+    con.execute(sql("rewrite_copy", database=str(database).replace('"', '""')))
+    con.execute(sql("rewrite_close"))
 
 
 def _log(con: duckdb.DuckDBPyConnection, erasure: Erasure, log: dict[str, Any]) -> None:

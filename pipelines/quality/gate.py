@@ -193,6 +193,7 @@ def _run_suite(
                 unexpected_count=int(res.get("unexpected_count") or 0),
                 observed=_plain(res.get("observed_value")),
                 samples=[{k: _plain(v) for k, v in row.items()} for row in sample.to_pylist()],
+                record_id=suite.record_id,
                 error=error,
                 judged=len(table),
             )

@@ -28,6 +28,8 @@ class ExpectationOutcome:
     unexpected_count: int = 0
     observed: Any = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # The samples' column naming their record (the suite's record id).
+    record_id: str = "id"
     error: str | None = None
     # Rows GX judged for this expectation (the rest kept their previous, passing, verdict).
     judged: int = 0

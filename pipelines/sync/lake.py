@@ -172,7 +172,7 @@ class Lake:
     def load_state(self, resource: str) -> ResourceState:
         """The resource's sync state as its newest commit holds it (fresh before the first);
         LakeCorrupt if that commit's state is unreadable."""
-        self._refuse_old_layout(resource)
+        self.refuse_old_layout(resource)
         table = _open(self.uri(resource, "changes"))
         if table is None:
             return ResourceState(resource=resource)
@@ -215,14 +215,14 @@ class Lake:
         beside the old layout (`pipelines.sync.migrate`)."""
         wait = self.lock_wait_s if wait_s is None else wait_s
         if not migrating:
-            self._refuse_old_layout(resource)
+            self.refuse_old_layout(resource)
         writer = self._claim(resource, wait, recover=recover)
         try:
             yield writer
         finally:
             writer.release()
 
-    def _refuse_old_layout(self, resource: str) -> None:
+    def refuse_old_layout(self, resource: str) -> None:
         """LakeCorrupt naming the fix when `resource` is still in customer-sync 0.1's layout."""
         folder = Path(self.root) / resource
         if not self.remote and any((folder / n).exists() for n in ("_state.json", ".legacy")):

@@ -451,6 +451,11 @@ def _remembered(db_path: Path) -> tuple[str, str]:
     return lines[0].strip(), lines[1].strip()
 
 
+def set_aside_path(db_path: Path) -> Path:
+    """Where `fetch_remote` moves a local warehouse file the lake's bucket does not know."""
+    return db_path.with_name(f"{db_path.name}.set-aside")
+
+
 def fetch_remote(lake: str, db_path: Path) -> None:
     """Bring the warehouse file the lake's bucket holds to `db_path` (a run in a fresh
     container starts from the last published one; a disk that already holds that version,
@@ -460,7 +465,7 @@ def fetch_remote(lake: str, db_path: Path) -> None:
     unchanged = etag if etag and fingerprint == _fingerprint(db_path) != "-" else None
     etag = remote.fetch(db_path.name, db_path, lake=lake, have=unchanged)
     if etag is None and db_path.exists():
-        os.replace(db_path, db_path.with_name(f"{db_path.name}.set-aside"))
+        os.replace(db_path, set_aside_path(db_path))
     _remember(db_path, etag)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.jobs import erase_job
+from pipelines.jobs import compact_history_job, erase_job
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
@@ -90,23 +92,51 @@ def test_cli_refuses_without_a_person_and_names_an_unknown_one(synced) -> None:
     )
 
 
+def _resources(sim: SimulatorServer, data: Path) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "lake": LakeResource(data_dir=str(data)),
+        "warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb")),
+        "vivenu": VivenuResource(base_url=sim.base_url, api_key=sim.api_key),
+    }
+
+
+def _erase_config(**config: object) -> dict:
+    return {"ops": {"erase_people": {"config": config}}}
+
+
 def test_erase_job_runs_the_same_code(synced, tmp_path: Path) -> None:
     sim, data = synced
     first, second = sorted(_ids(data))[:2]
     listed = tmp_path / "people.txt"
     listed.write_text(f"# to erase\n{second}\n")
     result = erase_job.execute_in_process(
-        run_config={"ops": {"erase_people": {"config": {"ids": [first], "file": str(listed)}}}},
-        resources={
-            "lake": LakeResource(data_dir=str(data)),
-            "warehouse": WarehouseResource(db_path=str(data / "warehouse.duckdb")),
-            "vivenu": VivenuResource(base_url=sim.base_url, api_key=sim.api_key),
-        },
+        run_config=_erase_config(ids=[first], file=str(listed)),
+        resources=_resources(sim, data),
     )
     assert result.success
     assert result.output_for_node("erase_people")["lake"] > 0
     assert not {first, second} & set(_ids(data))
     assert _log_rows(data) == 2
+
+
+def test_erase_job_keeps_emails_out_of_dagsters_storage(synced, tmp_path: Path) -> None:
+    sim, data = synced
+    # Run config is stored with the run: an email there would outlive the erasure.
+    with pytest.raises(dg.DagsterInvalidConfigError, match="emails"):
+        erase_job.execute_in_process(
+            run_config=_erase_config(emails=["anna@example.org"]), resources=_resources(sim, data)
+        )
+    listed = tmp_path / "people.txt"
+    listed.write_text("nobody@example.invalid\n")
+    result = erase_job.execute_in_process(
+        run_config=_erase_config(file=str(listed)),
+        resources=_resources(sim, data),
+        raise_on_error=False,
+    )
+    assert not result.success
+    events = repr(result.all_events)
+    assert "matches the 1 id(s) or email(s) named" in events
+    assert "nobody@example.invalid" not in events
 
 
 def test_deleted_customers_are_erased_once_their_retention_passed(synced, monkeypatch) -> None:
@@ -218,3 +248,81 @@ def test_an_order_naming_them_only_by_email_loses_their_data(synced) -> None:
     finally:
         con.close()
     assert found == [(0,)]
+
+
+def _scheduled_run_config(name: str, job: str) -> dict:
+    """The schedule as the daemon finds it (off), and the run config of its next tick."""
+    from pipelines.definitions import defs
+
+    schedule = defs.resolve_schedule_def(name)
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule.job_name == job and schedule.execution_timezone == "UTC"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2030, 1, 6, 4, tzinfo=UTC)
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    return request.run_config
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    (event,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return str(event.step_failure_data.user_failure_data.description)
+
+
+def test_the_erase_deleted_schedule_runs_erase_job_in_its_deleted_mode(synced, monkeypatch) -> None:
+    sim, data = synced
+    config = _scheduled_run_config("erase_deleted_nightly", "erase_job")
+    gone = sorted(_ids(data))[-2]
+    sim.store.delete_customer(gone)
+    sync(sim, data, reconcile=True)
+
+    def run() -> dg.ExecuteInProcessResult:
+        return erase_job.execute_in_process(
+            run_config=config, resources=_resources(sim, data), raise_on_error=False
+        )
+
+    monkeypatch.delenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", raising=False)
+    off = run()
+    assert not off.success
+    assert "CUSTOMER_SYNC_ERASE_DELETED_AFTER is not set" in _failure(off)
+    monkeypatch.setenv("CUSTOMER_SYNC_ERASE_DELETED_AFTER", "0")
+
+    done = run()
+
+    assert done.success and done.output_for_node("erase_people")["lake"] > 0
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None and gone not in changes.to_table(columns=["id"])["id"].to_pylist()
+    assert _log_rows(data) == 1
+    again = run()  # the next night: nobody left to erase, and no failure
+    assert again.success and again.output_for_node("erase_people") == {}
+    assert _log_rows(data) == 1
+
+
+def test_the_compact_history_schedule_runs_its_job(synced, monkeypatch) -> None:
+    sim, data = synced
+    config = _scheduled_run_config("compact_history_weekly", "compact_history_job")
+    victim = sorted(_ids(data))[0]
+    sim.store.update_customer(victim, {"notes": "a newer version"})
+    sync(sim, data)
+    loader.load(Lake(data), data / "warehouse.duckdb")
+    resources = _resources(sim, data)
+    del resources["vivenu"]
+
+    def run() -> dg.ExecuteInProcessResult:
+        return compact_history_job.execute_in_process(
+            run_config=config, resources=resources, raise_on_error=False
+        )
+
+    monkeypatch.delenv("CUSTOMER_SYNC_HISTORY_RETENTION", raising=False)
+    off = run()
+    assert not off.success and "CUSTOMER_SYNC_HISTORY_RETENTION is not set" in _failure(off)
+    monkeypatch.setenv("CUSTOMER_SYNC_HISTORY_RETENTION", "1")
+
+    done = run()
+
+    # Replaced today, so within the retention: kept, in the lake and the warehouse.
+    assert done.success
+    assert not any(done.output_for_node("drop_replaced_versions").values())
+    changes = Lake(data).dataset("customers", "changes")
+    assert changes is not None
+    assert changes.to_table(columns=["id"])["id"].to_pylist().count(victim) == 2

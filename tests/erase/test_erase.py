@@ -1,5 +1,7 @@
-"""Erasure end to end: every layer holds ten people, the erasure leaves no byte of them, revenue
-does not move, and the next sync (the people still in vivenu) does not bring them back."""
+"""Erasure end to end: every layer holds ten people (Dagster's run storage included: a real
+`sync_job` ran in the data directory's instance), the erasure (a real `erase_job` run) leaves no
+byte of them, revenue does not move, and the next sync (the people still in vivenu) does not
+bring them back."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import pytest
 
 from pipelines.erase.people import EraseRequestError, Request
 from pipelines.erase.run import erase
+from pipelines.instance import DAGSTER_HOME
+from pipelines.jobs import erase_job
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
@@ -23,7 +27,7 @@ from tests.s3 import S3Lake
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with SimulatorServer(Store.seeded(150, 5)) as sim:
-        yield build(sim, tmp_path_factory.mktemp("erase") / "data")
+        yield build(sim, tmp_path_factory.mktemp("erase") / "data", dagster=True)
 
 
 def _sql(db: Path, query: str, params: dict | None = None) -> list[tuple]:
@@ -54,20 +58,39 @@ def test_a_request_naming_nobody_is_refused_in_one_line(world: World) -> None:
         erase(Request(emails=("nobody@x.invalid",)), data_dir=world.data_dir)
 
 
-def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(world: World) -> None:
+def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(
+    world: World, tmp_path: Path
+) -> None:
     assert all(world.known.values())
     before = scan(world.data_dir, world.known)
     # Every layer held them: the lake's data and logs, both DuckDB files, exports, reports.
     held = {path.split("/")[0] for path, _, _ in before}
     assert {"lake", "warehouse.duckdb", "analytics.duckdb", "exports", "quality"} <= held
+    # The instance's storage names the rejected one's row (by id: the scan reads it).
+    rejected = world.erased[1]
+    assert scan(world.data_dir / DAGSTER_HOME, {rejected: {rejected}})
     revenue = world.revenue()
-    # By email for one of them: the same person.
+    # By email for one of them (the same person), in a file: run config stays in Dagster.
     first = world.sim.store.get_customer(world.erased[3])["primaryEmail"]
-    request = Request(ids=(*world.erased[:3], *world.erased[4:]), emails=(first.upper(),))
+    listed = tmp_path / "to-forget.txt"
+    listed.write_text(f"{first.upper()}\n")
+    config = {"ids": [*world.erased[:3], *world.erased[4:]], "file": str(listed)}
 
-    report = erase(request, data_dir=world.data_dir)
+    with world.instance() as instance:
+        result = erase_job.execute_in_process(
+            run_config={"ops": {"erase_people": {"config": config}}},
+            instance=instance,
+            resources=world.resources(),
+        )
 
-    assert report.people == 10 and report.missing == []
+    assert result.success
+    (output,) = [e for e in result.get_step_success_events()]
+    metadata = next(
+        e.event_specific_data.metadata
+        for e in result.events_for_node("erase_people")
+        if e.event_type_value == "STEP_OUTPUT"
+    )
+    assert output and metadata["people"].value == 10 and metadata["not_found"].value == 0
     assert scan(world.data_dir, world.known) == []
     # Rewritten files keep the lake's types (pyarrow filters them with the others).
     for path in (world.data_dir / "lake").rglob("*.parquet"):
@@ -94,6 +117,9 @@ def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(world: World) 
 
 
 def test_the_next_sync_does_not_bring_them_back(world: World) -> None:
+    # The erasure above, unless this worker's copy of the world has not been through it.
+    if _sql(world.db, "SELECT count(*) FROM erasure_log") == [(0,)]:
+        erase(Request(ids=tuple(world.erased)), data_dir=world.data_dir)
     store = world.sim.store
     # Still in vivenu: changed again (so listed again), and one buys once more.
     for customer_id in world.erased:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.erase.retention import compact_history
+from pipelines.erase.retention import compact_history, compact_warehouse_history
 from pipelines.registry import Resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
+from pipelines.warehouse import loader
+from tests.erase.world import scan
 from tests.sync.truth import mismatches, sync
 
 
@@ -46,6 +48,51 @@ def test_replaced_versions_go_and_current_ones_stay(tmp_path: Path) -> None:
         lake.compact("customers")
         assert mismatches(sim, tmp_path, resources=("customers",)) == {}
         assert compact_history(lake, timedelta(days=30), now=later)["customers"] == 0
+
+
+def _history(db: Path, customer_id: str) -> list[tuple]:
+    con = loader.connect(db, read_only=True)
+    try:
+        return con.execute(
+            "SELECT primary_email, valid_to IS NULL FROM customers_history WHERE id = $id "
+            "ORDER BY valid_from",
+            {"id": customer_id},
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_the_warehouse_history_keeps_only_what_the_retention_allows(tmp_path: Path) -> None:
+    with SimulatorServer(Store.seeded(40, 2)) as sim:
+        sync(sim, tmp_path, resources=(Resource.CUSTOMERS,))
+        db = tmp_path / "warehouse.duckdb"
+        lake = Lake(tmp_path)
+        loader.load(lake, db)
+        victim, gone = sim.store.live_customer_ids()[:2]
+        old = sim.store.get_customer(victim)["primaryEmail"]
+        new = f"new.{victim}@example.org"
+        sim.store.update_customer(victim, {"primaryEmail": new})
+        sim.store.delete_customer(gone)
+        sync(sim, tmp_path, resources=(Resource.CUSTOMERS,), reconcile=True)
+        loader.load(lake, db)
+        assert _history(db, victim) == [(old, False), (new, True)]
+        (last,) = _history(db, gone)
+        held = {n for n, _, _ in scan(tmp_path, {victim: {old}})}
+        assert {"warehouse.duckdb", "analytics.duckdb"} <= held
+        retention = timedelta(days=30)
+
+        assert compact_warehouse_history(lake, db, retention) == {}  # replaced today: kept
+        later = datetime.now(UTC) + timedelta(days=31)
+        dry = compact_warehouse_history(lake, db, retention, now=later, dry_run=True)
+        assert dry == {"customers_history": 1}
+        assert compact_warehouse_history(lake, db, retention, now=later) == dry
+
+        assert _history(db, victim) == [(new, True)]
+        # A deleted customer's last version was closed by the deletion, not replaced: it stays.
+        assert _history(db, gone) == [last]
+        # Neither DuckDB file holds it (rewritten; the lake keeps it until compact_history).
+        assert [n for n, _, _ in scan(tmp_path, {victim: {old}}) if ".duckdb" in n] == []
+        assert compact_warehouse_history(lake, db, retention, now=later) == {}
 
 
 def test_the_command_needs_the_retention(tmp_path: Path, monkeypatch) -> None:

@@ -1,30 +1,42 @@
 """A data directory in which every layer holds the people to erase: synced (every resource),
-quarantined, validated, loaded, exported, pushed; and a scan that reads every file's data."""
+quarantined, validated, loaded, exported, pushed, and (`dagster`) synced again by a real
+`sync_job` run in the data directory's Dagster instance; and a scan that reads every file's
+data, the instance's SQLite databases included."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import json
+import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from assets import analytics
+from pipelines.definitions import defs
+from pipelines.instance import DAGSTER_HOME, install_instance
+from pipelines.jobs import sync_job
 from pipelines.push.runner import PushOptions, push_file
 from pipelines.quality import validate_snapshot
 from pipelines.registry import RESOURCES
+from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.engine import SyncResult
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.data import ms_iso
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.warehouse import loader, segments
+from pipelines.warehouse.resource import WarehouseResource
 from tests.sync.truth import client_for, sync
 
 REVENUE = """
@@ -48,6 +60,34 @@ class World:
     @property
     def lake(self) -> Lake:
         return Lake(self.data_dir)
+
+    @contextmanager
+    def instance(self) -> Iterator[dg.DagsterInstance]:
+        """The data directory's Dagster instance, as `make ui` and the daemon use it."""
+        home = install_instance(self.data_dir / DAGSTER_HOME)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+
+    def resources(self) -> dict[str, Any]:
+        return {
+            "lake": LakeResource(data_dir=str(self.data_dir)),
+            "warehouse": WarehouseResource(db_path=str(self.db)),
+            "vivenu": VivenuResource(base_url=self.sim.base_url, api_key=self.sim.api_key),
+        }
+
+    def sync_job(self) -> None:
+        """A real `sync_job` run: every asset's metadata and log lines, the quality checks'
+        samples of the rejected person, in the instance's run and event-log storage."""
+        with self.instance() as instance, pytest.MonkeyPatch.context() as env:
+            env.setenv("CUSTOMER_SYNC_MAX_BAD_SHARE", "1.0")
+            job = dg.Definitions(
+                assets=defs.assets,
+                asset_checks=defs.asset_checks,
+                jobs=[sync_job],
+                resources=self.resources(),
+            ).resolve_job_def(sync_job.name)
+            result = job.execute_in_process(instance=instance)
+        assert result.success
 
     def sync(self) -> dict[str, SyncResult]:
         return sync(self.sim, self.data_dir, resources=RESOURCES)
@@ -131,7 +171,7 @@ def pick(store: Store, n: int) -> tuple[str, list[str]]:
     return tag, chosen[:n]
 
 
-def build(sim: SimulatorServer, data_dir: Path, n: int = 10) -> World:
+def build(sim: SimulatorServer, data_dir: Path, n: int = 10, *, dagster: bool = False) -> World:
     """Every layer holding the `n` people: see the module docstring."""
     world = World(sim, data_dir)
     tag, world.erased = pick(sim.store, n)
@@ -149,6 +189,8 @@ def build(sim: SimulatorServer, data_dir: Path, n: int = 10) -> World:
     _export(world, tag)
     _push(world)
     world.load()
+    if dagster:
+        world.sync_job()
     return world
 
 
@@ -215,6 +257,28 @@ def _texts_of_duckdb(data: bytes) -> list[str]:
             con.close()
 
 
+def _texts_of_sqlite(data: bytes) -> list[str]:
+    """Every row of every table; JSON text (Dagster's event and run bodies, which escape
+    non-ASCII letters) decoded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "scanned.db"
+        copy.write_bytes(data)
+        con = sqlite3.connect(copy)
+        try:
+            out = []
+            tables = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            for (table,) in tables:
+                for row in con.execute(f'SELECT * FROM "{table}"'):
+                    for value in row:
+                        if isinstance(value, bytes):
+                            value = value.decode("utf-8", "replace")
+                        if isinstance(value, str):
+                            out.extend([value, *_texts_of_json(value.encode())])
+            return out
+        finally:
+            con.close()
+
+
 def _texts_of_json(data: bytes) -> list[str]:
     try:
         return [json.dumps(json.loads(data), ensure_ascii=False)]
@@ -225,7 +289,8 @@ def _texts_of_json(data: bytes) -> list[str]:
 def scan(root: Path, needles: dict[str, set[str]]) -> list[tuple[str, str, str]]:
     """(file, how, person) for every needle found: in the raw bytes of every file, and in the
     decoded data of Parquet (Delta data and checkpoints, rejects, exports), DuckDB (every table
-    and column) and JSON files."""
+    and column), SQLite (Dagster's run and event-log storage; JSON bodies decoded) and JSON
+    files."""
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return scan_blobs([(str(p.relative_to(root)), p.read_bytes()) for p in files], needles)
 
@@ -240,8 +305,10 @@ def scan_blobs(
         texts = [("bytes", data.decode("utf-8", "replace").lower())]
         if data.startswith(b"PAR1"):
             texts += [("parquet", t.lower()) for t in _texts_of_parquet(data)]
-        elif path.suffix == ".duckdb":
+        elif data[8:12] == b"DUCK":  # a DuckDB file, whatever its name
             texts += [("duckdb", t.lower()) for t in _texts_of_duckdb(data)]
+        elif data.startswith(b"SQLite format 3\x00"):
+            texts += [("sqlite", "\n".join(_texts_of_sqlite(data)).lower())]
         elif path.suffix in (".json", ".jsonl"):
             texts += [("json", t.lower()) for t in _texts_of_json(data)]
         for person, values in needles.items():
