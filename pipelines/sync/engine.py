@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -211,12 +211,14 @@ class _Batcher:
         self.rows = 0
         self.unmodeled: set[str] = set()
 
-    def add(self, window: Window, tables: dict[str, pa.Table]) -> None:
+    def add(self, window: Window, pages: Iterable[dict[str, pa.Table]]) -> None:
+        """Buffer a proven window's records, `pages` of them normalized one at a time."""
         self.windows.append(window)
-        for name, table in tables.items():
-            if len(table) and name in (self.name, "quarantine"):
-                self.tables.setdefault(name, []).append(table)
-        self.rows += sum(len(t) for n, t in tables.items() if n in (self.name, "quarantine"))
+        for tables in pages:
+            for name, table in tables.items():
+                if len(table) and name in (self.name, "quarantine"):
+                    self.tables.setdefault(name, []).append(table)
+                    self.rows += len(table)
 
     def due(self, batch_rows: int) -> bool:
         return self.rows >= batch_rows or (bool(self.windows) and self.writer.due())
@@ -478,8 +480,9 @@ async def _fetch(
 ) -> None:
     """Fetch the run's remaining windows into change batches of about `batch_rows` rows."""
     windows = [Window(lo, hi) for lo, hi in run.remaining()]
-    async for window, docs in fetcher.stream(windows):
-        batcher.add(window, _tables(resource, docs, lineage, batcher.unmodeled))
+    async for window, records in fetcher.stream(windows):
+        # Page by page, so a window of up to 100 pages is never parsed whole.
+        batcher.add(window, (_tables(resource, d, lineage, batcher.unmodeled) for d in records))
         if batcher.due(options.batch_rows):
             batcher.flush()
     batcher.flush()
@@ -559,9 +562,10 @@ async def reconcile_resource(
     api_now = await _api_clock(client, fetcher, Window(0, upper))
     if api_now is not None:
         upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
-    async for _, docs in fetcher.stream([Window(0, upper)]):
-        key = resource.id_field
-        listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
+    key = resource.id_field
+    async for _, records in fetcher.stream([Window(0, upper)]):
+        for docs in records:
+            listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
     candidates = sorted(known - listed)
     listing = client.stats.requests - requests_before
 
