@@ -27,13 +27,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.run import Bench, Row, Simulator, compare, cs_result, truth
 from pipelines.sync.engine import SyncOptions, reconcile_resource, sync_resource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.client import ClientSettings, Resource, VivenuClient
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.writer import BackgroundWriter
-from bench.run import Bench, Row, Simulator, compare, cs_result, truth
 from tests.sync.truth import mismatches
 
 RESOURCES = (Resource.CUSTOMERS, Resource.TRANSACTIONS)

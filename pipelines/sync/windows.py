@@ -26,7 +26,7 @@ import functools
 import itertools
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from pipelines.registry import ResourceSpec
-from pipelines.sync.normalize import updated_at_ms
+from pipelines.sync.normalize import timestamp_ms
 from pipelines.vivenu.client import MAX_TOP, VivenuClient, updated_at_filter
 from pipelines.vivenu.errors import VivenuProtocolError
 
@@ -122,27 +122,40 @@ def _record_key(doc: Any, field: str = "_id") -> Any:
     return ("no-id", orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
 
 
+def _listed(docs: list[Any], kept: tuple[int, ...] | None) -> list[Any]:
+    return docs if kept is None else [docs[i] for i in kept]
+
+
+@dataclass(frozen=True)
+class Keep:
+    """How a page's records are held until their window is proven (`hold`, as the page
+    arrives: a window holds up to 100 pages, and proving it needs their keys only), and taken
+    then (`take(held, positions)`: the records at those positions of the page, in its order;
+    None: all of them). By default as parsed; the sync holds them normalized, a tenth of that."""
+
+    hold: Callable[[list[Any]], Any] = list
+    take: Callable[[Any, tuple[int, ...] | None], Any] = _listed
+
+
 @dataclass(frozen=True, eq=False)
 class _Read:
-    """One page as read: its offset, its records, the total announced with it, their keys.
-
-    The records are held as JSON, a seventh of their size parsed, until their window is proven
-    and taken (`Records`): a window holds up to 100 pages, and proving it needs their keys only.
-    """
+    """One page as read: its offset, its records as held (`Keep`), the total announced with
+    it, their keys and their raw `updatedAt` values."""
 
     skip: int
-    raw: bytes
+    held: Any
     total: int
     order: tuple[Any, ...]  # the records' keys, in the page's order
+    stamps: tuple[Any, ...]  # their `updatedAt`, unparsed (needed only to cut a window)
 
     @classmethod
-    def of(cls, skip: int, docs: list[Any], total: int, id_field: str) -> _Read:
-        order = tuple(_record_key(d, id_field) for d in docs)
-        return cls(skip, orjson.dumps(docs), total, order)
-
-    def docs(self) -> list[Any]:
-        """The page's records, parsed again."""
-        return orjson.loads(self.raw)
+    def of(
+        cls, skip: int, docs: list[Any], total: int, resource: ResourceSpec, keep: Keep
+    ) -> _Read:
+        field = resource.updated_field
+        order = tuple(_record_key(d, resource.id_field) for d in docs)
+        stamps = tuple(d.get(field) if isinstance(d, dict) else None for d in docs)
+        return cls(skip, keep.hold(docs), total, order, stamps)
 
     @functools.cached_property
     def keys(self) -> frozenset[Any]:
@@ -155,23 +168,18 @@ class _Read:
 
 @dataclass(frozen=True, eq=False)
 class Records:
-    """A proven window's records, one copy of each, taken page by page (as parsed `docs`): at
-    most one page of them is parsed at a time."""
+    """A proven window's records, one copy of each, taken page by page (`Keep.take`)."""
 
     # Each page read, in offset order, with the positions of its records kept (None: all).
     pages: tuple[tuple[_Read, tuple[int, ...] | None], ...]
+    keep: Keep
 
     def __len__(self) -> int:
         return sum(len(r.order) if kept is None else len(kept) for r, kept in self.pages)
 
-    def __iter__(self) -> Iterator[list[Any]]:
+    def __iter__(self) -> Iterator[Any]:
         for read, kept in self.pages:
-            docs = read.docs()
-            yield docs if kept is None else [docs[i] for i in kept]
-
-    def docs(self) -> list[Any]:
-        """Every record, parsed at once (small windows, tests)."""
-        return [d for page in self for d in page]
+            yield self.keep.take(read.held, kept)
 
 
 def _links(a: _Read, b: _Read) -> bool:
@@ -219,21 +227,13 @@ def _merged(reads: list[_Read]) -> dict[Any, tuple[_Read, int]]:
     return received
 
 
-def _records(received: dict[Any, tuple[_Read, int]]) -> Records:
+def _records(received: dict[Any, tuple[_Read, int]], keep: Keep) -> Records:
     kept: dict[_Read, list[int]] = {}
     for read, i in received.values():
         kept.setdefault(read, []).append(i)
     pages = sorted(kept.items(), key=lambda item: item[0].skip)
-    return Records(tuple((r, None if len(k) == len(r.order) else tuple(sorted(k))) for r, k in pages))
-
-
-def _docs(received: dict[Any, tuple[_Read, int]]) -> dict[Any, Any]:
-    """The records of `received`, parsed (the slow paths: a window failed its proof)."""
-    parsed: dict[_Read, list[Any]] = {}
-    return {
-        key: (parsed[r] if r in parsed else parsed.setdefault(r, r.docs()))[i]
-        for key, (r, i) in received.items()
-    }
+    positions = ((r, None if len(k) == len(r.order) else tuple(sorted(k))) for r, k in pages)
+    return Records(tuple(positions), keep)
 
 
 def _linked(reads: list[_Read]) -> list[_Read]:
@@ -339,10 +339,12 @@ class WindowFetcher:
         policy: WindowPolicy | None = None,
         *,
         on_progress: Callable[[WindowStats], None] | None = None,
+        keep: Keep | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
         self.policy = policy or WindowPolicy()
+        self.keep = keep or Keep()
         self.stats = WindowStats()
         self._on_progress = on_progress or (lambda stats: None)
         self._prefetched: tuple[Window, _Read] | None = None
@@ -369,7 +371,7 @@ class WindowFetcher:
             skip=skip,
             params=window.params(self.resource.updated_field),
         )
-        return _Read.of(skip, page.docs, page.total, self.resource.id_field)
+        return _Read.of(skip, page.docs, page.total, self.resource, self.keep)
 
     async def _reads(self, window: Window, skips: list[int]) -> list[_Read]:
         """The pages at `skips`, asked for at once (the least time for a change between them)."""
@@ -392,10 +394,12 @@ class WindowFetcher:
             reads = [*reads, *await self._reads(window, [skip])]
         return reads
 
-    def _sample(self, docs: list[Any]) -> list[int]:
-        """The records' `updatedAt` values (epoch ms): where to cut a window."""
-        updated = self.resource.updated_field
-        return [ms for d in docs if (ms := updated_at_ms(d, updated)) is not None]
+    def _ms(self, stamp: Any) -> int | None:
+        return timestamp_ms(stamp, self.resource.updated_field)
+
+    def _sample(self, stamps: Iterable[Any]) -> list[int]:
+        """The `updatedAt` values (epoch ms) of records: where to cut a window."""
+        return [ms for stamp in stamps if (ms := self._ms(stamp)) is not None]
 
     async def fetch(self, window: Window) -> Records | list[Window]:
         """The window's records when verified, or the narrower windows to fetch instead."""
@@ -407,10 +411,10 @@ class WindowFetcher:
         # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
         distinct = len(first.keys)
         if total <= top and distinct == len(first.order) == total:
-            return Records(((first, None),))  # one atomic answer
+            return Records(((first, None),), self.keep)  # one atomic answer
         if (pieces := split_pieces(total, self.policy)) and window.hi - window.lo > 1:
             self.stats.splits += 1
-            cut = split(window, self._sample(first.docs()), pieces)
+            cut = split(window, self._sample(first.stamps), pieces)
             self._expected.update(cut)
             return cut
         skips = page_skips(total, self.policy)[1:]
@@ -436,7 +440,6 @@ class WindowFetcher:
         """The window's records once `reads` (bridged, or read again) prove it complete, or the
         narrower windows to fetch instead."""
         top = self.policy.top
-        updated = self.resource.updated_field
         first = reads[0]
         reads = await self._bridged(window, reads)
         attempts = 1
@@ -444,7 +447,7 @@ class WindowFetcher:
         while True:
             received = _merged(reads)
             if proven(reads, len(received), self.policy):
-                return _records(received)
+                return _records(received, self.keep)
             # Something in the window changed while we paged: narrow it, or re-read one ms.
             self.stats.reverifications += 1
             totals = {r.total for r in reads}
@@ -452,7 +455,7 @@ class WindowFetcher:
             if len(totals) == 1 and _contradicts(reads, top, len(received)):
                 seen = (
                     reads[0].total,
-                    {key: updated_at_ms(d, updated) for key, d in _docs(received).items()},
+                    {key: self._ms(r.stamps[i]) for key, (r, i) in received.items()},
                 )
                 if seen == contradicted:
                     raise InconsistentTotal(
@@ -468,7 +471,8 @@ class WindowFetcher:
             if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
                 # The first page's too, as a window is cut up front, and what came back now.
-                sample = self._sample([*first.docs(), *_docs(received).values()])
+                stamps = [r.stamps[i] for r, i in received.values()]
+                sample = self._sample([*first.stamps, *stamps])
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
             if attempts >= self.policy.single_ms_attempts:
                 raise WindowIncomplete(

@@ -70,7 +70,9 @@ def test_fault_knobs_change_at_runtime_and_requests_are_counted() -> None:
         # Past the requests-per-second limit: vivenu's 429 with Retry-After, counted by kind.
         httpx.put(url, json={"latency_ms": 0, "rps_limit": 1})
         answers = [
-            httpx.get(f"{server.base_url}/api/customers/rich", headers={"Authorization": "Bearer k"})
+            httpx.get(
+                f"{server.base_url}/api/customers/rich", headers={"Authorization": "Bearer k"}
+            )
             for _ in range(5)
         ]
         rejected = [a for a in answers if a.status_code == 429]
@@ -116,6 +118,4 @@ def test_fixed_rate_runs_both_tools_at_a_request_limit_and_checks_them(tmp_path:
     assert rows[0]["writes"] > 0
     # Exactness is judged once each tool is done: after its catch-up.
     assert [r["wrong"] is None for r in rows] == [True, True, False, False]
-    assert all(
-        w["missing"] == w["stale"] == 0 for w in rows[2]["wrong"].values()
-    ), rows[2]["wrong"]
+    assert all(w["missing"] == w["stale"] == 0 for w in rows[2]["wrong"].values()), rows[2]["wrong"]

@@ -7,7 +7,6 @@ fetcher is swapped for exactly that, and the mutation tests themselves must fail
 
 from __future__ import annotations
 
-
 import pytest
 
 from pipelines.sync import engine, windows
@@ -25,7 +24,7 @@ class PlainSkipFetcher(WindowFetcher):
             page = await self._page(window, skip)
             pages.append((page, None))
             if page.short(self.policy.top):
-                return Records(tuple(pages))
+                return Records(tuple(pages), self.keep)
             skip += self.policy.top
 
 

@@ -97,3 +97,38 @@ def test_reconcile_reports_its_requests_beside_the_sync_s(tmp_path):
     assert found.list_requests == synced.requests == found.last_sync_requests == 6
     assert found.confirm_requests == 3
     assert found.requests == found.list_requests + found.confirm_requests
+
+
+def test_overlapping_pages_write_each_record_once(tmp_path):
+    # One window of 32 pages of 100 overlapping by 5: held normalized page by page until proven
+    # (a page more than requests in flight), and only one copy of each shared record taken.
+    policy = WindowPolicy(top=100)
+    assert len(page_skips(3000, policy)) == 32
+    with SimulatorServer(Store.seeded(3000, 5)) as sim:
+        result = sync(sim, tmp_path, resources=(Resource.CUSTOMERS,), policy=policy)["customers"]
+        assert mismatches(sim, tmp_path, resources=("customers",)) == {}
+    assert result.windows == 1 and result.records == result.written == 3000
+    ids = Lake(tmp_path).run_rows("customers", "changes", [result.run_id], ["id"])["id"]
+    assert len(ids) == len(set(ids.to_pylist())) == 3000
+
+
+def test_a_page_with_a_quarantined_record_is_held_as_records_and_taken_by_position():
+    from datetime import UTC, datetime
+
+    from pipelines.sync.engine import _normalized
+    from pipelines.sync.normalize import Lineage
+    from tests.test_registry import _customer
+
+    keep = _normalized(Resource.CUSTOMERS, Lineage("r", datetime(2026, 1, 1, tzinfo=UTC)), set())
+    docs = [_customer(_id=f"{i:024x}") for i in range(3)]
+    valid = keep.hold(docs)
+    assert keep.take(valid, (0, 2))["customers"]["id"].to_pylist() == [
+        docs[0]["_id"],
+        docs[2]["_id"],
+    ]
+    docs[1]["updatedAt"] = "not a time"
+    mixed = keep.hold(docs)
+    taken = keep.take(mixed, (1, 2))
+    assert taken["customers"]["id"].to_pylist() == [docs[2]["_id"]]
+    assert taken["quarantine"]["record_id"].to_pylist() == [docs[1]["_id"]]
+    assert len(keep.take(mixed, None)["customers"]) == 2

@@ -696,7 +696,7 @@ def _admin_route(faults: Faults) -> Route:
         state = {key: getattr(faults, key) for key in (*_TUNABLE, "rps_limit")}
         return Response(
             orjson.dumps({**state, "requests": faults.requests, "faults": dict(faults.counts)}),
-            media_type="application/json"
+            media_type="application/json",
         )
 
     return Route("/_simulator/faults", endpoint, methods=["GET", "PUT"])
