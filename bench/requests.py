@@ -178,7 +178,7 @@ def fixed_rate(
 
 def _fixed_rate_table(rows: list[dict[str, Any]]) -> None:
     print(
-        "| customers | writer writes/s | phase | tool | wall s | CPU s | records "
+        "| customers | writer writes/s (writes in all) | phase | tool | wall s | CPU s | records "
         "| requests answered | 429s | missing / stale (customers, transactions) after it |"
     )
     print("| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -186,7 +186,7 @@ def _fixed_rate_table(rows: list[dict[str, Any]]) -> None:
         found = (r["wrong"] or {}).values()
         wrong = ", ".join(f"{w['missing']} / {w['stale']}" for w in found)
         print(
-            f"| {r['customers']:,} | {r['writer_rate']:g} | {r['phase']} | {r['tool']} "
+            f"| {r['customers']:,} | {r['writer_rate']:g} ({r['writes']:,}) | {r['phase']} | {r['tool']} "
             f"| {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['records']:,} | {r['answered']} "
             f"| {r['rejected']} | {wrong} |",
             flush=True,
