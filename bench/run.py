@@ -313,12 +313,23 @@ def compare(truth: dict[str, int], got: dict[str, int]) -> dict[str, int]:
     return {"truth": len(truth), "missing": missing, "stale": stale, "extra": extra}
 
 
+def truth(store: Any) -> dict[str, dict[str, int]]:
+    """id -> updatedAt (epoch ms) of every live record of an in-process simulator's `store`."""
+    from pipelines.vivenu.simulator.store import iso_to_ms_fast
+
+    return {
+        "customers": {d["_id"]: iso_to_ms_fast(d["updatedAt"]) for d in store.customers_truth()},
+        "transactions": {
+            d["_id"]: iso_to_ms_fast(d["updatedAt"]) for d in store.transactions_truth()
+        },
+    }
+
+
 def correctness(
     args: argparse.Namespace, work: Path, *, with_writer_off: bool = True
 ) -> list[dict[str, Any]]:
     """Both tools against an in-process simulator whose truth we read: writer off, then on."""
     from bench.dlt_baseline import read_result
-    from pipelines.vivenu.simulator.store import iso_to_ms_fast
     from pipelines.vivenu.simulator.writer import BackgroundWriter
 
     sim = Simulator.in_process(args.writer_customers, args.seed + 1)
@@ -326,18 +337,8 @@ def correctness(
     store = sim.server.store
     results = []
 
-    def truth() -> dict[str, dict[str, int]]:
-        return {
-            "customers": {
-                d["_id"]: iso_to_ms_fast(d["updatedAt"]) for d in store.customers_truth()
-            },
-            "transactions": {
-                d["_id"]: iso_to_ms_fast(d["updatedAt"]) for d in store.transactions_truth()
-            },
-        }
-
     def check(label: str, cs_dir: Path, dlt_dir: Path) -> None:
-        t = truth()
+        t = truth(store)
         for tool, read in (
             ("customer-sync", lambda n: cs_result(cs_dir, n)),
             ("dlt", lambda n: read_result(dlt_dir, n)),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,7 @@ from pipelines.sync.lake import TABLES, Lake, LakeBusy, LakeWriter, first_line
 from pipelines.sync.normalize import Lineage, normalize, scrub
 from pipelines.sync.state import ResourceState, RunInProgress
 from pipelines.sync.windows import (
+    Keep,
     Window,
     WindowFetcher,
     WindowIncomplete,
@@ -193,6 +194,29 @@ def _tables(
     return normalize(resource, [scrub(resource, d) for d in docs], lineage, unmodeled=unmodeled)
 
 
+def _normalized(resource: ResourceSpec, lineage: Lineage, unmodeled: set[str]) -> Keep:
+    """Pages held as the rows they are written as, from their arrival: a tenth of the records'
+    parsed size, and each page normalized once. Of a page holding a record the quarantine
+    takes, its records are held instead (no row per record to take by position), and
+    normalized once their window is proven."""
+    name = resource.name
+
+    def hold(docs: list[Any]) -> dict[str, pa.Table] | list[Any]:
+        tables = _tables(resource, docs, lineage, unmodeled)
+        if len(tables[name]) < len(docs):
+            return docs  # scrubbed already; scrubbing again changes nothing
+        return {name: tables[name]}  # a row per record, in their order; links are derived
+
+    def take(
+        held: dict[str, pa.Table] | list[Any], positions: tuple[int, ...] | None
+    ) -> dict[str, pa.Table]:
+        if isinstance(held, list):
+            return _tables(resource, Keep().take(held, positions), lineage, unmodeled)
+        return held if positions is None else {name: held[name].take(list(positions))}
+
+    return Keep(hold=hold, take=take)
+
+
 class _Batcher:
     """Buffers normalized windows and commits them as checkpointed parts."""
 
@@ -213,12 +237,14 @@ class _Batcher:
         self.rows = 0
         self.unmodeled: set[str] = set()
 
-    def add(self, window: Window, tables: dict[str, pa.Table]) -> None:
+    def add(self, window: Window, pages: Iterable[dict[str, pa.Table]]) -> None:
+        """Buffer a proven window's records, normalized, a page's at a time (`_normalized`)."""
         self.windows.append(window)
-        for name, table in tables.items():
-            if len(table) and name in (self.name, "quarantine"):
-                self.tables.setdefault(name, []).append(table)
-        self.rows += sum(len(t) for n, t in tables.items() if n in (self.name, "quarantine"))
+        for tables in pages:
+            for name, table in tables.items():
+                if len(table) and name in (self.name, "quarantine"):
+                    self.tables.setdefault(name, []).append(table)
+                    self.rows += len(table)
 
     def due(self, batch_rows: int) -> bool:
         return self.rows >= batch_rows or (bool(self.windows) and self.writer.due())
@@ -314,14 +340,15 @@ async def sync_resource(
         lineage = Lineage(run_id=run.run_id, synced_at=now())
         batcher = _Batcher(writer, resource, run)
         report = _reporter(client, name, on_progress, requests_before, retries_before)
-        fetcher = WindowFetcher(client, resource, options.policy, on_progress=report)
+        keep = _normalized(resource, lineage, batcher.unmodeled)
+        fetcher = WindowFetcher(client, resource, options.policy, on_progress=report, keep=keep)
         try:
             batcher.known = _known_versions(lake, resource, state, run)
             first = next((Window(lo, hi) for lo, hi in run.remaining()), None)
             api_now = await _api_clock(client, fetcher, first)
             if api_now is not None:
                 _bound_by_api_clock(writer, name, run, hwm, api_now, options)
-            await _fetch(fetcher, batcher, resource, run, lineage, options)
+            await _fetch(fetcher, batcher, run, options)
         except (VivenuError, WindowIncomplete, LakeBusy, OSError, DeltaError) as exc:
             raise SyncFailed(
                 f"{name} sync stopped, high-water mark unchanged, rerun resumes: {first_line(exc)}"
@@ -471,17 +498,12 @@ def _bound_by_api_clock(
 
 
 async def _fetch(
-    fetcher: WindowFetcher,
-    batcher: _Batcher,
-    resource: ResourceSpec,
-    run: RunInProgress,
-    lineage: Lineage,
-    options: SyncOptions,
+    fetcher: WindowFetcher, batcher: _Batcher, run: RunInProgress, options: SyncOptions
 ) -> None:
     """Fetch the run's remaining windows into change batches of about `batch_rows` rows."""
     windows = [Window(lo, hi) for lo, hi in run.remaining()]
-    async for window, docs in fetcher.stream(windows):
-        batcher.add(window, _tables(resource, docs, lineage, batcher.unmodeled))
+    async for window, records in fetcher.stream(windows):
+        batcher.add(window, records)
         if batcher.due(options.batch_rows):
             batcher.flush()
     batcher.flush()
@@ -598,15 +620,18 @@ async def _list_ids(
     client: VivenuClient, resource: ResourceSpec, options: SyncOptions, start: datetime
 ) -> set[str]:
     """Every id vivenu lists up to `start` less the safety lag (bounded by vivenu's clock)."""
-    fetcher = WindowFetcher(client, resource, options.policy)
+    key = resource.id_field
+    # Ids are all a reconcile keeps of a page.
+    ids = Keep(hold=lambda docs: [d.get(key) if isinstance(d, dict) else None for d in docs])
+    fetcher = WindowFetcher(client, resource, options.policy, keep=ids)
     upper = _ms(start - options.safety_lag)
     api_now = await _api_clock(client, fetcher, Window(0, upper))
     if api_now is not None:
         upper = min(upper, _ms(api_now + CLOCK_TOLERANCE - options.safety_lag))
     listed: set[str] = set()
-    async for _, docs in fetcher.stream([Window(0, upper)]):
-        key = resource.id_field
-        listed.update(d[key] for d in docs if isinstance(d, dict) and key in d)
+    async for _, records in fetcher.stream([Window(0, upper)]):
+        for page in records:
+            listed.update(i for i in page if i is not None)
     return listed
 
 

@@ -68,9 +68,15 @@ def parse_timestamp(value: Any, field: str) -> datetime:
 def updated_at_ms(doc: Any, field: str = "updatedAt") -> int | None:
     """The record's `field` (its last change) in epoch milliseconds, or None when missing or
     unparseable."""
+    return timestamp_ms(doc.get(field), field) if isinstance(doc, dict) else None
+
+
+def timestamp_ms(value: Any, field: str) -> int | None:
+    """A timestamp `value` of `field` in epoch milliseconds, or None when missing or
+    unparseable."""
     try:
-        return int(parse_timestamp(doc.get(field), field).timestamp() * 1000)
-    except (RecordError, AttributeError):
+        return int(parse_timestamp(value, field).timestamp() * 1000)
+    except RecordError:
         return None
 
 

@@ -26,7 +26,7 @@ import functools
 import itertools
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from pipelines.registry import ResourceSpec
-from pipelines.sync.normalize import updated_at_ms
+from pipelines.sync.normalize import timestamp_ms
 from pipelines.vivenu.client import MAX_TOP, VivenuClient, updated_at_filter
 from pipelines.vivenu.errors import VivenuProtocolError
 
@@ -122,18 +122,40 @@ def _record_key(doc: Any, field: str = "_id") -> Any:
     return ("no-id", orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
 
 
+def _listed(docs: list[Any], kept: tuple[int, ...] | None) -> list[Any]:
+    return docs if kept is None else [docs[i] for i in kept]
+
+
+@dataclass(frozen=True)
+class Keep:
+    """How a page's records are held until their window is proven (`hold`, as the page
+    arrives: a window holds up to 100 pages, and proving it needs their keys only), and taken
+    then (`take(held, positions)`: the records at those positions of the page, in its order;
+    None: all of them). By default as parsed; the sync holds them normalized, a tenth of that."""
+
+    hold: Callable[[list[Any]], Any] = list
+    take: Callable[[Any, tuple[int, ...] | None], Any] = _listed
+
+
 @dataclass(frozen=True, eq=False)
 class _Read:
-    """One page as read: its offset, its records, the total announced with it, their keys."""
+    """One page as read: its offset, its records as held (`Keep`), the total announced with
+    it, their keys and their raw `updatedAt` values."""
 
     skip: int
-    docs: list[Any]
+    held: Any
     total: int
     order: tuple[Any, ...]  # the records' keys, in the page's order
+    stamps: tuple[Any, ...]  # their `updatedAt`, unparsed (needed only to cut a window)
 
     @classmethod
-    def of(cls, skip: int, docs: list[Any], total: int, id_field: str) -> _Read:
-        return cls(skip, docs, total, tuple(_record_key(d, id_field) for d in docs))
+    def of(
+        cls, skip: int, docs: list[Any], total: int, resource: ResourceSpec, keep: Keep
+    ) -> _Read:
+        field = resource.updated_field
+        order = tuple(_record_key(d, resource.id_field) for d in docs)
+        stamps = tuple(d.get(field) if isinstance(d, dict) else None for d in docs)
+        return cls(skip, keep.hold(docs), total, order, stamps)
 
     @functools.cached_property
     def keys(self) -> frozenset[Any]:
@@ -141,7 +163,23 @@ class _Read:
 
     def short(self, top: int) -> bool:
         """Whether the page ran out of records: it reached the end of the window as it was."""
-        return len(self.docs) < top
+        return len(self.order) < top
+
+
+@dataclass(frozen=True, eq=False)
+class Records:
+    """A proven window's records, one copy of each, taken page by page (`Keep.take`)."""
+
+    # Each page read, in offset order, with the positions of its records kept (None: all).
+    pages: tuple[tuple[_Read, tuple[int, ...] | None], ...]
+    keep: Keep
+
+    def __len__(self) -> int:
+        return sum(len(r.order) if kept is None else len(kept) for r, kept in self.pages)
+
+    def __iter__(self) -> Iterator[Any]:
+        for read, kept in self.pages:
+            yield self.keep.take(read.held, kept)
 
 
 def _links(a: _Read, b: _Read) -> bool:
@@ -175,16 +213,27 @@ def _contradicts(reads: list[_Read], top: int, distinct: int) -> bool:
     do neither; records leaving between an answer's count and its page do, and a re-read tells
     that apart from a wrong total."""
     total = reads[0].total
-    short = any(len(r.docs) < min(top, total - r.skip) for r in reads)
+    short = any(len(r.order) < min(top, total - r.skip) for r in reads)
     return distinct > total or short
 
 
-def _merged(reads: list[_Read], id_field: str) -> dict[Any, Any]:
-    received: dict[Any, Any] = {}
+def _merged(reads: list[_Read]) -> dict[Any, tuple[_Read, int]]:
+    """Each distinct record's key -> where its copy is kept: the page of the highest offset
+    holding it, and its position there."""
+    received: dict[Any, tuple[_Read, int]] = {}
     for read in sorted(reads, key=lambda r: r.skip):
-        for d in read.docs:
-            received[_record_key(d, id_field)] = d
+        for i, key in enumerate(read.order):
+            received[key] = (read, i)
     return received
+
+
+def _records(received: dict[Any, tuple[_Read, int]], keep: Keep) -> Records:
+    kept: dict[_Read, list[int]] = {}
+    for read, i in received.values():
+        kept.setdefault(read, []).append(i)
+    pages = sorted(kept.items(), key=lambda item: item[0].skip)
+    positions = ((r, None if len(k) == len(r.order) else tuple(sorted(k))) for r, k in pages)
+    return Records(tuple(positions), keep)
 
 
 def _linked(reads: list[_Read]) -> list[_Read]:
@@ -227,7 +276,7 @@ def _bridge_skip(reads: list[_Read], policy: WindowPolicy, margin: int) -> int:
     records that left since)."""
     most, least = max(r.total for r in reads), min(r.total for r in reads)
     # A record's offset at its read, plus the records gone by then: where it stood at first.
-    reach = max(r.skip + len(r.docs) + most - r.total for r in _linked(reads))
+    reach = max(r.skip + len(r.order) + most - r.total for r in _linked(reads))
     return max(0, reach - (most - least) - margin)
 
 
@@ -290,13 +339,15 @@ class WindowFetcher:
         policy: WindowPolicy | None = None,
         *,
         on_progress: Callable[[WindowStats], None] | None = None,
+        keep: Keep | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
         self.policy = policy or WindowPolicy()
+        self.keep = keep or Keep()
         self.stats = WindowStats()
         self._on_progress = on_progress or (lambda stats: None)
-        self._prefetched: tuple[Window, tuple[list[Any], int]] | None = None
+        self._prefetched: tuple[Window, _Read] | None = None
         # Windows whose requests `stats.expected_requests` counts already (cut from a larger one).
         self._expected: set[Window] = set()
         self._holding = asyncio.Semaphore(1)
@@ -307,36 +358,33 @@ class WindowFetcher:
         clock); fetching `window` later starts from this page instead of asking again."""
         self._prefetched = (window, await self._read(window, 0))
 
-    async def _page(self, window: Window, skip: int) -> tuple[list[Any], int]:
+    async def _page(self, window: Window, skip: int) -> _Read:
         if skip == 0 and self._prefetched is not None and self._prefetched[0] == window:
             page, self._prefetched = self._prefetched[1], None
             return page
         return await self._read(window, skip)
 
-    async def _read(self, window: Window, skip: int) -> tuple[list[Any], int]:
+    async def _read(self, window: Window, skip: int) -> _Read:
         page = await self.client.list_page(
             self.resource,
             top=self.policy.top,
             skip=skip,
             params=window.params(self.resource.updated_field),
         )
-        return page.docs, page.total
+        return _Read.of(skip, page.docs, page.total, self.resource, self.keep)
 
     async def _reads(self, window: Window, skips: list[int]) -> list[_Read]:
         """The pages at `skips`, asked for at once (the least time for a change between them)."""
-        pages = await asyncio.gather(*(self._page(window, s) for s in skips))
+        reads = await asyncio.gather(*(self._page(window, s) for s in skips))
         self._on_progress(self.stats)
-        key = self.resource.id_field
-        return [
-            _Read.of(s, docs, total, key) for s, (docs, total) in zip(skips, pages, strict=True)
-        ]
+        return list(reads)
 
     async def _bridged(self, window: Window, reads: list[_Read]) -> list[_Read]:
         """`reads` with bridging pages where neighbours share no record: each re-reads from
         where the pages linked to the window's start end, not the window from its start."""
         policy = self.policy
         for attempt in range(policy.bridge_rounds if policy.overlap else 0):
-            if proven(reads, len(_merged(reads, self.resource.id_field)), policy):
+            if proven(reads, len(_merged(reads)), policy):
                 break
             if any(r.short(policy.top) for r in _linked(reads)):
                 break  # linked to the end, yet not proven: a bridge cannot help
@@ -346,57 +394,60 @@ class WindowFetcher:
             reads = [*reads, *await self._reads(window, [skip])]
         return reads
 
-    async def fetch(self, window: Window) -> list[Any] | list[Window]:
+    def _ms(self, stamp: Any) -> int | None:
+        return timestamp_ms(stamp, self.resource.updated_field)
+
+    def _sample(self, stamps: Iterable[Any]) -> list[int]:
+        """The `updatedAt` values (epoch ms) of records: where to cut a window."""
+        return [ms for stamp in stamps if (ms := self._ms(stamp)) is not None]
+
+    async def fetch(self, window: Window) -> Records | list[Window]:
         """The window's records when verified, or the narrower windows to fetch instead."""
         top = self.policy.top
-        updated = self.resource.updated_field
-        docs, total = await self._page(window, 0)
+        first = await self._page(window, 0)
+        total = first.total
         if window not in self._expected:
             self.stats.expected_requests += least_window_requests(total, self.policy)
         # Distinct ids, as everywhere a window is verified: a duplicate may stand in for a record.
-        distinct = len({_record_key(d, self.resource.id_field) for d in docs})
-        if total <= top and distinct == len(docs) == total:
-            return docs  # one atomic answer
-        sample = [ms for d in docs if (ms := updated_at_ms(d, updated)) is not None]
+        distinct = len(first.keys)
+        if total <= top and distinct == len(first.order) == total:
+            return Records(((first, None),), self.keep)  # one atomic answer
         if (pieces := split_pieces(total, self.policy)) and window.hi - window.lo > 1:
             self.stats.splits += 1
-            cut = split(window, sample, pieces)
+            cut = split(window, self._sample(first.stamps), pieces)
             self._expected.update(cut)
             return cut
-        first = _Read.of(0, docs, total, self.resource.id_field)
         skips = page_skips(total, self.policy)[1:]
         if len(skips) < self.client.settings.concurrency:
-            return await self._verified(window, [first, *await self._reads(window, skips)], sample)
+            return await self._verified(window, [first, *await self._reads(window, skips)])
         # A window of more pages than requests go in flight fills the client alone: paged one
         # at a time, such windows cost no speed, and only one holds its records (up to 100
         # pages of them) until the consumer has taken them (`stream`).
         await self._holding.acquire()
         try:
             reads = [first, *await self._reads(window, skips)]
-            outcome = await self._verified(window, reads, sample)
+            outcome = await self._verified(window, reads)
         except BaseException:
             self._holding.release()
             raise
-        if outcome and isinstance(outcome[0], Window):
+        if isinstance(outcome, list):
             self._holding.release()
         else:
             self._held.add(window)
         return outcome
 
-    async def _verified(
-        self, window: Window, reads: list[_Read], sample: list[int]
-    ) -> list[Any] | list[Window]:
+    async def _verified(self, window: Window, reads: list[_Read]) -> Records | list[Window]:
         """The window's records once `reads` (bridged, or read again) prove it complete, or the
         narrower windows to fetch instead."""
         top = self.policy.top
-        updated = self.resource.updated_field
+        first = reads[0]
         reads = await self._bridged(window, reads)
         attempts = 1
         contradicted: tuple[int, dict[Any, int | None]] | None = None
         while True:
-            received = _merged(reads, self.resource.id_field)
+            received = _merged(reads)
             if proven(reads, len(received), self.policy):
-                return list(received.values())
+                return _records(received, self.keep)
             # Something in the window changed while we paged: narrow it, or re-read one ms.
             self.stats.reverifications += 1
             totals = {r.total for r in reads}
@@ -404,7 +455,7 @@ class WindowFetcher:
             if len(totals) == 1 and _contradicts(reads, top, len(received)):
                 seen = (
                     reads[0].total,
-                    {key: updated_at_ms(d, updated) for key, d in received.items()},
+                    {key: self._ms(r.stamps[i]) for key, (r, i) in received.items()},
                 )
                 if seen == contradicted:
                     raise InconsistentTotal(
@@ -419,9 +470,9 @@ class WindowFetcher:
                 confirming, contradicted = contradicted is None, seen
             if window.hi - window.lo > 1 and not confirming:
                 self.stats.splits += 1
-                sample += [
-                    ms for d in received.values() if (ms := updated_at_ms(d, updated)) is not None
-                ]
+                # The first page's too, as a window is cut up front, and what came back now.
+                stamps = [r.stamps[i] for r, i in received.values()]
+                sample = self._sample([*first.stamps, *stamps])
                 return split(window, sample, math.ceil(min(totals) / self.policy.split_target))
             if attempts >= self.policy.single_ms_attempts:
                 raise WindowIncomplete(
@@ -436,14 +487,14 @@ class WindowFetcher:
             self.stats.expected_requests += len(skips)
             reads = await self._bridged(window, await self._reads(window, skips))
 
-    async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, list[Any]]]:
+    async def stream(self, windows: list[Window]) -> AsyncIterator[tuple[Window, Records]]:
         """Yields (window, records) for every window, each verified, splitting as needed.
 
         Windows are fetched concurrently (the client bounds requests in flight and their
         rate); the yielded windows together cover exactly the windows given.
         """
         queue: asyncio.Queue[Window] = asyncio.Queue()
-        results: asyncio.Queue[tuple[Window, list[Any]] | BaseException] = asyncio.Queue()
+        results: asyncio.Queue[tuple[Window, Records] | BaseException] = asyncio.Queue()
         for w in windows:
             queue.put_nowait(w)
         pending = len(windows)
@@ -460,7 +511,7 @@ class WindowFetcher:
                     return
                 finally:
                     self.stats.in_flight.discard(window)
-                if outcome and isinstance(outcome[0], Window):
+                if isinstance(outcome, list):
                     for child in outcome:
                         queue.put_nowait(child)
                     pending += len(outcome) - 1

@@ -67,6 +67,18 @@ def test_fault_knobs_change_at_runtime_and_requests_are_counted() -> None:
         assert time.monotonic() - started >= 0.03
         assert httpx.get(url).json()["requests"] == 1
         assert httpx.put(url, json={"nope": 1}).status_code == 400
+        # Past the requests-per-second limit: vivenu's 429 with Retry-After, counted by kind.
+        httpx.put(url, json={"latency_ms": 0, "rps_limit": 1})
+        answers = [
+            httpx.get(
+                f"{server.base_url}/api/customers/rich", headers={"Authorization": "Bearer k"}
+            )
+            for _ in range(5)
+        ]
+        rejected = [a for a in answers if a.status_code == 429]
+        assert answers[0].status_code == 200 and rejected
+        assert all(a.headers["retry-after"] == "1" for a in rejected)
+        assert httpx.get(url).json()["faults"] == {"rps": len(rejected)}
 
 
 def test_before_after_compares_two_checkouts_run_by_their_own_interpreters(tmp_path: Path) -> None:
@@ -92,3 +104,18 @@ def test_before_after_compares_two_checkouts_run_by_their_own_interpreters(tmp_p
         assert r["rows"]["customers"] == 300
     assert set(result["summary"]) == set(before_after.FIGURES)
     assert "after / before" in (tmp_path / "before_after.md").read_text()
+
+
+def test_fixed_rate_runs_both_tools_at_a_request_limit_and_checks_them(tmp_path: Path) -> None:
+    from bench import requests
+
+    rows = requests.fixed_rate(300, 20, 20, 3, tmp_path / "work")
+
+    assert [(r["phase"], r["tool"]) for r in rows] == [
+        ("full", "customer-sync"), ("full", "dlt"), ("catch-up", "customer-sync"), ("catch-up", "dlt")
+    ]  # fmt: skip
+    assert all(r["ok"] and r["answered"] > 0 and r["rejected"] >= 0 for r in rows)
+    assert rows[0]["writes"] > 0
+    # Exactness is judged once each tool is done: after its catch-up.
+    assert [r["wrong"] is None for r in rows] == [True, True, False, False]
+    assert all(w["missing"] == w["stale"] == 0 for w in rows[2]["wrong"].values()), rows[2]["wrong"]

@@ -7,26 +7,24 @@ fetcher is swapped for exactly that, and the mutation tests themselves must fail
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pipelines.sync import engine, windows
-from pipelines.sync.windows import Window, WindowFetcher
+from pipelines.sync.windows import Records, Window, WindowFetcher
 from tests.sync import test_exactness, test_requests
 
 
 class PlainSkipFetcher(WindowFetcher):
     """Pages a window with skip += top until a short page, with no verification at all."""
 
-    async def fetch(self, window: Window) -> list[Any]:
-        docs: list[Any] = []
+    async def fetch(self, window: Window) -> Records:
+        pages = []
         skip = 0
         while True:
-            page, _ = await self._page(window, skip)
-            docs += page
-            if len(page) < self.policy.top:
-                return docs
+            page = await self._page(window, skip)
+            pages.append((page, None))
+            if page.short(self.policy.top):
+                return Records(tuple(pages), self.keep)
             skip += self.policy.top
 
 

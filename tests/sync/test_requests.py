@@ -13,14 +13,17 @@ from pipelines.sync.engine import (
     REUSE_LISTING_WITHIN,
     ReconcileResult,
     SyncOptions,
+    _normalized,
     reconcile_resource,
 )
 from pipelines.sync.lake import Lake
+from pipelines.sync.normalize import Lineage
 from pipelines.sync.windows import WindowPolicy, page_skips
 from pipelines.vivenu.client import Resource
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
 from tests.sync.truth import client_for, mismatches, sync
+from tests.test_registry import _customer
 
 CUSTOMERS = "/api/customers/rich"
 
@@ -141,3 +144,32 @@ def test_reconcile_after_a_full_sync_takes_its_listing_at_no_request(tmp_path):
     assert (found.candidates, found.confirm_requests, found.confirmed_deleted) == (3, 3, 3)
     assert later.listing_reused_from is None and later.list_requests > 0
     assert later.confirmed_deleted == 1
+
+
+def test_overlapping_pages_write_each_record_once(tmp_path):
+    # One window of 32 pages of 100 overlapping by 5: held normalized page by page until proven
+    # (a page more than requests in flight), and only one copy of each shared record taken.
+    policy = WindowPolicy(top=100)
+    assert len(page_skips(3000, policy)) == 32
+    with SimulatorServer(Store.seeded(3000, 5)) as sim:
+        result = sync(sim, tmp_path, resources=(Resource.CUSTOMERS,), policy=policy)["customers"]
+        assert mismatches(sim, tmp_path, resources=("customers",)) == {}
+    assert result.windows == 1 and result.records == result.written == 3000
+    ids = Lake(tmp_path).run_rows("customers", "changes", [result.run_id], ["id"])["id"]
+    assert len(ids) == len(set(ids.to_pylist())) == 3000
+
+
+def test_a_page_with_a_quarantined_record_is_held_as_records_and_taken_by_position():
+    keep = _normalized(Resource.CUSTOMERS, Lineage("r", datetime(2026, 1, 1, tzinfo=UTC)), set())
+    docs = [_customer(_id=f"{i:024x}") for i in range(3)]
+    valid = keep.hold(docs)
+    assert keep.take(valid, (0, 2))["customers"]["id"].to_pylist() == [
+        docs[0]["_id"],
+        docs[2]["_id"],
+    ]
+    docs[1]["updatedAt"] = "not a time"
+    mixed = keep.hold(docs)
+    taken = keep.take(mixed, (1, 2))
+    assert taken["customers"]["id"].to_pylist() == [docs[2]["_id"]]
+    assert taken["quarantine"]["record_id"].to_pylist() == [docs[1]["_id"]]
+    assert len(keep.take(mixed, None)["customers"]) == 2

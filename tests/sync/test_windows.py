@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from pipelines.sync.windows import Window, _links, _Read, split
+from pipelines.sync.windows import Keep, Window, _links, _Read, split
+from pipelines.vivenu.client import Resource
 
 
 def _covers(parent: Window, children: list[Window]) -> bool:
@@ -49,7 +50,7 @@ def test_two_ms_window_splits_into_single_ms():
 
 
 def _page(skip: int, ids: list[str], total: int = 100) -> _Read:
-    return _Read.of(skip, [{"_id": i} for i in ids], total, "_id")
+    return _Read.of(skip, [{"_id": i} for i in ids], total, Resource.CUSTOMERS, Keep())
 
 
 def test_pages_link_where_one_order_lets_them_share_records():

@@ -677,7 +677,9 @@ def _admin_route(faults: Faults) -> Route:
 
     Not part of vivenu's API (outside `/api`, so outside the OpenAPI-checked paths): the
     benchmarks use it to inject latency without reseeding 1M customers. The fault middleware
-    skips it, so it is never delayed or failed. The answer also counts the API requests served.
+    skips it, so it is never delayed or failed. The answer also counts the API requests served
+    (`requests`, every answer) and the faults injected by kind (`faults`: "rps" for a 429 of
+    `rps_limit`, "429", "5xx", "drop").
     """
 
     async def endpoint(request: Request) -> Response:
@@ -693,7 +695,8 @@ def _admin_route(faults: Faults) -> Route:
                 faults.rps_limit = None if body["rps_limit"] is None else float(body["rps_limit"])
         state = {key: getattr(faults, key) for key in (*_TUNABLE, "rps_limit")}
         return Response(
-            orjson.dumps({**state, "requests": faults.requests}), media_type="application/json"
+            orjson.dumps({**state, "requests": faults.requests, "faults": dict(faults.counts)}),
+            media_type="application/json",
         )
 
     return Route("/_simulator/faults", endpoint, methods=["GET", "PUT"])
