@@ -13,6 +13,7 @@ from assets.metadata import EAGER, OWNERS, tags
 from assets.warehouse import warehouse
 from pipelines.markdown import cell
 from pipelines.sqlfiles import read_sql
+from pipelines.warehouse import loader
 from pipelines.warehouse.resource import WarehouseResource
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -39,7 +40,16 @@ def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | No
     if name not in TABLES:
         raise ValueError(f"unknown analytics table {name!r}")
     statement = sql("build").format(name=name, query=sql(name))
-    return int(con.execute(statement, params or {}).fetchall()[0][0])
+    # With its new version recorded in the same transaction, so the analyst copy copies it again.
+    con.execute("BEGIN TRANSACTION")
+    try:
+        rows = int(con.execute(statement, params or {}).fetchall()[0][0])
+        loader.record_change(con, name)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
 
 
 def markdown(
