@@ -41,6 +41,7 @@ from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
 from pipelines.warehouse import catalog, remote
+from pipelines.warehouse.versions import record_change
 
 SQL_DIR = Path(__file__).parent / "sql"
 # The erasure's proof table exists in every warehouse (empty: nobody was erased yet).
@@ -268,12 +269,6 @@ def _count(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> int:
     return int(con.execute(sql(name), params).fetchall()[0][0])
 
 
-def record_change(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Record a new version of `table` (schema main), inside the transaction that changes it: the
-    next analyst copy copies it again. A table no writer records is copied every time."""
-    con.execute(sql("table_version"), {"table": table})
-
-
 def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) -> ResourceLoad:
     params = {"resource": resource}
     loaded = {r for (r,) in con.execute(sql("loaded_run_ids"), params).fetchall()}
@@ -315,6 +310,7 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         for table in (
             resource,
             f"{resource}_history",
+            "deletions",
             *(link.table for link in spec(resource).links),
         ):
             record_change(con, table)

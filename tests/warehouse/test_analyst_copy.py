@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets import analytics
 from pipelines.push.db import PushDB
 from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
@@ -359,5 +360,17 @@ def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_pa
     assert '"main"."customers"' in copied and '"main"."customers_history"' in copied
     for untouched in ("transactions", "transactions_history", "tickets", "events"):
         assert f'"main"."{untouched}"' not in copied
+    # Analytics over unchanged tables were not rebuilt (nor copied), and every one still equals
+    # its query run now.
+    assert '"main"."customer_spend"' not in copied and '"main"."tag_summary"' in copied
+    con = connect(db, read_only=True)
+    try:
+        params = {"customer_rfm": {"as_of": "2030-01-01"}, "booking_conversion": {"steps": 4}}
+        for name in analytics.TABLES:
+            query = analytics.sql(name)
+            want = con.execute(query, params.get(name, {})).fetchall()
+            assert sorted(con.table(name).fetchall(), key=repr) == sorted(want, key=repr), name
+    finally:
+        con.close()
     (row,) = cli(refreshed, "SELECT count(*) AS n FROM customers")
     assert row["n"] == len(store.live_customer_ids())
