@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -138,7 +138,8 @@ def _positions(mask: np.ndarray) -> pa.Array:
 
 
 def _bools(values: pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+    filled = cast(pa.Array, pc.fill_null(values, pa.scalar(False)))
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def evaluate(expectation: dict[str, Any], table: pa.Table, parameters: dict[str, Any]) -> Verdict:
