@@ -13,6 +13,7 @@ from assets.metadata import EAGER, OWNERS, tags
 from assets.warehouse import warehouse
 from pipelines.markdown import cell
 from pipelines.sqlfiles import read_sql
+from pipelines.warehouse import versions
 from pipelines.warehouse.resource import WarehouseResource
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -35,11 +36,30 @@ sql = partial(read_sql, SQL_DIR)
 
 
 def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> int:
-    """(Re)build the analytics table `name` in one statement; returns its row count."""
+    """(Re)build the analytics table `name` in one statement; returns its row count.
+
+    Skipped when the table was built from the same query, parameters and versions of the tables
+    it reads (`pipelines.warehouse.versions`): it would come out the same."""
     if name not in TABLES:
         raise ValueError(f"unknown analytics table {name!r}")
-    statement = sql("build").format(name=name, query=sql(name))
-    return int(con.execute(statement, params or {}).fetchall()[0][0])
+    query = sql(name)
+    built_from = versions.fingerprint(con, query, params)
+    if built_from is not None and versions.version(con, name) == built_from:
+        return int(con.execute(sql("row_count").format(name=name)).fetchall()[0][0])
+    statement = sql("build").format(name=name, query=query)
+    # Its version recorded in the same transaction: the analyst copy then copies it again.
+    con.execute("BEGIN TRANSACTION")
+    try:
+        rows = int(con.execute(statement, params or {}).fetchall()[0][0])
+        if built_from is None:
+            versions.record_change(con, name)
+        else:
+            versions.set_version(con, name, built_from)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
 
 
 def markdown(

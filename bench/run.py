@@ -15,6 +15,10 @@ so it is never the hidden limit of a figure. Phases:
 4. push throughput at CUSTOMER_SYNC_MAX_RPS=50 (the push engine, or `update_customer`);
 5. the full sync again with 50 ms latency per request (`PUT /_simulator/faults`);
 6. the whole `customer-sync sync --full` job (sync + gate + load + analytics), optional;
+6b. the whole incremental path (`path`): `customer-sync sync` on the synced and loaded lake (one
+   run first to build what a bench.child stage does not: gate state, analytics, analyst copy),
+   then after a fresh 1% and 0.1% change each, beside dlt's incremental run of the same change;
+   split by Dagster's step durations;
 7. correctness: a second, in-process simulator (N = --writer-customers) so the truth can be
    read: both tools with the background writer off, then on (full run during the writes,
    writer stopped, one incremental catch-up run), each compared with the truth;
@@ -185,8 +189,8 @@ def child(
     lines = stdout.decode().strip().splitlines()
     out: dict[str, Any] = {}
     if lines:
-        try:
-            out = orjson.loads(lines[-1])
+        try:  # one JSON line (bench.child), or the whole output (`customer-sync --json`)
+            out = orjson.loads(lines[-1] if lines[-1] != "}" else stdout)
         except orjson.JSONDecodeError:
             out = {"stdout": lines[-1][:300]}
     if proc.returncode != 0:
@@ -508,6 +512,48 @@ def report(
             f"Record counts after the 0.1% run: API {counts['api']}, customer-sync {counts['customer-sync']}, "
             f"dlt {counts['dlt']}."
         )
+    path = extra.get("path")
+    if path:
+        lines += ["", "Incremental path (`customer-sync sync`, one command), seconds by stage:", ""]
+        phases = [p for p in ("settle", "1%", "0.1%") if p in path]
+        stages = list(dict.fromkeys(s for p in phases for s in path[p]["stages"]))
+        lines.append(
+            "| stage | "
+            + " | ".join(f"after {p}" if p != "settle" else "first run" for p in phases)
+            + " |"
+        )
+        lines.append("| --- |" + " ---: |" * len(phases))
+        for stage in stages:
+            lines.append(
+                f"| {stage} | "
+                + " | ".join(f"{path[p]['stages'].get(stage, 0):.2f}" for p in phases)
+                + " |"
+            )
+        lines.append(
+            "| **whole command** | "
+            + " | ".join(f"**{path[p]['wall_s']:.1f}**" for p in phases)
+            + " |"
+        )
+        if any("dlt_wall_s" in path[p] for p in phases):
+            lines.append(
+                "| dlt incremental (sync + load) | "
+                + " | ".join(
+                    f"{path[p]['dlt_wall_s']:.1f}" if "dlt_wall_s" in path[p] else ""
+                    for p in phases
+                )
+                + " |"
+            )
+            lines.append(
+                "| ratio customer-sync / dlt | "
+                + " | ".join(
+                    f"{path[p]['wall_s'] / path[p]['dlt_wall_s']:.2f}"
+                    if "dlt_wall_s" in path[p]
+                    else ""
+                    for p in phases
+                )
+                + " |"
+            )
+        lines.append("")
     for key, label in (("mutate_1", "1%"), ("mutate_01", "0.1%")):
         if key in extra:
             n, s = extra[key]
@@ -614,6 +660,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "dlt": dlt_counts(dl) if not args.no_dlt else {},
         }
         bench.stage("warehouse load (incremental)", "load", cs)
+        if "path" not in skip:
+            extra["path"] = incremental_path(bench, args, cs, dl, ids, rng)
 
         # Push: the engine when present, else update_customer; both under the same rate cap.
         if "push" not in skip:
@@ -697,7 +745,63 @@ def whole_job(bench: Bench, work: Path) -> None:
     shutil.rmtree(job, ignore_errors=True)
 
 
-PHASES = {"dlt", "gate", "0.1%", "push", "latency", "whole-job", "truth", "truth-off"}
+# Dagster step keys of `sync_job` by stage of the incremental path (the rest: analytics tables).
+STAGES = (
+    ("sync", ("_changes", "unseen_deletions")),
+    ("snapshot", ("_snapshot",)),
+    ("quality gate", ("quality_gate",)),
+    ("warehouse", ("warehouse",)),
+    ("analyst copy", ("analyst_copy",)),
+    ("segments", ("segment_exports",)),
+)
+
+
+def stage_of(step: str) -> str:
+    for stage, keys in STAGES:
+        if any(step == k or step.endswith(k) for k in keys):
+            return stage
+    return "analytics"
+
+
+def incremental_path(
+    bench: Bench, args: argparse.Namespace, cs: Path, dl: Path, ids: list[str], rng: random.Random
+) -> dict[str, Any]:
+    """`customer-sync sync` (no --full) as one command after 1% and 0.1% changed, with dlt's
+    incremental run of the same change beside it; per stage from Dagster's step durations."""
+    cmd = [str(ROOT / ".venv/bin/customer-sync"), "sync", "--quiet", "--json"]
+    runs: dict[str, Any] = {}
+    for phase, share in (("settle", 0.0), ("1%", 0.01), ("0.1%", 0.001)):
+        if share:
+            chosen = rng.sample(ids, max(1, int(len(ids) * share)))
+            runs[f"mutate {phase}"] = (
+                len(chosen),
+                mutate(bench.sim.base_url, chosen, f"path {phase}"),
+            )
+            time.sleep(2.1)  # past the safety lag
+        label = (
+            "incremental path: first `customer-sync sync` after bench stages"
+            if not share
+            else f"incremental path after {phase}: `customer-sync sync`"
+        )
+        row = bench.measure(label, "customer-sync", cmd, bench.env(cs))
+        row.records = sum(
+            int(v.get("records_fetched") or 0)
+            for v in row.out.values()
+            if isinstance(v, dict) and "records_fetched" in v
+        )
+        steps = row.out.get("step_seconds") or {}
+        split: dict[str, float] = {}
+        for step, seconds in steps.items():
+            split[stage_of(step)] = split.get(stage_of(step), 0.0) + seconds
+        split["outside steps (process, imports, Dagster)"] = row.wall_s - sum(steps.values())
+        runs[phase] = {"wall_s": row.wall_s, "stages": split, "steps": steps}
+        if share and not args.no_dlt:
+            drow = bench.dlt(f"incremental path after {phase}", dl)
+            runs[phase]["dlt_wall_s"] = drow.wall_s
+    return runs
+
+
+PHASES = {"dlt", "gate", "0.1%", "push", "latency", "whole-job", "path", "truth", "truth-off"}
 
 
 if __name__ == "__main__":

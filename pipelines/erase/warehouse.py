@@ -30,7 +30,7 @@ from pipelines.registry import RESOURCES, UNMODELED, ResourceSpec
 from pipelines.sqlfiles import read_sql
 from pipelines.sync.lake import TABLES
 from pipelines.sync.state import fsync_dir
-from pipelines.warehouse import loader
+from pipelines.warehouse import loader, versions
 
 SQL_DIR = Path(__file__).parent / "sql"
 _sql = partial(read_sql, SQL_DIR)
@@ -194,6 +194,8 @@ def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int
         _register(con, erasure)
         con.execute("BEGIN TRANSACTION")
         counts = _apply(con, dry_run=False)
+        # Tables changed without their versions: each is rebuilt and copied again once.
+        versions.forget(con)
         layers = set(log["layers"]) | ({"warehouse", "analyst copy"} if counts else set())
         _log(con, erasure, {**log, "layers": layers, "rows": {**log["rows"], "warehouse": counts}})
         con.execute("COMMIT")

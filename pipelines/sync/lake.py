@@ -402,16 +402,19 @@ class Lake:
             )
         with self.writer(resource) as writer:
             runs = list(writer.state.pending_compaction)
-            # A snapshot lost (or never written) is rebuilt from every run: the logs keep
-            # every version fetched.
-            try:
-                counts, rows, quarantined = self._merge(
-                    resource, runs, rebuild=not self.has_snapshot(resource)
-                )
-            except (OSError, DeltaError, duckdb.Error):
-                # A snapshot file lost or damaged: rebuilt the same way (a damaged log fails
-                # again, and is named).
-                counts, rows, quarantined = self._merge(resource, runs, rebuild=True)
+            rebuild = not self.has_snapshot(resource)
+            if (
+                not rebuild
+                and self._snapshot_complete(resource)
+                and not self._wrote(resource, runs)
+            ):
+                # Runs that fetched nothing (an incremental run of a quiet resource) leave the
+                # snapshot as it is: rewriting it would cost the table, not the change.
+                counts = (0, 0, 0, 0)
+                rows = self.snapshot_rows(resource, resource)
+                quarantined = self.snapshot_rows(resource, "quarantine")
+            else:
+                counts, rows, quarantined = self._merge_or_rebuild(resource, runs, rebuild)
             writer.state.pending_compaction = [
                 r for r in writer.state.pending_compaction if r not in runs
             ]
@@ -420,6 +423,29 @@ class Lake:
             writer.commit(writer.state, release=True)
         new, changed, unchanged, deleted = counts
         return CompactionResult(runs, new, changed, unchanged, deleted, rows, quarantined)
+
+    def _merge_or_rebuild(
+        self, resource: str, runs: list[str], rebuild: bool
+    ) -> tuple[tuple[int, int, int, int], int, int]:
+        # A snapshot lost (or never written) is rebuilt from every run: the logs keep every
+        # version fetched.
+        try:
+            return self._merge(resource, runs, rebuild=rebuild)
+        except (OSError, DeltaError, duckdb.Error):
+            # A snapshot file lost or damaged: rebuilt the same way (a damaged log fails again,
+            # and is named).
+            return self._merge(resource, runs, rebuild=True)
+
+    def _wrote(self, resource: str, runs: list[str]) -> bool:
+        """Whether `runs` added any row to the resource's log tables (files pruned by their
+        `_run_id` statistics, so this reads the log, not the table)."""
+        if not runs:
+            return False
+        for log in ("changes", *LOGS):
+            data = self.dataset(resource, log)
+            if data is not None and data.count_rows(filter=pc.field("_run_id").isin(runs)):
+                return True
+        return False
 
     def _snapshot_complete(self, resource: str) -> bool:
         """The snapshot exists with a column for every declared field: one written before a

@@ -49,22 +49,33 @@ async def confirm_deleted_references(
     # Change batches not merged yet count too: this runs before the snapshots' compaction.
     try:
         named = _ids(lake, referencing, referencing, column)
-        known = _ids(lake, name, name, "id") | _ids(lake, name, "deletions", "id")
+        known = pa.chunked_array(
+            [*_ids(lake, name, name, "id").chunks, *_ids(lake, name, "deletions", "id").chunks],
+            pa.string(),
+        )
     except (pa.ArrowInvalid, OSError):
         # A damaged snapshot or batch: the compaction that follows names it and the fix.
         return ReferenceCheck(unknown=0, asked=0, confirmed_deleted=0)
+    # Vectorized: at a million records Python sets of every id took seconds a run.
+    candidates = named.filter(pc.invert(pc.is_in(named, value_set=known.combine_chunks())))
     # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
-    unknown = sorted(i for i in named if i and i not in known and is_vivenu_id(i))
+    unknown = sorted(i for i in candidates.to_pylist() if i and is_vivenu_id(i))
     asked = unknown[:limit]
     deleted = await confirm_gone(client, referenced, asked)
     record_deletions(lake, name, deleted, now(), now, kind="references")
     return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
 
 
-def _ids(lake: Lake, resource: str, table: str, column: str) -> set[str | None]:
-    """`column` of `table` over the snapshot and the change batches not merged yet."""
-    ids = set(pc.unique(lake.read_snapshot(resource, table, [column]).column(0)).to_pylist())
+def _ids(lake: Lake, resource: str, table: str, column: str) -> pa.ChunkedArray:
+    """The distinct values of `column` of `table` over the snapshot and the change batches not
+    merged yet (nulls dropped)."""
     pending = lake.load_state(resource).pending_compaction
     log = "changes" if table == resource else table
-    ids.update(pc.unique(lake.run_rows(resource, log, pending, [column]).column(0)).to_pylist())
-    return ids
+    values = pa.chunked_array(
+        [
+            *lake.read_snapshot(resource, table, [column]).column(0).chunks,
+            *lake.run_rows(resource, log, pending, [column]).column(0).chunks,
+        ],
+        pa.string(),
+    )
+    return pa.chunked_array([pc.unique(values.drop_null())], pa.string())

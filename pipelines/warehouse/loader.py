@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
 from pipelines.warehouse import catalog, remote
+from pipelines.warehouse.versions import record_change
 
 SQL_DIR = Path(__file__).parent / "sql"
 # The erasure's proof table exists in every warehouse (empty: nobody was erased yet).
@@ -305,6 +307,13 @@ def _load_resource(con: duckdb.DuckDBPyConnection, lake: Lake, resource: str) ->
         con.execute(sql("rejected_hold"), params)
         con.execute(sql("rejected_forget", table=resource), params)
         con.execute(sql("loaded_runs"), {**params, "runs": runs})
+        for table in (
+            resource,
+            f"{resource}_history",
+            "deletions",
+            *(link.table for link in spec(resource).links),
+        ):
+            record_change(con, table)
         skipped = _count(con, "rejected_count", **params)
         rows = _count(con, "row_count", table=resource)
         con.execute("COMMIT")
@@ -375,9 +384,14 @@ def publish(
     *,
     lock_wait: float | None = None,
     lake: str | None = None,
+    full: bool = False,
 ) -> Path:
     """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename); with an
     object-store `lake` (its root URL), upload both there (`push_remote`).
+
+    The previous copy is refreshed rather than written afresh when it can be (`_refresh`): only
+    the tables changed since are copied again. `full`, a first copy, a schema or view that
+    changed, or an erasure since the last copy write every table.
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
     one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
@@ -398,15 +412,20 @@ def publish(
             settings.warehouse_lock_wait() if lock_wait is None else lock_wait,
             lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
         )
-        con.execute(sql("publish_target"), {"path": str(tmp)})
-        con.execute(sql("publish_schema"))
-        # JSON text is typed JSON for the analysts; the views over the retyped tables are then
-        # rebound (CREATE OR REPLACE), and only then documented (replacing drops comments).
-        if catalog.type_json(con):
-            con.execute(sql("views"))
-        con.execute(sql("publish_data"))
-        catalog.comment(con)
+        if full or not target.exists() or not _refresh(con, target, tmp):
+            con.execute(sql("publish_target"), {"path": str(tmp)})
+            con.execute(sql("publish_schema"))
+            # JSON text is typed JSON for the analysts; the views over the retyped tables are
+            # then rebound (CREATE OR REPLACE), and only then documented (replacing drops
+            # comments).
+            if catalog.type_json(con):
+                con.execute(sql("views"))
+            con.execute(sql("publish_data"))
+            catalog.comment(con)
         con.execute(sql("publish_close"))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         con.close()
     try:
@@ -420,6 +439,35 @@ def publish(
     if lake is not None:
         push_remote(lake, db_path, target)
     return target
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
+    """Make `tmp` a copy of `previous` with every table changed since replaced by the
+    warehouse's (attached as `_warehouse`); False, leaving nothing at `tmp`, when `previous`
+    cannot be refreshed (publish_mismatch.sql says why)."""
+    shutil.copyfile(previous, tmp)
+    try:
+        con.execute(sql("publish_reuse"), {"path": str(tmp)})
+    except duckdb.Error:
+        tmp.unlink(missing_ok=True)
+        return False  # not a DuckDB file we can open: written afresh
+    if con.execute(sql("publish_mismatch")).fetchall():
+        con.execute("USE memory; DETACH _analyst_copy")
+        tmp.unlink(missing_ok=True)
+        return False
+    stale = con.execute(sql("publish_stale")).fetchall()
+    statements = [sql("publish_table", table=f"{_quoted(s)}.{_quoted(t)}") for s, t in stale]
+    # One transaction: the copy is consistent at its checkpoint, whatever fails before it.
+    con.execute("\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT;"]))
+    # The views as the full copy makes them (over the JSON-typed tables), then documented.
+    con.execute("USE _analyst_copy")
+    con.execute(sql("views"))
+    catalog.comment(con)
+    return True
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _etag_file(db_path: Path) -> Path:

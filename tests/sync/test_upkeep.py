@@ -50,3 +50,25 @@ def test_every_table_checkpoints_its_log_so_opening_it_reads_few_commits(simulat
     for table in tables:
         config = DeltaTable(table).metadata().configuration
         assert config.get("delta.checkpointInterval") == "10", table
+
+
+def test_a_run_that_wrote_nothing_leaves_the_snapshot_as_it_is(simulator, tmp_path):
+    sync(simulator, tmp_path)
+    lake = Lake(tmp_path)
+    versions = {
+        r: DeltaTable(lake.snapshot_uri(r, r)).version() for r in ("customers", "transactions")
+    }
+    sync(simulator, tmp_path)  # nothing changed: each run writes no row
+    for resource, version in versions.items():
+        assert DeltaTable(lake.snapshot_uri(resource, resource)).version() == version
+        assert not lake.load_state(resource).pending_compaction
+    assert mismatches(simulator, tmp_path) == {}
+    cid = simulator.store.live_customer_ids()[0]
+    simulator.store.update_customer(cid, {"notes": "changed"})
+    sync(simulator, tmp_path)
+    assert DeltaTable(lake.snapshot_uri("customers", "customers")).version() > versions["customers"]
+    assert (
+        DeltaTable(lake.snapshot_uri("transactions", "transactions")).version()
+        == (versions["transactions"])
+    )
+    assert mismatches(simulator, tmp_path) == {}

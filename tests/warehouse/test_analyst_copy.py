@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets import analytics
 from pipelines.push.db import PushDB
 from pipelines.registry import RESOURCES
 from pipelines.sync.lake import Lake
@@ -307,3 +308,69 @@ def test_a_table_documented_twice_is_refused(tmp_path):
         (tmp_path / f"{name}.sql").write_text("-- Table t: rows\n-- Columns:\n--   id: x\n")
     with pytest.raises(catalog.CatalogError, match="documented twice"):
         catalog.tables((tmp_path,))
+
+
+def _tables(path: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """Every table of the file at `path`: its columns (name, type, comment) and sorted rows."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        out = {}
+        for schema, table, comment in con.execute(
+            "SELECT schema_name, table_name, comment FROM duckdb_tables() "
+            "WHERE database_name = current_database()"
+        ).fetchall():
+            columns = con.execute(
+                "SELECT column_name, data_type, comment FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
+                "ORDER BY column_index",
+                [schema, table],
+            ).fetchall()
+            rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
+            out[f"{schema}.{table}"] = ([(comment,), *columns], sorted(rows, key=repr))
+        return out
+    finally:
+        con.close()
+
+
+def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_path, monkeypatch):
+    from pipelines.warehouse import loader
+
+    data = tmp_path / "data"
+    store = Store.seeded(300, 9)
+    db = data / "warehouse.duckdb"
+    with SimulatorServer(store) as sim:
+        sync(sim, data, resources=RESOURCES)
+        run(data)  # the first copy: written afresh
+        for cid in store.live_customer_ids()[:3]:
+            store.update_customer(cid, {"primaryEmail": f"new-{cid}@example.org"})
+        sync(sim, data, resources=RESOURCES)
+        copied: list[str] = []
+        original = loader.sql
+
+        def spy(name: str, **identifiers: str) -> str:
+            if name == "publish_table":
+                copied.append(identifiers["table"])
+            return original(name, **identifiers)
+
+        monkeypatch.setattr(loader, "sql", spy)
+        run(data)  # load, analytics, the copy refreshed
+    refreshed = analyst_path(db)
+    fresh = publish(db, tmp_path / "fresh.duckdb", full=True)
+    assert _tables(refreshed) == _tables(fresh)
+    assert '"main"."customers"' in copied and '"main"."customers_history"' in copied
+    for untouched in ("transactions", "transactions_history", "tickets", "events"):
+        assert f'"main"."{untouched}"' not in copied
+    # Analytics over unchanged tables were not rebuilt (nor copied), and every one still equals
+    # its query run now.
+    assert '"main"."customer_spend"' not in copied and '"main"."tag_summary"' in copied
+    con = connect(db, read_only=True)
+    try:
+        params = {"customer_rfm": {"as_of": "2030-01-01"}, "booking_conversion": {"steps": 4}}
+        for name in analytics.TABLES:
+            query = analytics.sql(name)
+            want = con.execute(query, params.get(name, {})).fetchall()
+            assert sorted(con.table(name).fetchall(), key=repr) == sorted(want, key=repr), name
+    finally:
+        con.close()
+    (row,) = cli(refreshed, "SELECT count(*) AS n FROM customers")
+    assert row["n"] == len(store.live_customer_ids())

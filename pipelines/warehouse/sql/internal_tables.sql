@@ -15,6 +15,13 @@
 --   id: the record (customers.id or transactions.id)
 --   updated_at: the held-back version (the record's updated_at)
 --   run_id: the sync run that fetched it
+--
+-- Table internal.table_versions: one row per table of schema main whose writer records each
+--   change (the loader's tables, the analytics tables), so publishing the analyst copy copies
+--   only the tables changed since the last one; an unlisted table is copied every time.
+-- Columns:
+--   table_name: the table, in schema main
+--   version: a new random token at each change
 CREATE SCHEMA IF NOT EXISTS internal;
 CREATE TABLE IF NOT EXISTS internal.loaded_runs (
     resource VARCHAR NOT NULL,
@@ -27,4 +34,8 @@ CREATE TABLE IF NOT EXISTS internal.rejected_versions (
     id VARCHAR NOT NULL,
     updated_at TIMESTAMPTZ,
     run_id VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS internal.table_versions (
+    table_name VARCHAR PRIMARY KEY,
+    version VARCHAR NOT NULL
 );
