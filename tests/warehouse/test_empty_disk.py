@@ -5,6 +5,7 @@ each incremental run costs what changed."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import duckdb
@@ -37,6 +38,9 @@ def test_three_syncs_in_three_empty_data_dirs_share_the_bucket(tmp_path, s3_lake
             if run:
                 for cid in store.live_customer_ids()[run * 10 : run * 10 + 15]:
                     store.update_customer(cid, {"primaryEmail": f"run{run}.{cid}@example.org"})
+                # Past the sync's safety lag: a change younger than it is the next run's (a
+                # run whose process started faster than 2 s missed the edits it asserts).
+                time.sleep(2.1)
             data_dir = tmp_path / f"container-{run}"  # new and empty each time
             env = clean_env(
                 VIVENU_BASE_URL=sim.base_url,
