@@ -383,7 +383,7 @@ def _fmt(value: Any) -> str:
 @click.option(
     "--reuse-listing",
     is_flag=True,
-    help="Take the listing of a full sync finished within the hour instead of listing every "
+    help="Take the listing of a full sync started within the hour instead of listing every "
     "id again (no listing request; a deletion after that sync waits for a later reconcile).",
 )
 def reconcile(quiet: bool, as_json: bool, verbose: bool, reuse_listing: bool) -> None:

@@ -229,8 +229,6 @@ def history_retention(db_path: Path, cutoff: datetime, *, dry_run: bool) -> dict
             rows = int(con.execute(sql(name, table=table), {"cutoff": cutoff}).fetchall()[0][0])
             if rows:
                 counts[f"{table}_history"] = rows
-        if counts and not dry_run:
-            versions.forget(con)  # as for an erasure: the analyst copy is written afresh
         con.execute("COMMIT")
         if counts and not dry_run:
             _copy(con, fresh)

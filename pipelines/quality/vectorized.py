@@ -111,6 +111,8 @@ _KWARGS = frozenset(
     }
 )
 _IGNORE = {"either_value_is_missing", "both_values_are_missing", "neither"}
+# GX 1.x's default for the pair expectations' `ignore_row_if`.
+_PAIR_DEFAULT = "both_values_are_missing"
 
 
 def supports(expectation: dict[str, Any]) -> bool:
@@ -119,7 +121,7 @@ def supports(expectation: dict[str, Any]) -> bool:
     return (
         expectation["type"] in SUPPORTED
         and set(kwargs) <= _KWARGS
-        and kwargs.get("ignore_row_if", "either_value_is_missing") in _IGNORE
+        and kwargs.get("ignore_row_if", _PAIR_DEFAULT) in _IGNORE
         and not (
             expectation["type"] == "expect_compound_columns_to_be_unique"
             and "ignore_row_if" in kwargs
@@ -135,6 +137,11 @@ def _mostly(considered: int, unexpected: int, mostly: float | None) -> bool:
 
 def _positions(mask: np.ndarray) -> pa.Array:
     return pa.array(np.flatnonzero(mask), pa.int64())
+
+
+def _missing(values: pa.Array) -> pa.Array:
+    """Null, or NaN: pandas' `isnull`, which GX's engine skips and counts by."""
+    return pc.is_null(values, nan_is_null=True)
 
 
 def _bools(values: pa.Array) -> np.ndarray:
@@ -154,8 +161,8 @@ def evaluate(expectation: dict[str, Any], table: pa.Table, parameters: dict[str,
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a = table.column(kwargs["column_A"]).combine_chunks()
         b = table.column(kwargs["column_B"]).combine_chunks()
-        missing_a, missing_b = (_bools(pc.is_null(c)) for c in (a, b))
-        ignore = kwargs.get("ignore_row_if", "either_value_is_missing")
+        missing_a, missing_b = (_bools(_missing(c)) for c in (a, b))
+        ignore = kwargs.get("ignore_row_if", _PAIR_DEFAULT)
         dropped = {
             "either_value_is_missing": missing_a | missing_b,
             "both_values_are_missing": missing_a & missing_b,
@@ -171,7 +178,7 @@ def evaluate(expectation: dict[str, Any], table: pa.Table, parameters: dict[str,
         columns = list(kwargs["column_list"])
         all_null = np.ones(n, dtype=bool)
         for c in columns:
-            all_null &= _bools(pc.is_null(table.column(c).combine_chunks()))
+            all_null &= _bools(_missing(table.column(c).combine_chunks()))
         bad = _bools(duplicated(table.filter(pa.array(~all_null)), columns)) if n else all_null
         full = np.zeros(n, dtype=bool)
         full[np.flatnonzero(~all_null)] = bad
@@ -180,7 +187,7 @@ def evaluate(expectation: dict[str, Any], table: pa.Table, parameters: dict[str,
             _mostly(considered, int(full.sum()), mostly), n, int(full.sum()), _positions(full)
         )
     values = table.column(kwargs["column"]).combine_chunks()
-    nulls = _bools(pc.is_null(values))
+    nulls = _bools(_missing(values))
     if kind == "expect_column_values_to_not_be_null":
         return Verdict(_mostly(n, int(nulls.sum()), mostly), n, int(nulls.sum()), _positions(nulls))
     if kind == "expect_column_values_to_be_unique":

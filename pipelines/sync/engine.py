@@ -557,7 +557,7 @@ def _check_mark(name: str, hwm: int, api_now: datetime) -> None:
 
 
 # A full sync lists every record of its window: asked to, reconcile takes that listing for its
-# own when the sync finished this recently (a deletion since is found by a later reconcile).
+# own when the sync started this recently (a deletion since is found by a later reconcile).
 REUSE_LISTING_WITHIN = timedelta(hours=1)
 
 
@@ -635,17 +635,23 @@ async def _list_ids(
     return listed
 
 
+def _run_started(run_id: str) -> datetime:
+    """When the run `new_run_id` named began (to the second)."""
+    return datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+
+
 def _reusable_listing(lake: Lake, name: str, since: datetime) -> list[str] | None:
-    """The last full sync's run id, then those of every run after it, when that sync finished
-    after `since`: their changes hold every id vivenu listed then or wrote since (a full run
-    writes every record it lists, `_known_versions`). None when there is no such sync."""
+    """The last full sync's run id, then those of every run after it, when that sync started
+    after `since` (its first pages are as old as its start): their changes hold every id vivenu
+    listed then or wrote since (a full run writes every record it lists, `_known_versions`).
+    None when there is no such sync."""
     runs = lake.load_state(name).runs
     full = [
         i
         for i, r in enumerate(runs)
         if r.get("kind") == "sync"
         and r.get("window_lower") == _dt(0).isoformat()
-        and datetime.fromisoformat(r["finished_at"]) > since
+        and _run_started(r["run_id"]) > since
     ]
     if not full:
         return None

@@ -451,11 +451,16 @@ def _refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
     except duckdb.Error:
         tmp.unlink(missing_ok=True)
         return False  # not a DuckDB file we can open: written afresh
-    if con.execute(sql("publish_mismatch")).fetchall():
+    stale: list[tuple[str, str]] = []
+    try:
+        unusable = bool(con.execute(sql("publish_mismatch")).fetchall()) or _history_shrunk(con)
+        stale = [] if unusable else con.execute(sql("publish_stale")).fetchall()
+    except duckdb.Error:
+        unusable = True  # a copy of another layout (a table it lacks): written afresh
+    if unusable:
         con.execute("USE memory; DETACH _analyst_copy")
         tmp.unlink(missing_ok=True)
         return False
-    stale = con.execute(sql("publish_stale")).fetchall()
     statements = [sql("publish_table", table=f"{_quoted(s)}.{_quoted(t)}") for s, t in stale]
     # One transaction: the copy is consistent at its checkpoint, whatever fails before it.
     con.execute("\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT;"]))
@@ -464,6 +469,15 @@ def _refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
     con.execute(sql("views"))
     catalog.comment(con)
     return True
+
+
+def _history_shrunk(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a `*_history` table lost rows since the copy was written (retention, erasure)."""
+    tables = [t for (t,) in con.execute(sql("publish_history_tables")).fetchall()]
+    return any(
+        con.execute(sql("publish_history_shrunk", table=_quoted(t))).fetchall()[0][0]
+        for t in tables
+    )
 
 
 def _quoted(name: str) -> str:

@@ -23,6 +23,10 @@ from pipelines.sqlfiles import read_sql
 
 SQL_DIR = Path(__file__).parent / "sql"
 _TABLE_NAME = re.compile(r'"table_name":"((?:[^"\\]|\\.)*)"')
+_VIEW_BODY = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+.*?\s+AS\s+(.*?);?\s*$",
+    re.DOTALL | re.IGNORECASE,
+)
 
 
 def record_change(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -46,27 +50,39 @@ def forget(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(read_sql(SQL_DIR, "table_versions_forget"))
 
 
-def _referenced(con: duckdb.DuckDBPyConnection, query: str) -> set[str]:
-    """Names `query` reads as tables (CTE names included; the caller keeps the real ones)."""
+def _referenced(con: duckdb.DuckDBPyConnection, query: str) -> set[str] | None:
+    """Names `query` (a SELECT) reads as tables (CTE names included; the caller keeps the real
+    ones); None when DuckDB cannot parse it as one."""
     (tree,) = con.execute("SELECT json_serialize_sql($q)", {"q": query}).fetchall()[0]
+    # json_serialize_sql does not raise: a statement it cannot serialize is {"error": true}.
+    if json.loads(tree).get("error"):
+        return None
     return {json.loads(f'"{m}"') for m in _TABLE_NAME.findall(tree)}
 
 
-def inputs(con: duckdb.DuckDBPyConnection, query: str) -> set[str]:
-    """The tables of schema main that `query` reads, directly or through views."""
+def inputs(con: duckdb.DuckDBPyConnection, query: str) -> tuple[set[str], list[str]] | None:
+    """The tables of schema main that `query` reads, directly or through views, and the SQL of
+    those views; None when a query or view cannot be read (always rebuilt)."""
     tables = {t for (t,) in con.execute(read_sql(SQL_DIR, "main_tables")).fetchall()}
     views = dict(con.execute(read_sql(SQL_DIR, "main_views")).fetchall())
     found: set[str] = set()
     todo = [query]
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     while todo:
-        for name in _referenced(con, todo.pop()):
+        names = _referenced(con, todo.pop())
+        if names is None:
+            return None
+        for name in names:
             if name in tables:
                 found.add(name)
             elif name in views and name not in seen:
-                seen.add(name)
-                todo.append(views[name])
-    return found
+                seen[name] = views[name]
+                # duckdb_views() holds the whole CREATE VIEW statement: its SELECT is read.
+                body = _VIEW_BODY.match(views[name])
+                if body is None:
+                    return None
+                todo.append(body.group(1))
+    return found, [seen[v] for v in sorted(seen)]
 
 
 def fingerprint(
@@ -74,9 +90,13 @@ def fingerprint(
 ) -> str | None:
     """What a build of `query` with `params` depends on: its text, its parameters and the
     versions of the tables it reads; None when one of those has no version (always rebuilt)."""
-    names = sorted(inputs(con, query))
+    read = inputs(con, query)
+    if read is None:
+        return None
+    names = sorted(read[0])
     known = dict(con.execute(read_sql(SQL_DIR, "table_versions_of"), {"tables": names}).fetchall())
     if set(names) - set(known):
         return None
-    payload = json.dumps([query, sorted((params or {}).items()), known], default=str)
+    # The views' SQL too: a release that changes a view rebuilds what reads it.
+    payload = json.dumps([query, read[1], sorted((params or {}).items()), known], default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -332,6 +332,18 @@ def _tables(path: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:
         con.close()
 
 
+def _analytics_equal_their_queries(db) -> None:
+    con = connect(db, read_only=True)
+    try:
+        params = {"customer_rfm": {"as_of": "2030-01-01"}, "booking_conversion": {"steps": 4}}
+        for name in analytics.TABLES:
+            query = analytics.sql(name)
+            want = con.execute(query, params.get(name, {})).fetchall()
+            assert sorted(con.table(name).fetchall(), key=repr) == sorted(want, key=repr), name
+    finally:
+        con.close()
+
+
 def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_path, monkeypatch):
     from pipelines.warehouse import loader
 
@@ -363,14 +375,16 @@ def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_pa
     # Analytics over unchanged tables were not rebuilt (nor copied), and every one still equals
     # its query run now.
     assert '"main"."customer_spend"' not in copied and '"main"."tag_summary"' in copied
-    con = connect(db, read_only=True)
-    try:
-        params = {"customer_rfm": {"as_of": "2030-01-01"}, "booking_conversion": {"steps": 4}}
-        for name in analytics.TABLES:
-            query = analytics.sql(name)
-            want = con.execute(query, params.get(name, {})).fetchall()
-            assert sorted(con.table(name).fetchall(), key=repr) == sorted(want, key=repr), name
-    finally:
-        con.close()
+    _analytics_equal_their_queries(db)
+    # A transaction changes: every table that reads transactions through the views is rebuilt.
+    with SimulatorServer(store) as sim:
+        (tid, *_) = store.live_transaction_ids()
+        store.update_transaction(tid, {"status": "CANCELED"})
+        sync(sim, data, resources=RESOURCES)
+        copied.clear()
+        run(data)
+    for rebuilt in ("customer_spend", "cohorts", "monthly_spend", "customer_rfm"):
+        assert f'"main"."{rebuilt}"' in copied, rebuilt
+    _analytics_equal_their_queries(db)
     (row,) = cli(refreshed, "SELECT count(*) AS n FROM customers")
     assert row["n"] == len(store.live_customer_ids())
