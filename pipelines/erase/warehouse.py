@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -184,13 +185,8 @@ def count(db_path: Path, erasure: Erasure) -> dict[str, int]:
 def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int]:
     """Erase the people from `db_path`, log the erasure (`log`: layers, rows, in_vivenu) and
     rewrite the file; returns the rows per table."""
-    db_path = Path(db_path)
-    if not db_path.exists():
-        return {}
-    con = loader.connect(db_path, lock_wait=settings.warehouse_lock_wait())
-    fresh = db_path.with_name(f".{db_path.name}.erase-{erasure.erasure_id}")
-    fresh.unlink(missing_ok=True)
-    try:
+
+    def change(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         _register(con, erasure)
         con.execute("BEGIN TRANSACTION")
         counts = _apply(con, dry_run=False)
@@ -199,28 +195,17 @@ def erase(db_path: Path, erasure: Erasure, log: dict[str, Any]) -> dict[str, int
         layers = set(log["layers"]) | ({"warehouse", "analyst copy"} if counts else set())
         _log(con, erasure, {**log, "layers": layers, "rows": {**log["rows"], "warehouse": counts}})
         con.execute("COMMIT")
-        _copy(con, fresh)
-    except BaseException:
-        fresh.unlink(missing_ok=True)
-        raise
-    finally:
-        con.close()
-    _replace(fresh, db_path)
-    return counts
+        return counts
+
+    return _rewritten(db_path, f"erase-{erasure.erasure_id}", change, always=True)
 
 
 def history_retention(db_path: Path, cutoff: datetime, *, dry_run: bool) -> dict[str, int]:
     """Drop (count) from every `*_history` table of `db_path` the versions a newer one replaced
     before `cutoff`, and rewrite the file; returns the rows per table."""
-    db_path = Path(db_path)
-    if not db_path.exists():
-        return {}
-    wait = settings.warehouse_lock_wait()
-    con = loader.connect(db_path, read_only=dry_run, lock_wait=wait)
-    fresh = db_path.with_name(f".{db_path.name}.retention")
-    fresh.unlink(missing_ok=True)
-    counts: dict[str, int] = {}
-    try:
+
+    def change(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        counts: dict[str, int] = {}
         con.execute("BEGIN TRANSACTION")
         for table in TABLES:
             if not _has(con, "main", f"{table}_history"):
@@ -230,14 +215,39 @@ def history_retention(db_path: Path, cutoff: datetime, *, dry_run: bool) -> dict
             if rows:
                 counts[f"{table}_history"] = rows
         con.execute("COMMIT")
-        if counts and not dry_run:
+        return counts
+
+    return _rewritten(db_path, "retention", change, read_only=dry_run)
+
+
+def _rewritten(
+    db_path: Path,
+    suffix: str,
+    change: Callable[[duckdb.DuckDBPyConnection], dict[str, int]],
+    *,
+    read_only: bool = False,
+    always: bool = False,
+) -> dict[str, int]:
+    """`change` (it commits) applied to `db_path`, whose database is then copied into a fresh
+    file that replaces it (a deleted row lives on in DuckDB's freed blocks): unless read-only,
+    and, unless `always`, only when it changed rows. Returns the rows per table."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return {}
+    con = loader.connect(db_path, read_only=read_only, lock_wait=settings.warehouse_lock_wait())
+    fresh = db_path.with_name(f".{db_path.name}.{suffix}")
+    fresh.unlink(missing_ok=True)
+    try:
+        counts = change(con)
+        rewrite = not read_only and (always or bool(counts))
+        if rewrite:
             _copy(con, fresh)
     except BaseException:
         fresh.unlink(missing_ok=True)
         raise
     finally:
         con.close()
-    if counts and not dry_run:
+    if rewrite:
         _replace(fresh, db_path)
     return counts
 
