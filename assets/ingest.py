@@ -18,6 +18,7 @@ from assets.metadata import (
     tags,
 )
 from pipelines import progress
+from pipelines.quality.incremental import remembered_reference
 from pipelines.quality.suites import load_suites
 from pipelines.registry import RESOURCES, ResourceSpec, spec
 from pipelines.resources import LakeResource, VivenuResource
@@ -189,8 +190,9 @@ def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.Materiali
     async def run() -> dict[str, int]:
         found: dict[str, int] = {}
         async with vivenu.client(pipeline=True) as client:
-            for suite in load_suites():
-                for ref in suite.references.values():
+            suites = load_suites()
+            for suite in suites:
+                for flag, ref in suite.references.items():
                     # Only references that accept deleted records, on a synced table.
                     if "deleted" not in ref.get("known", []) or suite.table != suite.resource:
                         continue
@@ -200,6 +202,7 @@ def unseen_deletions(vivenu: VivenuResource, lake: LakeResource) -> dg.Materiali
                         referencing=suite.table,
                         column=ref["column"],
                         referenced=spec(ref["resource"]),
+                        remembered=remembered_reference(lake.lake(), suites, suite, flag),
                     )
                     prefix = f"{suite.table}.{ref['column']}"
                     found[f"{prefix}_unknown"] = checked.unknown

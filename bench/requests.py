@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import shutil
 import tempfile
@@ -71,6 +72,10 @@ async def _sync(
 def measure(customers: int, writer_rate: float, seed: int) -> dict[str, Any]:
     """One full sync (with the writer at `writer_rate`, 0: quiet), a catch-up, the comparison."""
     store = Store.seeded(customers, seed)
+    # The seeded store is millions of objects that live as long as the run: frozen, the cyclic
+    # GC stops walking them (at 1,000,000 customers its pauses held the server's start past 10 s).
+    gc.collect()
+    gc.freeze()
     writer = BackgroundWriter(store, rate=writer_rate, seed=seed) if writer_rate else None
     data_dir = Path(tempfile.mkdtemp(prefix="requests-"))
     try:

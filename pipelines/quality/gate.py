@@ -103,22 +103,46 @@ def deleted_ids(lake: Lake, resource: str) -> pa.ChunkedArray:
     return lake.read_snapshot(resource, "deletions").column("id")
 
 
-def _frame(lake: Lake, suite: Suite) -> tuple[pa.Table, dict[str, Any]] | None:
-    """The Arrow table a suite validates (the columns it reads, `_run_id`) and runtime parameters."""
+def _frame(
+    lake: Lake, suite: Suite, since: incremental.ValidationState | None = None
+) -> tuple[pa.Table, dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """The Arrow table a suite validates (the columns it reads, `_run_id`), runtime parameters,
+    and what to remember of its reference flags (`incremental.reference_flags`; `since`, the
+    last validation, lets them look up only what may have changed)."""
     if suite.table == RECEIVED:
-        return _received(lake, suite.resource)
+        received = _received(lake, suite.resource)
+        return None if received is None else (*received, {})
     wanted = [suite.record_id, "updated_at", *suite.columns(), "_run_id"]
     table = _read(lake, suite.resource, suite.table, wanted)
+    remembered = since.references.get(suite.name, {}) if since is not None else {}
+    new_rows = (
+        pc.invert(
+            pc.is_in(
+                table.column("_run_id"),
+                value_set=pa.array(since.runs.get(suite.name, []), pa.string()),
+            )
+        )
+        if since is not None
+        else None
+    )
+    facts: dict[str, dict[str, Any]] = {}
     for name, ref in suite.references.items():
         keys = [_read(lake, ref["resource"], ref["table"], [ref["key"]]).column(ref["key"])]
-        if "deleted" in ref.get("known", ["current"]):
+        grows = "deleted" in ref.get("known", ["current"])  # without tombstones, ids leave
+        if grows:
             keys.append(deleted_ids(lake, ref["resource"]))
         known = pa.chunked_array([c for k in keys for c in k.chunks], pa.string())
-        table = table.append_column(name, incremental.known(table.column(ref["column"]), known))
+        flags, facts[name] = incremental.reference_flags(
+            table.column(ref["column"]),
+            known,
+            new_rows=new_rows,
+            previous=remembered.get(name) if grows else None,
+        )
+        table = table.append_column(name, flags)
     for i, f in enumerate(table.schema):
         if pa.types.is_decimal(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
-    return table, {}
+    return table, {}, facts
 
 
 def _columns_of(kwargs: dict[str, Any]) -> list[str]:
@@ -350,7 +374,11 @@ def validate_snapshot(
         lake,
         resource,
         incremental.ValidationState(
-            suites=digest, validated_at=now.isoformat(), blocked=blocked, runs=judgement.validated
+            suites=digest,
+            validated_at=now.isoformat(),
+            blocked=blocked,
+            runs=judgement.validated,
+            references=judgement.references,
         ),
     )
     report = QualityReport(
@@ -397,6 +425,8 @@ class _Judgement:
     runs: list[SuiteRun] = field(default_factory=list)
     # Per snapshot suite, the sync runs whose rows it has now judged.
     validated: dict[str, list[str]] = field(default_factory=dict)
+    # Per snapshot suite, what its reference flags found (`incremental.reference_flags`).
+    references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def _run_suites(
@@ -419,10 +449,12 @@ def _run_suites(
     judgement = _Judgement()
     for suite in suites:
         suite_started = time.monotonic()
-        framed = _frame(lake, suite)
+        framed = _frame(lake, suite, since)
         if framed is None:
             continue
-        table, runtime = framed
+        table, runtime, facts = framed
+        if facts:
+            judgement.references[suite.name] = facts
         parameters = suite.parameters(now, runtime)
         if suite.table != RECEIVED:
             judgement.validated[suite.name] = sorted(

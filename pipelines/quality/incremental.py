@@ -39,7 +39,7 @@ from pipelines.quality.suites import Suite
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import atomic_write_bytes
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 # Map expectations whose verdict for a row depends on that row (and parameters) only.
 ROW_WISE = frozenset(
@@ -105,7 +105,34 @@ class ValidationState:
     blocked: bool
     # Per snapshot suite, the `_run_id`s present in the rows it validated.
     runs: dict[str, list[str]] = field(default_factory=dict)
+    # Per snapshot suite and reference flag, what `reference_flags` found (`Reference`).
+    references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     version: int = STATE_VERSION
+
+
+@dataclass(frozen=True)
+class RememberedReference:
+    """What the last validation of a suite found of one reference flag."""
+
+    runs: list[str]  # the runs whose rows it judged
+    unknown: list[str]  # the distinct values no known id matched
+    keys: int  # how many known ids there were
+
+
+def remembered_reference(
+    lake: Lake, suites: list[Suite], suite: Suite, flag: str
+) -> RememberedReference | None:
+    """The last validation's findings for `suite`'s reference `flag`, if they still hold: None
+    before a first validation, after one that failed a blocking expectation, or once the
+    resource's suites (`suites`: all of them, or the resource's) changed since."""
+    state = load_state(lake, suite.resource)
+    own = [s for s in suites if s.resource == suite.resource]
+    if state is None or state.blocked or state.suites != suites_hash(own):
+        return None
+    facts = state.references.get(suite.name, {}).get(flag)
+    if facts is None:
+        return None
+    return RememberedReference(state.runs.get(suite.name, []), facts["unknown"], facts["keys"])
 
 
 def state_path(lake: Lake, resource: str) -> Path:
@@ -180,6 +207,48 @@ def known(values: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Array:
     flags = np.ones(len(values), dtype=bool)
     flags[np.asarray(unknown, dtype=np.int64)] = False
     return pa.array(flags, mask=np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False)))
+
+
+def reference_flags(
+    values: pa.ChunkedArray,
+    keys: pa.ChunkedArray,
+    *,
+    new_rows: pa.Array | None = None,
+    previous: dict[str, Any] | None = None,
+) -> tuple[pa.Array, dict[str, Any]]:
+    """`known(values, keys)` and what to remember of it for the next validation: the distinct
+    unknown values and the number of keys.
+
+    Known ids only ever gain members (a deleted record's id stays known through its tombstone,
+    an erased one's references point at a tombstoned pseudonym), so a value known last time is
+    known now. Given `previous` (what the last validation remembered) and `new_rows` (the rows it
+    did not judge), only the new rows' values and the values unknown last time are looked up: the
+    keys are probed into that small set instead of every value into the keys. Fewer keys than
+    last time breaks the premise: every value is looked up again.
+    """
+    if previous is None or new_rows is None or len(keys) < previous.get("keys", 0):
+        flags = known(values, keys)
+        unknown = pc.unique(values.filter(pc.invert(flags)).combine_chunks())
+    else:
+        candidates = pc.unique(
+            pa.chunked_array(
+                [
+                    *values.filter(_as_mask(new_rows)).chunks,
+                    pa.array(previous.get("unknown", []), pa.string()),
+                ],
+                pa.string(),
+            )
+            .drop_null()
+            .combine_chunks()
+        )
+        found = pc.unique(keys.filter(pc.is_in(keys, value_set=candidates)).combine_chunks())
+        missing = candidates.filter(pc.invert(pc.is_in(candidates, value_set=found)))
+        hit = _as_mask(pc.is_in(values, value_set=missing))
+        nulls = np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False))
+        flags = pa.array(~np.asarray(hit.to_numpy(zero_copy_only=False)), mask=nulls)
+        # Only the values still referenced: one no row holds any more is forgotten.
+        unknown = pc.unique(values.filter(hit).combine_chunks())
+    return flags, {"unknown": sorted(str(v) for v in unknown.to_pylist()), "keys": len(keys)}
 
 
 def rows_to_judge(

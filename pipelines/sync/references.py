@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.quality.incremental import RememberedReference
 from pipelines.registry import ResourceSpec
 from pipelines.sync.engine import confirm_gone, record_deletions
 from pipelines.sync.lake import Lake
@@ -42,13 +43,25 @@ async def confirm_deleted_references(
     referenced: ResourceSpec,
     limit: int = MAX_CONFIRMATIONS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    remembered: RememberedReference | None = None,
 ) -> ReferenceCheck:
     """Ask vivenu for each `referenced` id that `referencing.column` names but no synced record
-    or tombstone knows; tombstone those it answers 404 for (merged at the next compaction)."""
+    or tombstone knows; tombstone those it answers 404 for (merged at the next compaction).
+
+    `remembered` (what the quality gate last found of this reference) narrows the values to
+    look at to those of rows it did not judge and those it found unknown: known ids only gain
+    members, so every other value is still known (fewer known ids than then: all are looked at).
+    """
     name = referenced.name.lower()
     # Change batches not merged yet count too: this runs before the snapshots' compaction.
     try:
-        named = _ids(lake, referencing, referencing, column)
+        if remembered is not None and _known_count(lake, name) < remembered.keys:
+            remembered = None
+        named = (
+            _ids(lake, referencing, referencing, column)
+            if remembered is None
+            else _unjudged(lake, referencing, column, remembered)
+        )
         known = pa.chunked_array(
             [*_ids(lake, name, name, "id").chunks, *_ids(lake, name, "deletions", "id").chunks],
             pa.string(),
@@ -64,6 +77,37 @@ async def confirm_deleted_references(
     deleted = await confirm_gone(client, referenced, asked)
     record_deletions(lake, name, deleted, now(), now, kind="references")
     return ReferenceCheck(unknown=len(unknown), asked=len(asked), confirmed_deleted=len(deleted))
+
+
+def _known_count(lake: Lake, resource: str) -> int:
+    """The quality gate's count of known ids: the snapshot's records and tombstones."""
+    return lake.snapshot_rows(resource, resource) + lake.snapshot_rows(resource, "deletions")
+
+
+def _unjudged(
+    lake: Lake, resource: str, column: str, remembered: RememberedReference
+) -> pa.ChunkedArray:
+    """The distinct values of `column` that the gate did not find known: those of snapshot rows
+    of runs it did not judge, of change batches not merged yet, and those it found unknown."""
+    pending = lake.load_state(resource).pending_compaction
+    data = lake.dataset(resource, f"snapshot/{resource}")
+    unjudged = (
+        data.to_table(
+            columns=[column],
+            filter=~pc.field("_run_id").isin(pa.array(remembered.runs, pa.string())),
+        ).column(0)
+        if data is not None
+        else pa.chunked_array([], pa.string())
+    )
+    values = pa.chunked_array(
+        [
+            *unjudged.chunks,
+            *lake.run_rows(resource, "changes", pending, [column]).column(0).chunks,
+            pa.array(remembered.unknown, pa.string()),
+        ],
+        pa.string(),
+    )
+    return pa.chunked_array([pc.unique(values.drop_null())], pa.string())
 
 
 def _ids(lake: Lake, resource: str, table: str, column: str) -> pa.ChunkedArray:

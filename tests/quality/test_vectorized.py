@@ -86,7 +86,7 @@ def test_the_vectorized_judge_gives_gx_verdicts_on_every_suite(lake: Lake, seed:
         assert all(vectorized.supports(e) for e in suite.expectations), suite.name
         framed = gate._frame(lake, suite)
         assert framed is not None, suite.name
-        table, runtime = framed
+        table, runtime, _ = framed
         read = [c for e in suite.expectations for c in gate._columns_of(e["kwargs"])]
         frame = table.select([c for c in dict.fromkeys(read) if c in table.schema.names])
         if not frame.num_columns:

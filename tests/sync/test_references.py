@@ -10,6 +10,9 @@ import orjson
 import pytest
 from starlette.responses import Response
 
+from pipelines.quality.gate import validate_snapshot
+from pipelines.quality.incremental import RememberedReference, remembered_reference
+from pipelines.quality.suites import load_suites
 from pipelines.sync.lake import Lake
 from pipelines.sync.references import ReferenceCheck, confirm_deleted_references
 from pipelines.vivenu.client import Resource
@@ -18,7 +21,7 @@ from tests.adversarial.hostile import as_response
 from tests.sync.truth import client_for, sync
 
 
-def _confirm(sim, data_dir, *, via=None, limit=500) -> ReferenceCheck:
+def _confirm(sim, data_dir, *, via=None, limit=500, remembered=None) -> ReferenceCheck:
     async def go() -> ReferenceCheck:
         async with client_for(sim, via=via) as client:
             return await confirm_deleted_references(
@@ -28,6 +31,7 @@ def _confirm(sim, data_dir, *, via=None, limit=500) -> ReferenceCheck:
                 column="customer_id",
                 referenced=Resource.CUSTOMERS,
                 limit=limit,
+                remembered=remembered,
             )
 
     return asyncio.run(go())
@@ -60,6 +64,44 @@ def test_a_run_asks_at_most_its_limit_and_the_next_run_goes_on(simulator, tmp_pa
     sync(simulator, tmp_path)
     assert _confirm(simulator, tmp_path, limit=2) == ReferenceCheck(3, 2, 2)
     assert _confirm(simulator, tmp_path, limit=2) == ReferenceCheck(1, 1, 1)
+    assert _tombstones(tmp_path) == set(deleted)
+
+
+def _remembered(data_dir) -> RememberedReference | None:
+    lake = Lake(data_dir)
+    for resource in ("customers", "transactions"):
+        lake.compact(resource)
+    validate_snapshot(lake, "transactions", max_bad_share=1.0)
+    suites = load_suites()
+    suite = next(s for s in suites if s.name == "transactions")
+    return remembered_reference(lake, suites, suite, "customer_id_is_known")
+
+
+def test_what_the_gate_found_unknown_is_asked_and_only_that(simulator, tmp_path):
+    deleted = _delete_buyers(simulator.store, 3)
+    sync(simulator, tmp_path)
+    remembered = _remembered(tmp_path)
+    assert remembered is not None and remembered.unknown == deleted
+    runs, keys = remembered.runs, remembered.keys
+    # The rows the gate judged are not looked at again: only the values it found unknown.
+    nothing = RememberedReference(runs, [], keys)
+    assert _confirm(simulator, tmp_path, remembered=nothing) == ReferenceCheck(0, 0, 0)
+    # Rows of runs it did not judge are.
+    unjudged = RememberedReference([], [], keys)
+    assert _confirm(simulator, tmp_path, limit=2, remembered=unjudged) == ReferenceCheck(3, 2, 2)
+    left = RememberedReference(runs, deleted, keys)
+    assert _confirm(simulator, tmp_path, remembered=left) == ReferenceCheck(1, 1, 1)
+    assert _tombstones(tmp_path) == set(deleted)
+
+
+def test_fewer_known_ids_than_the_gate_counted_looks_at_every_value(simulator, tmp_path):
+    deleted = _delete_buyers(simulator.store, 2)
+    sync(simulator, tmp_path)
+    remembered = _remembered(tmp_path)
+    assert remembered is not None
+    # As if the gate had counted more known ids than there are: its findings no longer hold.
+    stale = RememberedReference(remembered.runs, [], remembered.keys + 1)
+    assert _confirm(simulator, tmp_path, remembered=stale) == ReferenceCheck(2, 2, 2)
     assert _tombstones(tmp_path) == set(deleted)
 
 

@@ -18,6 +18,9 @@ from pipelines.vivenu.simulator.store import Store
 from pipelines.vivenu.simulator.webhooks import Webhooks
 from pipelines.vivenu.simulator.writer import BackgroundWriter
 
+# How long start() waits for uvicorn to listen: seconds on a loaded machine with a large store.
+START_TIMEOUT_S = 60.0
+
 
 @dataclass
 class RecordedRequest:
@@ -144,10 +147,15 @@ class SimulatorServer:
             daemon=True,
         )
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the simulator did not start")
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the simulator's server thread ended on port {self.port}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the simulator did not start within {START_TIMEOUT_S:g} s "
+                    "(a machine this loaded: retry when it is quieter)"
+                )
             time.sleep(0.01)
         if self.writer is not None:
             self.writer.start()
