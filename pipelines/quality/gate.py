@@ -18,6 +18,7 @@ validation, or an edited suite re-judges every row.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ def _judge_vectorized(suite: Suite, frame: pa.Table, parameters: dict[str, Any])
         name = spec["meta"]["name"]
         try:
             v = vectorized.evaluate(spec, frame, parameters)
-        except (KeyError, ValueError, TypeError, pa.ArrowException) as exc:
+        except (KeyError, ValueError, TypeError, re.error, pa.ArrowException) as exc:
             out.append(
                 _Result(name, False, len(frame), 0, pa.array([], pa.int64()), error=str(exc))
             )

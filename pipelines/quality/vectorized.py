@@ -8,7 +8,7 @@ every shipped suite over rows built to fail each expectation and compares every 
 
 - map expectations skip null values (`not_null` aside) and succeed vacuously on no rows; `mostly`
   is the share of non-null values (of all rows for `not_null`) that pass;
-- `match_regex` is Python's `re.search` on the value (GX: `Series.str.contains`);
+- `match_regex` is GX's own `Series.astype(str).str.contains` (pandas, RE2 or `re`);
 - `between` compares with `<=` (`<` when strict); `value_lengths` counts code points;
 - pair expectations drop the rows `ignore_row_if` names and compare the rest (`>`, `>=` with
   `or_equal`); a null left in a pair compares false;
@@ -26,7 +26,6 @@ compared as float64, as pandas holds it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,8 +71,10 @@ def _between(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
 
 
 def _regex(values: pa.Array, pattern: str) -> pa.Array:
-    search = re.compile(pattern).search
-    return pa.array([search(str(v)) is not None for v in values.to_pylist()], pa.bool_())
+    # GX's own call: pandas runs a pattern in RE2 (`[[:digit:]]`, `\p{L}`) or in Python's `re`
+    # (lookarounds, `\s`), whichever it judges right, so no one engine reproduces it.
+    found = values.to_pandas().astype(str).str.contains(pattern)
+    return pa.array(found.to_numpy(dtype=bool), pa.bool_())
 
 
 def _in_set(values: pa.Array, value_set: list[Any]) -> pa.Array:

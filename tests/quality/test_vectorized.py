@@ -165,6 +165,9 @@ MATCHED = {
     "strings_in_a_string_column": _in_set("s", ["1", "x", None]),
     "a_boolean_in_a_boolean_column": _in_set("b", [True]),
     "a_regex_on_strings": _regex("s", r"^\d$"),
+    # pandas runs these in RE2 (Python's `re` reads the first as a set, rejects the second).
+    "a_posix_class": _regex("s", r"[[:digit:]]"),
+    "a_unicode_class": _regex("s", r"\p{L}"),
     "an_integer_bound_on_integers_with_nulls": _between("i", min_value=2),
     "a_bound_no_float_holds_on_integers_with_nulls": _between("i", max_value=2**53 + 1),
     "an_integer_bound_on_floats": _between("f", max_value=2),
