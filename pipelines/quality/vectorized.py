@@ -118,6 +118,13 @@ _KWARGS = frozenset(
         "value",
     }
 )
+# The columns an expectation type names (`column`, or `column_A` and `column_B`).
+_COLUMNS = {
+    **dict.fromkeys(_COLUMN_MAP, 1),
+    "expect_column_values_to_not_be_null": 1,
+    "expect_column_values_to_be_unique": 1,
+    "expect_column_pair_values_a_to_be_greater_than_b": 2,
+}
 _IGNORE = {"either_value_is_missing", "both_values_are_missing", "neither"}
 # GX 1.x's default for the pair expectations' `ignore_row_if`.
 _PAIR_DEFAULT = "both_values_are_missing"
@@ -176,6 +183,8 @@ def _typed(kind: str, kwargs: dict[str, Any], schema: pa.Schema) -> bool:
     if not all(isinstance(c, str) and schema.get_field_index(c) >= 0 for c in columns):
         return False
     types = [schema.field(c).type for c in columns]
+    if len(types) != _COLUMNS.get(kind, len(types)):
+        return False  # GX reports the missing or surplus column
     bounds = [kwargs.get(k) for k in ("min_value", "max_value") if kwargs.get(k) is not None]
     if kind == "expect_column_values_to_be_in_set":
         value_set = kwargs["value_set"]
