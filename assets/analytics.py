@@ -43,6 +43,7 @@ def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | No
     if name not in TABLES:
         raise ValueError(f"unknown analytics table {name!r}")
     query = sql(name)
+    versions.ensure(con)
     built_from = versions.fingerprint(con, query, params)
     if built_from is not None and versions.version(con, name) == built_from:
         return int(con.execute(sql("row_count").format(name=name)).fetchall()[0][0])

@@ -18,6 +18,7 @@ validation, or an edited suite re-judges every row.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import pipelines.quality.rejects as rejects
 import pipelines.quality.vectorized as vectorized
 from pipelines.quality.html import write_report
 from pipelines.quality.report import ExpectationOutcome, QualityReport, SuiteRun
-from pipelines.quality.suites import RECEIVED, Suite, load_suites
+from pipelines.quality.suites import RECEIVED, Suite, load_suites, substituted
 from pipelines.sync.lake import TABLES, Lake
 
 SAMPLE_ROWS = 5
@@ -208,7 +209,7 @@ def _judge_vectorized(suite: Suite, frame: pa.Table, parameters: dict[str, Any])
         name = spec["meta"]["name"]
         try:
             v = vectorized.evaluate(spec, frame, parameters)
-        except (KeyError, ValueError, TypeError, pa.ArrowException) as exc:
+        except (KeyError, ValueError, TypeError, re.error, pa.ArrowException) as exc:
             out.append(
                 _Result(name, False, len(frame), 0, pa.array([], pa.int64()), error=str(exc))
             )
@@ -289,13 +290,18 @@ def _part(suite: Suite, expectations: list[dict[str, Any]]) -> Suite:
     return Suite(name=suite.name, path=suite.path, doc={**suite.doc, "expectations": expectations})
 
 
-def _table_failures(outcomes: list[ExpectationOutcome], suites: dict[str, Suite]) -> list[str]:
+def _table_failures(
+    outcomes: list[ExpectationOutcome],
+    suites: dict[str, Suite],
+    parameters: dict[str, dict[str, Any]],
+) -> list[str]:
     failures = []
     for o in outcomes:
-        mostly = next(
-            (e["kwargs"].get("mostly") for e in suites[o.suite].expectations if e["meta"]["name"] == o.name),
-            None,
-        )  # fmt: skip
+        kwargs = next(
+            e["kwargs"] for e in suites[o.suite].expectations if e["meta"]["name"] == o.name
+        )
+        # `mostly` may be a `$PARAMETER`: its value, as GX judged by it.
+        mostly = (substituted(kwargs, parameters.get(o.suite, {})) or kwargs).get("mostly")
         if o.error:
             failures.append(f"{o.qualified_name} could not run: {o.error}")
         elif o.success:
@@ -307,7 +313,7 @@ def _table_failures(outcomes: list[ExpectationOutcome], suites: dict[str, Suite]
                 else f"{o.unexpected_count:,} rows"
             )
             failures.append(f"{o.qualified_name} failed ({detail}): {o.description}")
-        elif mostly is not None:
+        elif isinstance(mostly, int | float):
             failures.append(
                 f"{o.qualified_name}: {o.unexpected_count:,} of {o.element_count:,} rows fail, "
                 f"more than the tolerated {1 - mostly:.2%}"
@@ -362,7 +368,7 @@ def validate_snapshot(
     outcomes = _in_suite_order(judgement.outcomes, suites)
     n_rows, n_bad, rejected_path = _quarantine(lake, resource, judgement.bad, now)
     bad_share = n_bad / n_rows if n_rows else 0.0
-    failures = _table_failures(outcomes, {s.name: s for s in suites})
+    failures = _table_failures(outcomes, {s.name: s for s in suites}, judgement.parameters)
     if bad_share > max_bad_share:
         failures.append(
             f"{n_bad:,} of {n_rows:,} {resource} ({bad_share:.2%}) failed row-level "
@@ -427,6 +433,8 @@ class _Judgement:
     validated: dict[str, list[str]] = field(default_factory=dict)
     # Per snapshot suite, what its reference flags found (`incremental.reference_flags`).
     references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Per suite, the values of its `$PARAMETER`s.
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _run_suites(
@@ -461,13 +469,15 @@ def _run_suites(
                 r for r in pc.unique(table.column("_run_id")).to_pylist() if r is not None
             )
         validated_runs = set(since.runs.get(suite.name, [])) if since is not None else None
-        batches, judged_rows = _batches(suite, table, validated_runs, rejected_ids)
+        judgement.parameters[suite.name] = parameters
+        batches, judged_rows = _batches(suite, table, parameters, validated_runs, rejected_ids)
         for expectations, data, label in batches:
             # An incremental pass needs no GX when every expectation is one `vectorized`
             # reproduces; a full pass (first, suites edited, --full) is GX's.
             judge = (
                 None
-                if since is not None and all(vectorized.supports(e) for e in expectations)
+                if since is not None
+                and all(vectorized.supports(e, data.schema, parameters) for e in expectations)
                 else gx
             )
             suite_outcomes, failing = _run_suite(
@@ -494,7 +504,11 @@ _Batch = tuple[list[dict[str, Any]], pa.Table, str]
 
 
 def _batches(
-    suite: Suite, table: pa.Table, validated_runs: set[str] | None, rejected_ids: pa.Array
+    suite: Suite,
+    table: pa.Table,
+    parameters: dict[str, Any],
+    validated_runs: set[str] | None,
+    rejected_ids: pa.Array,
 ) -> tuple[list[_Batch], int]:
     """The (expectations, rows, label) batches `suite` runs as, none of them empty, and how many
     rows its row-level expectations judge. Without `validated_runs` (the runs judged before)
@@ -502,8 +516,9 @@ def _batches(
     if suite.table == RECEIVED:  # the last run's ids: already proportional to the changes
         batches = [(suite.expectations, table, suite.name)]
         return [b for b in batches if b[0]], len(table)
-    subset = [e for e in suite.expectations if incremental.judged_on_subset(e)]
-    whole = [e for e in suite.expectations if not incremental.judged_on_subset(e)]
+    on_subset = [incremental.judged_on_subset(e, parameters) for e in suite.expectations]
+    subset = [e for e, sub in zip(suite.expectations, on_subset, strict=True) if sub]
+    whole = [e for e, sub in zip(suite.expectations, on_subset, strict=True) if not sub]
     judged = table
     if validated_runs is not None and subset:
         mask = incremental.rows_to_judge(

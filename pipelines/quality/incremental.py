@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -35,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.quality.suites import Suite
+from pipelines.quality.suites import Suite, substituted
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import atomic_write_bytes
 
@@ -74,10 +75,14 @@ UNIQUE = frozenset(
 )
 
 
-def judged_on_subset(expectation: dict[str, Any]) -> bool:
-    """Whether an expectation's whole-table outcome follows from the rows that may fail."""
-    mostly = expectation["kwargs"].get("mostly")
-    if mostly is not None and mostly < 1:
+def judged_on_subset(expectation: dict[str, Any], parameters: Mapping[str, Any]) -> bool:
+    """Whether an expectation's whole-table outcome follows from the rows that may fail
+    (`parameters`: the values of the suite's `$PARAMETER`s, `mostly` may be one)."""
+    kwargs = substituted(expectation["kwargs"], parameters)
+    if kwargs is None:
+        return False  # a parameter only GX evaluates: whatever it is, GX sees the whole table
+    mostly = kwargs.get("mostly")
+    if mostly is not None and not (isinstance(mostly, int | float) and mostly >= 1):
         return False  # a proportion of the whole table
     return expectation["type"] in ROW_WISE | UNIQUE
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,32 @@ EXPECTATIONS_ENV = settings.EXPECTATIONS_DIR.name
 RECEIVED = "_received"
 ON_FAILURE = ("quarantine", "block")
 KNOWN = ("current", "deleted")
+# GX 1.x substitutes a `$PARAMETER` naming one variable (its expression grammar's identifier) by
+# that parameter's value as it is; any other text it evaluates as an arithmetic expression.
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$]*")
+# Names GX's expression language reads as its constants e and pi, never as parameters.
+_CONSTANTS = frozenset({"E", "PI"})
+
+
+def substituted(kwargs: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`kwargs` with every `{"$PARAMETER": name}` replaced by `parameters[name]`, as GX does
+    (`great_expectations.core.suite_parameters`); None when one is not a plain name `parameters`
+    holds (an expression, a constant, a missing value): only GX can say what it comes to."""
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if not (isinstance(value, dict) and "$PARAMETER" in value):
+            continue
+        name = value["$PARAMETER"]
+        if (
+            set(value) != {"$PARAMETER"}  # GX also reads a runtime "$PARAMETER.<name>" key
+            or not isinstance(name, str)
+            or not _PARAMETER_NAME.fullmatch(name)
+            or name.upper() in _CONSTANTS
+            or name not in parameters
+        ):
+            return None
+        out[key] = parameters[name]
+    return out
 
 
 class SuiteError(ValueError):

@@ -6,7 +6,8 @@ follow the versions instead of the data: the analyst copy copies only the tables
 moved since it was published (`loader.publish`), and an analytics table is rebuilt only when a
 table its query reads (through views too) has a new version or its parameters changed. A table
 no writer records has no version, and counts as changed every time; a writer that changes
-recorded tables without recording them (the erasure) forgets every version.
+recorded tables without recording them (the erasure) gives every recorded table a new version
+(`forget`): each counts as changed once.
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ def set_version(con: duckdb.DuckDBPyConnection, table: str, token: str) -> None:
     con.execute(read_sql(SQL_DIR, "table_version_set"), {"table": table, "version": token})
 
 
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the version record (with the loader's other bookkeeping) if missing: an erasure
+    of an earlier release dropped it, which failed every analytics build until a load."""
+    con.execute(read_sql(SQL_DIR, "internal_tables"))
+
+
 def forget(con: duckdb.DuckDBPyConnection) -> None:
     """Forget every version: each table counts as changed once (after an unrecorded change)."""
+    ensure(con)
     con.execute(read_sql(SQL_DIR, "table_versions_forget"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -12,17 +12,23 @@ import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
 
+from assets import analytics
 from pipelines.cli import main
+from pipelines.erase.people import Request
+from pipelines.erase.run import erase
 from pipelines.jobs import compact_history_job, erase_job
+from pipelines.registry import RESOURCES
 from pipelines.resources import LakeResource, VivenuResource
 from pipelines.sync.lake import Lake
 from pipelines.vivenu.simulator.server import SimulatorServer
 from pipelines.vivenu.simulator.store import Store
-from pipelines.warehouse import loader
+from pipelines.warehouse import loader, versions
+from pipelines.warehouse.loader import analyst_path
 from pipelines.warehouse.resource import WarehouseResource
 from pipelines.webhooks.apply import apply_inbox
 from pipelines.webhooks.inbox import Inbox, parse
 from tests.sync.truth import sync
+from tests.warehouse.test_end_to_end import run
 from tests.webhooks.conftest import envelope
 
 
@@ -326,3 +332,65 @@ def test_the_compact_history_schedule_runs_its_job(synced, monkeypatch) -> None:
     changes = Lake(data).dataset("customers", "changes")
     assert changes is not None
     assert changes.to_table(columns=["id"])["id"].to_pylist().count(victim) == 2
+
+
+def _analytics_versions(db: Path) -> dict[str, tuple[str | None, str | None]]:
+    """Per analytics table: its recorded version and the fingerprint of what it reads now."""
+    params = {"customer_rfm": {"as_of": date(2030, 1, 1)}, "booking_conversion": {"steps": 4}}
+    con = loader.connect(db, read_only=True)
+    try:
+        return {
+            name: (
+                versions.version(con, name),
+                versions.fingerprint(con, analytics.sql(name), params.get(name)),
+            )
+            for name in analytics.TABLES
+        }
+    finally:
+        con.close()
+
+
+def _sql(db: Path, query: str) -> list[tuple[object, ...]]:
+    con = loader.connect(db, read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def test_analytics_after_an_erasure_rebuild_once_without_a_load(tmp_path: Path) -> None:
+    """The erasure changes tables without recording their versions: the analytics built next
+    (materialized on their own, no warehouse load in between, as the UI does) rebuild every
+    table once and then skip them again."""
+    data = tmp_path / "data"
+    db = data / "warehouse.duckdb"
+    with SimulatorServer(Store.seeded(80, 4)) as sim:
+        sync(sim, data, resources=RESOURCES)  # every table an analytics query reads
+        run(data)  # load, analytics, analyst copy
+    ((person,),) = _sql(db, "SELECT min(customer_id) FROM customer_spend")
+    erase(Request(ids=(person,)), data_dir=data)
+    resources = {"warehouse": WarehouseResource(db_path=str(db))}
+    config = {"ops": {"customer_rfm": {"config": {"as_of": "2030-01-01"}}}}
+    only_analytics = [*(getattr(analytics, name) for name in analytics.TABLES)]
+    tables = []
+    for _ in range(2):
+        result = dg.materialize(
+            [*only_analytics, analytics.analyst_copy], resources=resources, run_config=config
+        )
+        assert result.success
+        built = _analytics_versions(db)
+        # Each table was built from what it reads now (its version is that fingerprint).
+        assert [n for n, (v, f) in built.items() if v is None or v != f] == []
+        tables.append(_sql(db, "SELECT table_name, table_oid FROM duckdb_tables() ORDER BY 1"))
+    assert tables[0] == tables[1]  # the second build rebuilt nothing
+    (spenders,) = zip(
+        *_sql(analyst_path(db), "SELECT customer_id FROM customer_spend"), strict=True
+    )
+    assert person not in spenders
+    # A warehouse whose record an earlier release's erasure dropped builds them too.
+    con = loader.connect(db)
+    try:
+        con.execute("DROP TABLE internal.table_versions")
+    finally:
+        con.close()
+    assert dg.materialize(only_analytics, resources=resources, run_config=config).success

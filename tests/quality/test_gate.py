@@ -539,6 +539,37 @@ def test_suite_edit_blocking_failure_and_cli_force_a_full_pass(
     assert all(r["rows_carried_over"] == 0 for r in forced)
 
 
+def test_a_mostly_given_as_a_suite_parameter_is_its_value(lake: Lake, tmp_path: Path) -> None:
+    """`mostly` as a `$PARAMETER` (its value in the suite's `meta.parameters`): the full pass
+    (GX) and the incremental one (without GX) both judge by the value."""
+    suites = tmp_path / "expectations"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    doc = json.loads((suites / "transactions.json").read_text())
+    known = next(e for e in doc["expectations"] if e["meta"]["name"] == "customer_id_is_known")
+    known["kwargs"]["mostly"] = {"$PARAMETER": "known_share"}
+    doc["meta"].setdefault("parameters", {})["known_share"] = {"value": 0.99}
+    (suites / "transactions.json").write_text(json.dumps(doc))
+
+    def orphans(rows: Rows) -> None:
+        for row in rows[:10]:
+            row["customer_id"] = UNKNOWN_ID
+
+    corrupt(lake, "transactions", "transactions", orphans)
+    reports = [
+        validate_snapshot(lake, "transactions", suites_dir=suites, max_bad_share=1.0)
+        for _ in range(2)
+    ]
+    assert [r.mode for r in reports] == ["full", "incremental"]
+    for report in reports:
+        outcome = next(e for e in report.expectations if e.name == "customer_id_is_known")
+        assert (outcome.success, outcome.unexpected_count, outcome.error) == (False, 10, None)
+        assert not report.passed
+        assert any(
+            f.startswith("transactions.customer_id_is_known: 10 of") and "tolerated 1.00%" in f
+            for f in report.table_failures
+        ), report.table_failures
+
+
 @pytest.mark.attack("11.20 a wrong CUSTOMER_SYNC_EXPECTATIONS_DIR turns the gate off")
 def test_the_check_without_suites_fails_and_blocks(
     lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,7 +2,7 @@
 -- warehouse it lacks or holds otherwise (a JSON column is VARCHAR in the warehouse, JSON in the
 -- copy), or an erasure since it was written (a refresh would leave the erased rows' old blocks in
 -- the file: after an erasure the copy is written afresh), or a warehouse without versions (an
--- erasure forgot them). The views are created again anyway.
+-- erasure of an earlier release dropped them). The views are created again anyway.
 WITH w AS (
     SELECT schema_name, table_name, column_name, data_type
     FROM duckdb_columns() WHERE database_name = '_warehouse'
