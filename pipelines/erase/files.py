@@ -258,13 +258,18 @@ def quality(
     root: Path, people: list[Person], erased: ErasedSet, *, dry_run: bool
 ) -> dict[str, int]:
     """The gate's rejects (a person's own rows go; an owned record keeps its rejection, its
-    payload redacted) and its reports (sample rows naming a person go; the page is redrawn)."""
+    payload redacted), its reports (sample rows naming a person go; the page is redrawn) and its
+    state (an unknown reference that is their id goes: the erasure points those at a
+    tombstoned pseudonym)."""
     m = Matcher.of(people)
     found: dict[str, int] = {}
     for resource in BY_NAME:
         path = root / resource / "rejected.parquet"
         if path.exists() and (n := _rejects(path, resource, m, erased, dry_run=dry_run)):
             found[str(path)] = n
+        state = root / resource / "_state.json"
+        if state.exists() and (n := _json_file(state, m, dry_run=dry_run)):
+            found[str(state)] = n
         report = root / f"{resource}.json"
         if report.exists() and (n := _json_file(report, m, dry_run=dry_run)):
             found[str(report)] = n

@@ -63,14 +63,19 @@ async def confirm_deleted_references(
             else _unjudged(lake, referencing, column, remembered)
         )
         known = pa.chunked_array(
-            [*_ids(lake, name, name, "id").chunks, *_ids(lake, name, "deletions", "id").chunks],
+            [
+                *_values(lake, name, name, "id").chunks,
+                *_values(lake, name, "deletions", "id").chunks,
+            ],
             pa.string(),
         )
     except (pa.ArrowInvalid, OSError):
         # A damaged snapshot or batch: the compaction that follows names it and the fix.
         return ReferenceCheck(unknown=0, asked=0, confirmed_deleted=0)
-    # Vectorized: at a million records Python sets of every id took seconds a run.
-    candidates = named.filter(pc.invert(pc.is_in(named, value_set=known.combine_chunks())))
+    # Vectorized (Python sets of every id took seconds a run at a million records), and the known
+    # ids probed into the named ones: those are distinct already, and few when remembered.
+    found = known.filter(pc.is_in(known, value_set=named.combine_chunks()))
+    candidates = named.filter(pc.invert(pc.is_in(named, value_set=found.combine_chunks())))
     # An id that cannot be a vivenu id never goes into a URL; the gate judges its row.
     unknown = sorted(i for i in candidates.to_pylist() if i and is_vivenu_id(i))
     asked = unknown[:limit]
@@ -110,16 +115,21 @@ def _unjudged(
     return pa.chunked_array([pc.unique(values.drop_null())], pa.string())
 
 
-def _ids(lake: Lake, resource: str, table: str, column: str) -> pa.ChunkedArray:
-    """The distinct values of `column` of `table` over the snapshot and the change batches not
-    merged yet (nulls dropped)."""
+def _values(lake: Lake, resource: str, table: str, column: str) -> pa.ChunkedArray:
+    """The values of `column` of `table` over the snapshot and the change batches not merged
+    yet."""
     pending = lake.load_state(resource).pending_compaction
     log = "changes" if table == resource else table
-    values = pa.chunked_array(
+    return pa.chunked_array(
         [
             *lake.read_snapshot(resource, table, [column]).column(0).chunks,
             *lake.run_rows(resource, log, pending, [column]).column(0).chunks,
         ],
         pa.string(),
     )
+
+
+def _ids(lake: Lake, resource: str, table: str, column: str) -> pa.ChunkedArray:
+    """The distinct values of `column` of `table` (`_values`, nulls dropped)."""
+    values = _values(lake, resource, table, column)
     return pa.chunked_array([pc.unique(values.drop_null())], pa.string())

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipelines.erase import files
+from pipelines.erase.keys import ErasedSet
 from pipelines.erase.people import Person
 
 ANNA = Person(
@@ -63,3 +64,15 @@ def test_a_report_loses_her_rows_and_her_values_in_text(tmp_path: Path) -> None:
     files.folder(tmp_path / "crm", files.Matcher.of([ANNA]), dry_run=False)
     doc = json.loads(report.read_text())
     assert doc["customers"] == [{"customer_id": "other", "note": "called [erased] back"}]
+
+
+def test_the_gates_state_forgets_her_id_as_an_unknown_reference(tmp_path: Path) -> None:
+    state = tmp_path / "quality" / "transactions" / "_state.json"
+    state.parent.mkdir(parents=True)
+    unknown = ["64b0c0ffee0000000000abcd", "64b0c0ffee0000000000beef"]
+    facts = {"customer_id_is_known": {"unknown": unknown, "keys": 3}}
+    state.write_text(json.dumps({"suites": "h", "runs": {}, "references": {"transactions": facts}}))
+    found = files.quality(tmp_path / "quality", [ANNA], ErasedSet(salt=None), dry_run=False)
+    assert found == {str(state): 1}
+    doc = json.loads(state.read_text())
+    assert doc["references"]["transactions"]["customer_id_is_known"]["unknown"] == [unknown[1]]
