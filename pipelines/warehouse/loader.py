@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve, schemas
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import fsync_dir, temp_file
-from pipelines.warehouse import catalog, remote
+from pipelines.warehouse import refresh, remote
 from pipelines.warehouse.versions import record_change
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -389,9 +388,10 @@ def publish(
     """Copy the warehouse to the analyst copy atomically (temp file, fsync, rename); with an
     object-store `lake` (its root URL), upload both there (`push_remote`).
 
-    The previous copy is refreshed rather than written afresh when it can be (`_refresh`): only
-    the tables changed since are copied again. `full`, a first copy, a schema or view that
-    changed, or an erasure since the last copy write every table.
+    The previous copy is refreshed rather than written afresh when it can be (`refresh.py`):
+    only the rows changed since are written again. `full`, a first copy, a copy modified since
+    it was published, definitions that changed, or an erasure since the last copy write every
+    table.
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
     one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
@@ -412,16 +412,13 @@ def publish(
             settings.warehouse_lock_wait() if lock_wait is None else lock_wait,
             lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
         )
-        if full or not target.exists() or not _refresh(con, target, tmp):
+        if full or not target.exists() or not refresh.refresh(con, target, tmp):
             con.execute(sql("publish_target"), {"path": str(tmp)})
             con.execute(sql("publish_schema"))
-            # JSON text is typed JSON for the analysts; the views over the retyped tables are
-            # then rebound (CREATE OR REPLACE), and only then documented (replacing drops
-            # comments).
-            if catalog.type_json(con):
-                con.execute(sql("views"))
+            # JSON text is typed JSON before any row is written (a retype after the copy would
+            # rewrite the rows and leave the old blocks in the file).
+            refresh.define(con)
             con.execute(sql("publish_data"))
-            catalog.comment(con)
         con.execute(sql("publish_close"))
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -436,52 +433,10 @@ def publish(
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(target.parent)
+    refresh.seal(target)
     if lake is not None:
         push_remote(lake, db_path, target)
     return target
-
-
-def _refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
-    """Make `tmp` a copy of `previous` with every table changed since replaced by the
-    warehouse's (attached as `_warehouse`); False, leaving nothing at `tmp`, when `previous`
-    cannot be refreshed (publish_mismatch.sql says why)."""
-    shutil.copyfile(previous, tmp)
-    try:
-        con.execute(sql("publish_reuse"), {"path": str(tmp)})
-    except duckdb.Error:
-        tmp.unlink(missing_ok=True)
-        return False  # not a DuckDB file we can open: written afresh
-    stale: list[tuple[str, str]] = []
-    try:
-        unusable = bool(con.execute(sql("publish_mismatch")).fetchall()) or _history_shrunk(con)
-        stale = [] if unusable else con.execute(sql("publish_stale")).fetchall()
-    except duckdb.Error:
-        unusable = True  # a copy of another layout (a table it lacks): written afresh
-    if unusable:
-        con.execute("USE memory; DETACH _analyst_copy")
-        tmp.unlink(missing_ok=True)
-        return False
-    statements = [sql("publish_table", table=f"{_quoted(s)}.{_quoted(t)}") for s, t in stale]
-    # One transaction: the copy is consistent at its checkpoint, whatever fails before it.
-    con.execute("\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT;"]))
-    # The views as the full copy makes them (over the JSON-typed tables), then documented.
-    con.execute("USE _analyst_copy")
-    con.execute(sql("views"))
-    catalog.comment(con)
-    return True
-
-
-def _history_shrunk(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether a `*_history` table lost rows since the copy was written (retention, erasure)."""
-    tables = [t for (t,) in con.execute(sql("publish_history_tables")).fetchall()]
-    return any(
-        con.execute(sql("publish_history_shrunk", table=_quoted(t))).fetchall()[0][0]
-        for t in tables
-    )
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _etag_file(db_path: Path) -> Path:

@@ -2,8 +2,8 @@
 
 The loader records a new version of each table it writes, and each analytics table the version
 of its build, in the transaction that makes the change (`internal.table_versions`). Two things
-follow the versions instead of the data: the analyst copy copies only the tables whose version
-moved since it was published (`loader.publish`), and an analytics table is rebuilt only when a
+follow the versions instead of the data: the analyst copy refreshes only the tables whose version
+moved since it was published (`refresh.py`), and an analytics table is rebuilt only when a
 table its query reads (through views too) has a new version or its parameters changed. A table
 no writer records has no version, and counts as changed every time; a writer that changes
 recorded tables without recording them (the erasure) gives every recorded table a new version

@@ -345,7 +345,7 @@ def _analytics_equal_their_queries(db) -> None:
 
 
 def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_path, monkeypatch):
-    from pipelines.warehouse import loader
+    from pipelines.warehouse import refresh
 
     data = tmp_path / "data"
     store = Store.seeded(300, 9)
@@ -357,14 +357,14 @@ def test_a_refreshed_copy_equals_a_fresh_one_and_copies_only_what_changed(tmp_pa
             store.update_customer(cid, {"primaryEmail": f"new-{cid}@example.org"})
         sync(sim, data, resources=RESOURCES)
         copied: list[str] = []
-        original = loader.sql
+        original = refresh.sql
 
         def spy(name: str, **identifiers: str) -> str:
-            if name == "publish_table":
+            if name in ("publish_table", "publish_rows_delete"):
                 copied.append(identifiers["table"])
             return original(name, **identifiers)
 
-        monkeypatch.setattr(loader, "sql", spy)
+        monkeypatch.setattr(refresh, "sql", spy)
         run(data)  # load, analytics, the copy refreshed
     refreshed = analyst_path(db)
     fresh = publish(db, tmp_path / "fresh.duckdb", full=True)

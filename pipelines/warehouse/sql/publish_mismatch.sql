@@ -1,21 +1,7 @@
--- Why the previous analyst copy cannot be refreshed, if it cannot: a table, view or column of the
--- warehouse it lacks or holds otherwise (a JSON column is VARCHAR in the warehouse, JSON in the
--- copy), or an erasure since it was written (a refresh would leave the erased rows' old blocks in
--- the file: after an erasure the copy is written afresh), or a warehouse without versions (an
--- erasure of an earlier release dropped them). The views are created again anyway.
-WITH w AS (
-    SELECT schema_name, table_name, column_name, data_type
-    FROM duckdb_columns() WHERE database_name = '_warehouse'
-),
-c AS (
-    SELECT schema_name, table_name, column_name, data_type
-    FROM duckdb_columns() WHERE database_name = '_analyst_copy'
-)
-SELECT 'column ' || coalesce(w.table_name, c.table_name) || '.' || coalesce(w.column_name, c.column_name)
-FROM w FULL OUTER JOIN c USING (schema_name, table_name, column_name)
-WHERE w.data_type IS DISTINCT FROM c.data_type
-  AND NOT coalesce(w.data_type = 'VARCHAR' AND c.data_type = 'JSON', false)
-UNION ALL
+-- Why the previous analyst copy cannot be refreshed, if its data is the reason: an erasure since
+-- it was written (a refresh would leave the erased rows' old blocks in the file: after an erasure
+-- the copy is written afresh), or a warehouse without versions (an erasure or the history
+-- retention forgot them). Its definitions are compared in publish_definitions.sql.
 SELECT 'erasure ' || erasure_id
 FROM (
     SELECT erasure_id FROM _warehouse.main.erasure_log
