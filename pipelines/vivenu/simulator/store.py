@@ -286,6 +286,15 @@ class _Table:
         """Every live record, decoded."""
         return [orjson.loads(b) for b in self.blobs if b is not None]
 
+    def live_views(self, view: Callable[[dict], Any]) -> dict[str, Any]:
+        """`view` of every live record by `_id`, each decoded in turn (no list of them all)."""
+        out = {}
+        for b in self.blobs:
+            if b is not None:
+                doc = orjson.loads(b)
+                out[doc["_id"]] = view(doc)
+        return out
+
 
 class _Codes:
     """A str <-> small int coding for a filterable transaction column."""
@@ -1128,6 +1137,12 @@ class Store:
         self.tickets.kill(slot)
 
     # ---------------------------------------------------------------- truth and helpers
+
+    def truth_views(self, resource: str, view: Callable[[dict], Any]) -> dict[str, Any]:
+        """`view` of every live record of `resource` by `_id`: the truth of a large store
+        compared without holding a copy of every record."""
+        with self.lock:
+            return getattr(self, resource).live_views(view)
 
     def customers_truth(self) -> list[dict]:
         """Deep copies of every live customer (secrets included)."""
