@@ -105,7 +105,10 @@ def deleted_ids(lake: Lake, resource: str) -> pa.ChunkedArray:
 
 
 def _frame(
-    lake: Lake, suite: Suite, since: incremental.ValidationState | None = None
+    lake: Lake,
+    suite: Suite,
+    since: incremental.ValidationState | None = None,
+    now: datetime | None = None,
 ) -> tuple[pa.Table, dict[str, Any], dict[str, dict[str, Any]]] | None:
     """The Arrow table a suite validates (the columns it reads, `_run_id`), runtime parameters,
     and what to remember of its reference flags (`incremental.reference_flags`; `since`, the
@@ -138,6 +141,7 @@ def _frame(
             known,
             new_rows=new_rows,
             previous=remembered.get(name) if grows else None,
+            now=now,
         )
         table = table.append_column(name, flags)
     for i, f in enumerate(table.schema):
@@ -457,7 +461,7 @@ def _run_suites(
     judgement = _Judgement()
     for suite in suites:
         suite_started = time.monotonic()
-        framed = _frame(lake, suite, since)
+        framed = _frame(lake, suite, since, now)
         if framed is None:
             continue
         table, runtime, facts = framed

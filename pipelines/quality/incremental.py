@@ -15,7 +15,7 @@ the gate's cost follow the table size. So each snapshot suite is split in two:
   run on the whole table, with only the columns they read (a reference flag is one boolean
   column: tens of milliseconds at a million rows).
 
-`lake/<resource>/quality/_state.json` remembers, per suite, the run ids it validated, and a hash
+`<data dir>/quality/<resource>/_state.json` remembers, per suite, the run ids it validated, and a hash
 of the resource's suites: editing a suite (or a previous validation that failed a blocking
 expectation, whose failing rows may have no record id to re-judge by) means a full pass.
 Time-relative parameters (`now_plus_seconds`) are assumed to be upper bounds: a row that passed
@@ -28,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +42,9 @@ from pipelines.sync.lake import Lake
 from pipelines.sync.state import atomic_write_bytes
 
 STATE_VERSION = 2
+
+# How often a reference is looked up for every row even when the known ids seem only to have grown.
+FULL_LOOKUP_EVERY = timedelta(days=1)
 
 # Map expectations whose verdict for a row depends on that row (and parameters) only.
 ROW_WISE = frozenset(
@@ -220,6 +224,7 @@ def reference_flags(
     *,
     new_rows: pa.Array | None = None,
     previous: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> tuple[pa.Array, dict[str, Any]]:
     """`known(values, keys)` and what to remember of it for the next validation: the distinct
     unknown values and the number of keys.
@@ -229,12 +234,24 @@ def reference_flags(
     known now. Given `previous` (what the last validation remembered) and `new_rows` (the rows it
     did not judge), only the new rows' values and the values unknown last time are looked up: the
     keys are probed into that small set instead of every value into the keys. Fewer keys than
-    last time breaks the premise: every value is looked up again.
+    last time breaks the premise: every value is looked up again. So does a day since the last
+    such lookup (FULL_LOOKUP_EVERY): a record gone without a tombstone (damage, an outside edit)
+    while another arrived leaves the count as it was, and is caught then.
     """
-    if previous is None or new_rows is None or len(keys) < previous.get("keys", 0):
+    now = now or datetime.now(UTC)
+    if (
+        previous is None
+        or new_rows is None
+        or not pa.types.is_string(values.type)
+        or len(keys) < previous.get("keys", 0)
+        or now - datetime.fromisoformat(previous.get("looked_up_at", "1970-01-01T00:00:00+00:00"))
+        > FULL_LOOKUP_EVERY
+    ):
         flags = known(values, keys)
         unknown = pc.unique(values.filter(pc.invert(flags)).combine_chunks())
+        looked_up_at = now.isoformat()
     else:
+        looked_up_at = previous["looked_up_at"]
         candidates = pc.unique(
             pa.chunked_array(
                 [
@@ -253,7 +270,8 @@ def reference_flags(
         flags = pa.array(~np.asarray(hit.to_numpy(zero_copy_only=False)), mask=nulls)
         # Only the values still referenced: one no row holds any more is forgotten.
         unknown = pc.unique(values.filter(hit).combine_chunks())
-    return flags, {"unknown": sorted(str(v) for v in unknown.to_pylist()), "keys": len(keys)}
+    facts = {"unknown": sorted(str(v) for v in unknown.to_pylist()), "keys": len(keys)}
+    return flags, {**facts, "looked_up_at": looked_up_at}
 
 
 def rows_to_judge(
@@ -267,7 +285,11 @@ def rows_to_judge(
     """The rows whose verdicts may differ from the last validation's (a boolean mask)."""
     n = len(table)
     mask = pc.invert(
-        _as_mask(pc.is_in(table.column("_run_id"), value_set=pa.array(sorted(validated_runs))))
+        _as_mask(
+            pc.is_in(
+                table.column("_run_id"), value_set=pa.array(sorted(validated_runs), pa.string())
+            )
+        )
     )
     if len(rejected_ids):
         mask = pc.or_(mask, _as_mask(pc.is_in(table.column(suite.record_id), rejected_ids)))

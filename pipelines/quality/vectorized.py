@@ -60,6 +60,8 @@ def _between(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     if low is None and high is None:
         raise ValueError("min_value and max_value cannot both be None")
+    if low is not None and high is not None and low > high:
+        raise ValueError("min_value cannot be greater than max_value")  # GX's error too
     ok = pa.array(np.ones(len(values), dtype=bool))
     if low is not None:
         low_cmp = pc.less if kwargs.get("strict_min") else pc.less_equal

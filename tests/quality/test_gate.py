@@ -589,3 +589,10 @@ def test_the_check_without_suites_fails_and_blocks(
     assert "no expectation suites" in failure.step_failure_data.user_failure_data.description
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "warehouse" not in materialized
+
+
+def test_a_resource_never_synced_validates_twice(lake: Lake) -> None:
+    assert not lake.has_snapshot("events")
+    assert validate_snapshot(lake, "events").mode == "full"
+    again = validate_snapshot(lake, "events")  # no run ids judged: an empty, typed set
+    assert again.mode == "incremental" and again.passed

@@ -172,6 +172,8 @@ MATCHED = {
     "a_bound_no_float_holds_on_integers_with_nulls": _between("i", max_value=2**53 + 1),
     "an_integer_bound_on_floats": _between("f", max_value=2),
     "an_aware_bound_on_timestamps": _between("t", max_value=EPOCH + timedelta(days=1)),
+    # Parameters that crossed: GX reports an error rather than failing every row.
+    "crossed_bounds": _between("i", min_value=5, max_value=1),
     "a_mostly_parameter_met": _in_set("s", ["1", "2"], mostly=P),
     "a_value_set_parameter": _in_set("s", {"$PARAMETER": "known"}),
 }
