@@ -45,6 +45,8 @@ STATE_VERSION = 2
 
 # How often a reference is looked up for every row even when the known ids seem only to have grown.
 FULL_LOOKUP_EVERY = timedelta(days=1)
+# The most unknown reference values the state remembers (more: the next lookup is whole).
+MAX_UNKNOWN = 10_000
 
 # Map expectations whose verdict for a row depends on that row (and parameters) only.
 ROW_WISE = frozenset(
@@ -139,7 +141,7 @@ def remembered_reference(
     if state is None or state.blocked or state.suites != suites_hash(own):
         return None
     facts = state.references.get(suite.name, {}).get(flag)
-    if facts is None:
+    if facts is None or facts.get("unknown") is None:
         return None
     return RememberedReference(state.runs.get(suite.name, []), facts["unknown"], facts["keys"])
 
@@ -241,6 +243,7 @@ def reference_flags(
     now = now or datetime.now(UTC)
     if (
         previous is None
+        or previous.get("unknown") is None
         or new_rows is None
         or not pa.types.is_string(values.type)
         or len(keys) < previous.get("keys", 0)
@@ -270,8 +273,11 @@ def reference_flags(
         flags = pa.array(~np.asarray(hit.to_numpy(zero_copy_only=False)), mask=nulls)
         # Only the values still referenced: one no row holds any more is forgotten.
         unknown = pc.unique(values.filter(hit).combine_chunks())
-    facts = {"unknown": sorted(str(v) for v in unknown.to_pylist()), "keys": len(keys)}
-    return flags, {**facts, "looked_up_at": looked_up_at}
+    # Too many to remember (a referenced resource never synced): looked up whole next time.
+    remembered = (
+        sorted(str(v) for v in unknown.to_pylist()) if len(unknown) <= MAX_UNKNOWN else None
+    )
+    return flags, {"unknown": remembered, "keys": len(keys), "looked_up_at": looked_up_at}
 
 
 def rows_to_judge(

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
+from pipelines.quality import incremental
 from pipelines.quality.incremental import known, reference_flags
 
 
@@ -93,3 +95,16 @@ def test_values_of_another_type_are_looked_up_whole() -> None:
         values, keys, new_rows=pa.array([True, False, False]), previous=remembered
     )
     assert flags.to_pylist() == known(values, keys).to_pylist() == [True, False, None]
+
+
+def test_more_unknown_values_than_it_remembers_means_a_whole_lookup_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(incremental, "MAX_UNKNOWN", 1)
+    values = pa.chunked_array([["x", "y", "a"]])
+    _, remembered = reference_flags(values, pa.chunked_array([["a"]]))
+    assert remembered["unknown"] is None
+    flags, _ = reference_flags(
+        values, pa.chunked_array([["a"]]), new_rows=pa.array([False] * 3), previous=remembered
+    )
+    assert flags.to_pylist() == [False, False, True]
