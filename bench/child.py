@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -153,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         out = _put(args.ids_file)
     sys.stdout.write(orjson.dumps(out, default=str).decode() + "\n")
+    sys.stdout.flush()
+    # Its figures are out: no interpreter shutdown, where delta-rs' and pyarrow's native threads
+    # sometimes abort the process (delta-io/delta-rs#2184), which would fail a stage that worked.
+    os._exit(0)
 
 
 if __name__ == "__main__":
