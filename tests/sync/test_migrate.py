@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_an_old_lake_is_refused_then_migrated_once_and_synced_exactly(old_lake: 
 
     # The same seed again, and the fixture's edits: the pending run is merged, later changes
     # fetched incrementally, and the lake ends equal to the simulator.
-    store = Store.seeded(*FACTS["seed"])
+    store = Store.seeded(*FACTS["seed"], today=date.fromisoformat(FACTS["today"]))
     for cid in FACTS["deleted"]:
         store.delete_customer(cid)
     # The quarantined two are fixed in vivenu since: fetched again, they leave quarantine.
