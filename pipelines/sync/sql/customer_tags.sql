@@ -1,4 +1,4 @@
 -- One row per (customer, tag) of the current customers.
 SELECT DISTINCT id AS customer_id, tag, updated_at, _run_id, _synced_at
-FROM merged, unnest(tags) AS t(tag)
+FROM link_source, unnest(tags) AS t(tag)
 ORDER BY customer_id, tag

@@ -1,4 +1,4 @@
 -- One row per (customer, transaction id) listed on the current customers.
 SELECT DISTINCT id AS customer_id, transaction_id, updated_at, _run_id, _synced_at
-FROM merged, unnest(transaction_ids) AS t(transaction_id)
+FROM link_source, unnest(transaction_ids) AS t(transaction_id)
 ORDER BY customer_id, transaction_id
