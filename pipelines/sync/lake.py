@@ -502,7 +502,7 @@ class Lake:
         self, con: duckdb.DuckDBPyConnection, resource: str, *, rebuild: bool
     ) -> duckdb.DuckDBPyRelation | pa.RecordBatchReader:
         """The merged records: the snapshot's rows past the superseded ids, streamed by Arrow
-        when its files hold the declared schema as they are (DuckDB's scan of the 1,000,000
+        when the snapshot's schema is the declared one (DuckDB's scan of the 1,000,000
         customers takes twice Arrow's, measured), then the winners; else the `merged` view."""
         schema = TABLES[resource][resource]
         data = None if rebuild else self.dataset(resource, f"snapshot/{resource}")
@@ -510,9 +510,7 @@ class Lake:
             return con.table("merged")
         # One array: pyarrow takes a chunked array of no chunks for a set of nulls.
         superseded = con.table("superseded").to_arrow_table().column("id").combine_chunks()
-        # A row without an id is kept, as the view keeps it (no id equals NULL).
-        unreplaced = pc.field("id").is_null() | ~pc.field("id").isin(superseded)
-        kept = data.to_batches(columns=schema.names, filter=unreplaced)
+        kept = data.to_batches(columns=schema.names, filter=~pc.field("id").isin(superseded))
         winners = _cast_batches(con.table("winners"), schema)
         return pa.RecordBatchReader.from_batches(schema, itertools.chain(kept, winners))
 
