@@ -7,6 +7,8 @@ clock reading is a lower bound the simulator's injected latency guarantees.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from bench import run
 from pipelines.vivenu.simulator.server import SimulatorServer
+from pipelines.vivenu.simulator.store import Store
 
 pytest.importorskip("dlt")
 
@@ -119,3 +122,41 @@ def test_fixed_rate_runs_both_tools_at_a_request_limit_and_checks_them(tmp_path:
     # Exactness is judged once each tool is done: after its catch-up.
     assert [r["wrong"] is None for r in rows] == [True, True, False, False]
     assert all(w["missing"] == w["stale"] == 0 for w in rows[2]["wrong"].values()), rows[2]["wrong"]
+
+
+def test_path_before_after_runs_both_checkouts_on_copies_after_the_same_change(
+    tmp_path: Path,
+) -> None:
+    from bench import path_before_after
+
+    with SimulatorServer(Store.seeded(300, 7), api_key=run.API_KEY) as server:
+        synced = tmp_path / "synced"
+        env = {
+            **os.environ,
+            "VIVENU_BASE_URL": server.base_url,
+            "VIVENU_API_KEY": run.API_KEY,
+            "CUSTOMER_SYNC_DATA_DIR": str(synced),
+        }
+        cli = str(run.ROOT / ".venv/bin/customer-sync")
+        subprocess.run([cli, "sync", "--full", "--quiet"], env=env, check=True, cwd=run.ROOT)
+        # This checkout on both sides: the harness, not a speed, is what is tested.
+        result = path_before_after.main(
+            [
+                "--before", str(run.ROOT),
+                "--data-dir", str(synced),
+                "--base-url", server.base_url,
+                "--shares", "0.05",
+                "--rounds", "1",
+                "--work-dir", str(tmp_path / "work"),
+                "--out", str(tmp_path / "path.md"),
+            ]
+        )  # fmt: skip
+
+    results = result["results"]
+    assert [r["side"] for r in results] == ["before", "after"]
+    # The same change reached both copies: 5% of the customers, fetched by each side.
+    assert results[0]["fetched"] == results[1]["fetched"] >= 15
+    for r in results:
+        assert r["stages"]["whole command"] > 0 and r["stages"]["client CPU s"] > 0
+        assert "quality gate" in r["stages"] and "snapshot" in r["stages"]
+    assert "5.0%, before" in (tmp_path / "path.md").read_text()
