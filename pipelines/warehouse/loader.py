@@ -389,9 +389,10 @@ def publish(
     object-store `lake` (its root URL), upload both there (`push_remote`).
 
     The previous copy is refreshed rather than written afresh when it can be (`refresh.py`):
-    only the rows changed since are written again. `full`, a first copy, a copy modified since
-    it was published, definitions that changed, or an erasure since the last copy write every
-    table.
+    only the rows changed since are written again, and a copy that already holds the warehouse
+    as it is (a run that changed nothing) is left in place. `full`, a first copy, a copy modified
+    since it was published, definitions that changed, or an erasure since the last copy write
+    every table.
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
     one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
@@ -399,6 +400,9 @@ def publish(
     """
     db_path = Path(db_path)
     target = Path(target) if target is not None else analyst_path(db_path)
+    lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
+    if not full and lake is None and _current(db_path, target, lock_wait):
+        return target
     fd, name = temp_file(target)
     os.close(fd)
     tmp = Path(name)
@@ -407,11 +411,7 @@ def publish(
     # paths are bound values, never formatted into the SQL.
     con = duckdb.connect()
     try:
-        with_lock_retry(
-            db_path,
-            settings.warehouse_lock_wait() if lock_wait is None else lock_wait,
-            lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
-        )
+        _attach_source(con, db_path, lock_wait)
         if full or not target.exists() or not refresh.refresh(con, target, tmp):
             con.execute(sql("publish_target"), {"path": str(tmp)})
             con.execute(sql("publish_schema"))
@@ -437,6 +437,24 @@ def publish(
     if lake is not None:
         push_remote(lake, db_path, target)
     return target
+
+
+def _attach_source(con: duckdb.DuckDBPyConnection, db_path: Path, lock_wait: float) -> None:
+    with_lock_retry(
+        db_path, lock_wait, lambda: con.execute(sql("publish_source"), {"path": str(db_path)})
+    )
+
+
+def _current(db_path: Path, target: Path, lock_wait: float) -> bool:
+    """Whether the analyst copy at `target` already holds the warehouse as it is (`refresh.unchanged`)."""
+    if not target.exists():
+        return False
+    con = duckdb.connect()
+    try:
+        _attach_source(con, db_path, lock_wait)
+        return refresh.unchanged(con, target)
+    finally:
+        con.close()
 
 
 def _etag_file(db_path: Path) -> Path:

@@ -24,6 +24,7 @@ changed keys. Every other table is copied whole.
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -117,6 +118,34 @@ def refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
         return False
     _write_changes(con, stale)
     return True
+
+
+def unchanged(con: duckdb.DuckDBPyConnection, previous: Path) -> bool:
+    """Whether the copy at `previous` already is what a refresh would make of it, with the
+    warehouse attached as `_warehouse`: sealed, refreshable, every table's version the one it
+    holds and the rows of the tables without versions equal. Then nothing needs publishing (a
+    quiet run)."""
+    if not sealed(previous):
+        return False
+    try:
+        con.execute(sql("publish_previous"), {"path": str(previous)})
+    except duckdb.Error:
+        return False
+    try:
+        if _unusable(con, previous.with_name(f".{previous.name}.{uuid.uuid4().hex}")):
+            return False
+        versioned = {t for (t,) in con.execute(sql("publish_versioned")).fetchall()}
+        for schema, table in con.execute(sql("publish_stale")).fetchall():
+            if schema == "main" and table in versioned:  # its version moved
+                return False
+            differs = sql("publish_rows_differ", schema=quoted(schema), table=quoted(table))
+            if con.execute(differs).fetchall()[0][0]:
+                return False
+    except duckdb.Error:
+        return False  # a copy of another layout: refreshed or written afresh as before
+    finally:
+        con.execute("USE memory; DETACH DATABASE IF EXISTS _analyst_copy")
+    return sealed(previous)  # not written into meanwhile
 
 
 def _write_changes(con: duckdb.DuckDBPyConnection, stale: list[tuple[str, str]]) -> None:

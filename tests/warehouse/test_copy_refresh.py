@@ -158,3 +158,44 @@ def test_edits_an_analyst_made_to_the_copy_do_not_survive_the_next_publish(tmp_p
         assert con.execute("SELECT count(*) FROM transactions WHERE status = 'EDITED'").fetchall()[
             0
         ] == (0,)
+
+
+def _file(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
+def test_a_copy_that_holds_the_warehouse_as_it_is_is_left_in_place(tmp_path):
+    store = Store.seeded(120, 5)
+    db = _published(tmp_path / "data", store)
+    copy = analyst_path(db)
+    before = _file(copy)
+    assert publish(db) == copy and _file(copy) == before  # nothing changed: not written
+    # A change only an internal table records (no version of its own) is published.
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "DELETE FROM internal.loaded_runs WHERE run_id = (SELECT min(run_id) FROM internal.loaded_runs)"
+        )
+    publish(db)
+    assert _file(copy) != before
+    assert snapshot(copy) == snapshot(publish(db, tmp_path / "fresh.duckdb", full=True))
+    # A load that changed rows is published as before.
+    before = _file(copy)
+    _changed(tmp_path / "data", store)
+    assert _file(copy) != before
+    assert snapshot(copy) == snapshot(publish(db, tmp_path / "fresh2.duckdb", full=True))
+
+
+def test_definitions_changed_without_a_load_are_published(tmp_path, monkeypatch):
+    store = Store.seeded(120, 5)
+    db = _published(tmp_path / "data", store)
+    tables = catalog.tables()
+    customers = tables["main.customers"]
+    columns = tuple(c for c in customers.columns if c.name != "notes")
+    changed = {**tables, "main.customers": replace(customers, columns=columns)}
+    monkeypatch.setattr(catalog, "tables", lambda sources=catalog.SOURCES: changed)
+    copy = publish(db)
+    assert snapshot(copy) == snapshot(publish(db, tmp_path / "fresh.duckdb", full=True))
+    with duckdb.connect(str(copy), read_only=True) as con:
+        got = {name: text for name, _, text in _columns(con, "main", "customers")}
+    assert got["notes"] is None
