@@ -395,8 +395,10 @@ def publish(
     every table.
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
-    one. Nothing here opens the target itself, so no reader of the copy can make this fail; a
-    writer holding the warehouse file is waited for as in `load`.
+    one. The copy itself is opened only read-only, to learn whether it is current: no reader of
+    it can make this fail (one holding it read-write makes the check say no), though a
+    read-write open during that moment fails (analysts open it read-only). A writer holding
+    the warehouse file is waited for as in `load`.
     """
     db_path = Path(db_path)
     target = Path(target) if target is not None else analyst_path(db_path)
@@ -446,13 +448,20 @@ def _attach_source(con: duckdb.DuckDBPyConnection, db_path: Path, lock_wait: flo
 
 
 def _current(db_path: Path, target: Path, lock_wait: float) -> bool:
-    """Whether the analyst copy at `target` already holds the warehouse as it is (`refresh.unchanged`)."""
+    """Whether the analyst copy at `target` already holds the warehouse as it is
+    (`refresh.unchanged`)."""
     if not target.exists():
         return False
+    # A temp name as the publish's own, so a check killed halfway leaves nothing the next
+    # publish does not sweep (temp_file deletes dead writers' files).
+    fd, name = temp_file(target)
+    os.close(fd)
+    scratch = Path(name)
+    scratch.unlink()
     con = duckdb.connect()
     try:
         _attach_source(con, db_path, lock_wait)
-        return refresh.unchanged(con, target)
+        return refresh.unchanged(con, target, scratch)
     finally:
         con.close()
 

@@ -24,7 +24,6 @@ changed keys. Every other table is copied whole.
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
 import duckdb
@@ -120,11 +119,12 @@ def refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
     return True
 
 
-def unchanged(con: duckdb.DuckDBPyConnection, previous: Path) -> bool:
+def unchanged(con: duckdb.DuckDBPyConnection, previous: Path, scratch: Path) -> bool:
     """Whether the copy at `previous` already is what a refresh would make of it, with the
     warehouse attached as `_warehouse`: sealed, refreshable, every table's version the one it
     holds and the rows of the tables without versions equal. Then nothing needs publishing (a
-    quiet run)."""
+    quiet run). `scratch`, a temporary path beside it, is where the definitions a fresh copy
+    gets are built for the comparison."""
     if not sealed(previous):
         return False
     try:
@@ -132,12 +132,13 @@ def unchanged(con: duckdb.DuckDBPyConnection, previous: Path) -> bool:
     except duckdb.Error:
         return False
     try:
-        if _unusable(con, previous.with_name(f".{previous.name}.{uuid.uuid4().hex}")):
+        if _unusable(con, scratch):
             return False
         versioned = {t for (t,) in con.execute(sql("publish_versioned")).fetchall()}
-        for schema, table in con.execute(sql("publish_stale")).fetchall():
-            if schema == "main" and table in versioned:  # its version moved
-                return False
+        stale = con.execute(sql("publish_stale")).fetchall()
+        if any(schema == "main" and table in versioned for schema, table in stale):
+            return False  # a version moved: no need to compare any rows
+        for schema, table in stale:
             differs = sql("publish_rows_differ", schema=quoted(schema), table=quoted(table))
             if con.execute(differs).fetchall()[0][0]:
                 return False

@@ -199,3 +199,36 @@ def test_definitions_changed_without_a_load_are_published(tmp_path, monkeypatch)
     with duckdb.connect(str(copy), read_only=True) as con:
         got = {name: text for name, _, text in _columns(con, "main", "customers")}
     assert got["notes"] is None
+
+
+def test_rows_equal_but_not_the_same_in_an_unversioned_table_are_published(tmp_path):
+    """A table no writer versions (a hand-made mart) whose values compare equal but differ: an
+    interval of a month for one of 30 days, a string in another case under NOCASE."""
+    store = Store.seeded(120, 5)
+    db = _published(tmp_path / "data", store)
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.m (i INTERVAL, s VARCHAR COLLATE NOCASE)")
+        con.execute("INSERT INTO marts.m VALUES (INTERVAL 30 DAYS, 'a')")
+    copy = publish(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE marts.m SET i = INTERVAL 1 MONTH, s = 'A'")
+    publish(db)
+    assert snapshot(copy) == snapshot(publish(db, tmp_path / "fresh.duckdb", full=True))
+
+
+def test_a_quiet_publish_sweeps_what_killed_publishes_left(tmp_path):
+    """A publish killed mid-way leaves its temporary copy (personal data) or its check's
+    definitions template; a later publish that changes nothing still deletes them."""
+    store = Store.seeded(120, 5)
+    db = _published(tmp_path / "data", store)
+    copy = analyst_path(db)
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    left = [copy.with_name(f".{copy.name}.{dead}.abc.tmp{suffix}") for suffix in ("", ".schema")]
+    for path in left:
+        path.write_bytes(b"left by a killed publish")
+    before = _file(copy)
+    publish(db)
+    assert _file(copy) == before
+    assert not [p for p in left if p.exists()]
+    assert {p.name for p in copy.parent.glob(f".{copy.name}.*")} == {f".{copy.name}.published"}
