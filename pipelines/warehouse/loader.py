@@ -405,10 +405,7 @@ def publish(
     lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
     if not full and lake is None and _current(db_path, target, lock_wait):
         return target
-    fd, name = temp_file(target)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()  # DuckDB creates the database file itself
+    tmp = _temp_path(target)
     # A fresh in-memory connection attaches the warehouse read-only and the temporary target; both
     # paths are bound values, never formatted into the SQL.
     con = duckdb.connect()
@@ -441,6 +438,15 @@ def publish(
     return target
 
 
+def _temp_path(target: Path) -> Path:
+    """A free temporary name beside `target` that the next publish sweeps if its writer is
+    killed (`temp_file`); nothing is left at it: DuckDB creates the files itself."""
+    fd, name = temp_file(target)
+    os.close(fd)
+    Path(name).unlink()
+    return Path(name)
+
+
 def _attach_source(con: duckdb.DuckDBPyConnection, db_path: Path, lock_wait: float) -> None:
     with_lock_retry(
         db_path, lock_wait, lambda: con.execute(sql("publish_source"), {"path": str(db_path)})
@@ -452,16 +458,10 @@ def _current(db_path: Path, target: Path, lock_wait: float) -> bool:
     (`refresh.unchanged`)."""
     if not target.exists():
         return False
-    # A temp name as the publish's own, so a check killed halfway leaves nothing the next
-    # publish does not sweep (temp_file deletes dead writers' files).
-    fd, name = temp_file(target)
-    os.close(fd)
-    scratch = Path(name)
-    scratch.unlink()
     con = duckdb.connect()
     try:
         _attach_source(con, db_path, lock_wait)
-        return refresh.unchanged(con, target, scratch)
+        return refresh.unchanged(con, target, _temp_path(target))
     finally:
         con.close()
 

@@ -18,7 +18,8 @@ without changing its version columns (`ROW_VERSION`) forces a fresh copy (the er
 history retention, a column added by schema evolution), so a row whose key and version
 columns are in both files is the same row. The keys whose (key, version) rows differ are
 deleted and inserted again from the warehouse; a link table (`LINKED`) takes its record's
-changed keys. Every other table is copied whole.
+changed keys. Every other table is copied whole. A copy that already holds every table's version
+and the same rows of the tables without one is not written at all (`unchanged`).
 """
 
 from __future__ import annotations
