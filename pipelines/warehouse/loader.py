@@ -395,23 +395,35 @@ def publish(
     every table.
 
     Readers holding the old copy open keep reading it undisturbed; new connections see the new
-    one. The copy itself is opened only read-only, to learn whether it is current: no reader of
-    it can make this fail (one holding it read-write makes the check say no), though a
-    read-write open during that moment fails (analysts open it read-only). A writer holding
-    the warehouse file is waited for as in `load`.
+    one. The previous copy is opened only read-only, to judge what changed: no reader of it can
+    make this fail (one holding it read-write gets a copy written afresh), though a read-write
+    open during that moment fails (analysts open it read-only). A writer holding the warehouse
+    file is waited for as in `load`.
     """
     db_path = Path(db_path)
     target = Path(target) if target is not None else analyst_path(db_path)
-    lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
-    if not full and lake is None and _current(db_path, target, lock_wait):
-        return target
-    tmp = _temp_path(target)
+    fd, name = temp_file(target)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()  # DuckDB creates the database file itself
     # A fresh in-memory connection attaches the warehouse read-only and the temporary target; both
     # paths are bound values, never formatted into the SQL.
     con = duckdb.connect()
     try:
-        _attach_source(con, db_path, lock_wait)
-        if full or not target.exists() or not refresh.refresh(con, target, tmp):
+        with_lock_retry(
+            db_path,
+            settings.warehouse_lock_wait() if lock_wait is None else lock_wait,
+            lambda: con.execute(sql("publish_source"), {"path": str(db_path)}),
+        )
+        # On object storage every publish uploads the copy, so one is always written.
+        outcome = (
+            refresh.Outcome.UNUSABLE
+            if full or not target.exists()
+            else refresh.refresh(con, target, tmp, keep_current=lake is None)
+        )
+        if outcome is refresh.Outcome.CURRENT:
+            return target
+        if outcome is refresh.Outcome.UNUSABLE:
             con.execute(sql("publish_target"), {"path": str(tmp)})
             con.execute(sql("publish_schema"))
             # JSON text is typed JSON before any row is written (a retype after the copy would
@@ -436,34 +448,6 @@ def publish(
     if lake is not None:
         push_remote(lake, db_path, target)
     return target
-
-
-def _temp_path(target: Path) -> Path:
-    """A free temporary name beside `target` that the next publish sweeps if its writer is
-    killed (`temp_file`); nothing is left at it: DuckDB creates the files itself."""
-    fd, name = temp_file(target)
-    os.close(fd)
-    Path(name).unlink()
-    return Path(name)
-
-
-def _attach_source(con: duckdb.DuckDBPyConnection, db_path: Path, lock_wait: float) -> None:
-    with_lock_retry(
-        db_path, lock_wait, lambda: con.execute(sql("publish_source"), {"path": str(db_path)})
-    )
-
-
-def _current(db_path: Path, target: Path, lock_wait: float) -> bool:
-    """Whether the analyst copy at `target` already holds the warehouse as it is
-    (`refresh.unchanged`)."""
-    if not target.exists():
-        return False
-    con = duckdb.connect()
-    try:
-        _attach_source(con, db_path, lock_wait)
-        return refresh.unchanged(con, target, _temp_path(target))
-    finally:
-        con.close()
 
 
 def _etag_file(db_path: Path) -> Path:

@@ -19,12 +19,13 @@ history retention, a column added by schema evolution), so a row whose key and v
 columns are in both files is the same row. The keys whose (key, version) rows differ are
 deleted and inserted again from the warehouse; a link table (`LINKED`) takes its record's
 changed keys. Every other table is copied whole. A copy that already holds every table's version
-and the same rows of the tables without one is not written at all (`unchanged`).
+and the same rows of the tables without one is not written at all (`Outcome.CURRENT`).
 """
 
 from __future__ import annotations
 
 import shutil
+from enum import Enum
 from pathlib import Path
 
 import duckdb
@@ -93,61 +94,77 @@ def sealed(copy: Path) -> bool:
     return path.exists() and path.read_text().strip() == _fingerprint(copy) != "-"
 
 
-def refresh(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path) -> bool:
+class Outcome(Enum):
+    """What `refresh` made of the previous copy."""
+
+    REFRESHED = "refreshed"  # its bytes, with the changed rows replaced, at the temporary path
+    CURRENT = "current"  # already the warehouse as it is: nothing written
+    UNUSABLE = "unusable"  # not to be refreshed: the copy is written afresh
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path, *, keep_current: bool
+) -> Outcome:
     """Make `tmp` a copy of `previous` with the rows changed since replaced by the warehouse's
-    (attached as `_warehouse`), left attached as `_analyst_copy`; False, leaving nothing at
-    `tmp`, when `previous` cannot be refreshed (the module's docstring says when)."""
+    (attached as `_warehouse`), left attached as `_analyst_copy`; with `keep_current`, write
+    nothing if `previous` already holds the warehouse as it is (every table's version, the
+    same rows of the tables without one); leave nothing at `tmp` if `previous` cannot be
+    refreshed (the module's docstring says when)."""
     if not sealed(previous):
-        return False
+        return Outcome.UNUSABLE
+    judged = _judge(con, previous, tmp, keep_current=keep_current)
+    if judged is None:
+        return Outcome.UNUSABLE
+    stale, current = judged
+    if current:
+        return Outcome.CURRENT if sealed(previous) else Outcome.UNUSABLE
     shutil.copyfile(previous, tmp)
-    if not sealed(previous):  # written into while we copied it
+    if not sealed(previous):  # written into while we judged or copied it
         tmp.unlink(missing_ok=True)
-        return False
+        return Outcome.UNUSABLE
     try:
         con.execute(sql("publish_reuse"), {"path": str(tmp)})
     except duckdb.Error:
         tmp.unlink(missing_ok=True)
-        return False  # not a DuckDB file we can open: written afresh
-    try:
-        stale = None if _unusable(con, tmp) else con.execute(sql("publish_stale")).fetchall()
-    except duckdb.Error:
-        stale = None  # a copy of another layout (a table it lacks): written afresh
-    if stale is None:
-        con.execute("USE memory; DETACH _analyst_copy")
-        tmp.unlink(missing_ok=True)
-        return False
+        return Outcome.UNUSABLE
     _write_changes(con, stale)
-    return True
+    return Outcome.REFRESHED
 
 
-def unchanged(con: duckdb.DuckDBPyConnection, previous: Path, scratch: Path) -> bool:
-    """Whether the copy at `previous` already is what a refresh would make of it, with the
-    warehouse attached as `_warehouse`: sealed, refreshable, every table's version the one it
-    holds and the rows of the tables without versions equal. Then nothing needs publishing (a
-    quiet run). `scratch`, a temporary path beside it, is where the definitions a fresh copy
-    gets are built for the comparison."""
-    if not sealed(previous):
-        return False
+def _judge(
+    con: duckdb.DuckDBPyConnection, previous: Path, scratch: Path, *, keep_current: bool
+) -> tuple[list[tuple[str, str]], bool] | None:
+    """The tables the copy at `previous` does not hold as the warehouse has them
+    (`publish_stale.sql`) and, if `keep_current` asks, whether none of them differs; None if the
+    copy cannot be refreshed. The copy is attached read-only meanwhile; the definitions a fresh
+    copy gets are built at `scratch`, a free temporary path beside it, for the comparison."""
     try:
         con.execute(sql("publish_previous"), {"path": str(previous)})
     except duckdb.Error:
-        return False
+        return None  # not a DuckDB file we can open: written afresh
     try:
         if _unusable(con, scratch):
-            return False
-        versioned = {t for (t,) in con.execute(sql("publish_versioned")).fetchall()}
+            return None
         stale = con.execute(sql("publish_stale")).fetchall()
-        if any(schema == "main" and table in versioned for schema, table in stale):
-            return False  # a version moved: no need to compare any rows
-        for schema, table in stale:
-            differs = sql("publish_rows_differ", schema=quoted(schema), table=quoted(table))
-            if con.execute(differs).fetchall()[0][0]:
-                return False
+        return stale, keep_current and _current(con, stale)
     except duckdb.Error:
-        return False  # a copy of another layout: refreshed or written afresh as before
+        return None  # a copy of another layout (a table it lacks): written afresh
     finally:
         con.execute("USE memory; DETACH DATABASE IF EXISTS _analyst_copy")
-    return sealed(previous)  # not written into meanwhile
+
+
+def _current(con: duckdb.DuckDBPyConnection, stale: list[tuple[str, str]]) -> bool:
+    """Whether the `stale` tables are all unversioned ones holding the same rows in both files
+    (a versioned one is listed only when its version moved)."""
+    versioned = {t for (t,) in con.execute(sql("publish_versioned")).fetchall()}
+    if any(schema == "main" and table in versioned for schema, table in stale):
+        return False
+    return not any(
+        con.execute(
+            sql("publish_rows_differ", schema=quoted(schema), table=quoted(table))
+        ).fetchall()[0][0]
+        for schema, table in stale
+    )
 
 
 def _write_changes(con: duckdb.DuckDBPyConnection, stale: list[tuple[str, str]]) -> None:
