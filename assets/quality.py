@@ -20,6 +20,7 @@ from pipelines.quality.report import ExpectationOutcome
 from pipelines.quality.suites import SuiteError
 from pipelines.registry import RESOURCES, spec
 from pipelines.resources import LakeResource
+from pipelines.warehouse.remote import WarehouseRemoteError
 
 MAX_SAMPLE_ROWS = 5
 
@@ -99,7 +100,7 @@ def check_result(lake: LakeResource, resource: str) -> dg.AssetCheckResult:
     """Validate one resource's snapshot and report it as the check's result."""
     try:
         report = validate_snapshot(lake.lake(), resource, max_bad_share=settings.max_bad_share())
-    except SuiteError as exc:  # no suites, or one GX cannot use: the gate cannot decide
+    except (SuiteError, WarehouseRemoteError) as exc:  # no suites, or the bucket unreachable
         raise dg.Failure(description=str(exc)) from None
     return dg.AssetCheckResult(
         asset_key=SNAPSHOTS[resource].key,

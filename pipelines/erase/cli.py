@@ -20,6 +20,7 @@ from pipelines.erase.run import ErasureReport
 from pipelines.erase.run import erase as run_erase
 from pipelines.sync.lake import LakeBusy
 from pipelines.sync.state import LakeCorrupt
+from pipelines.warehouse.remote import WarehouseRemoteError
 
 console = Console(stderr=True)
 
@@ -95,7 +96,7 @@ def erase(
             dry_run=dry_run,
             vivenu=_client() if also_in_vivenu and not dry_run else None,
         )
-    except (EraseRequestError, LakeBusy, LakeCorrupt) as exc:
+    except (EraseRequestError, LakeBusy, LakeCorrupt, WarehouseRemoteError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

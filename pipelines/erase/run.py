@@ -26,8 +26,9 @@ from pipelines.erase import warehouse as wh
 from pipelines.erase.guard import Guard
 from pipelines.erase.keys import PSEUDONYM_PREFIX, ErasedSet
 from pipelines.erase.people import EraseRequestError, Person, Request
+from pipelines.quality import stored
 from pipelines.sync.engine import new_run_id
-from pipelines.sync.lake import Lake
+from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
 from pipelines.vivenu.client import VivenuClient
 from pipelines.warehouse import loader
@@ -142,7 +143,12 @@ def erase(
             with report.timed("vivenu"):
                 report.in_vivenu = asyncio.run(_vivenu(vivenu, found))
         with report.timed("files"):
+            # A lake in a bucket keeps the gate's rejects and state there too (`stored`).
+            for resource in TABLES:
+                stored.fetch(lake, resource)
             report.layers.update(_file_layers(data_dir, found, erased, dry_run=False))
+            for resource in TABLES:
+                stored.push(lake, resource)
         with report.timed("warehouse"):
             erasure = wh.Erasure(found, erased, erasure_id, datetime.now(UTC))
             _warehouse(lake, db_path, report, erasure)

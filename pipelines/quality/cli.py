@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines import clikit, settings
-from pipelines.quality import rejects
+from pipelines.quality import rejects, stored
 from pipelines.quality.suites import SuiteError, require_suites
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.state import LakeCorrupt
 from pipelines.warehouse.loader import analyst_path, live_versions
+from pipelines.warehouse.remote import WarehouseRemoteError
 
 EXIT_FAILED = 1
 
@@ -62,7 +63,7 @@ def validate(resource: str, max_bad_share: float | None, full: bool, as_json: bo
     names = list(TABLES) if resource == "all" else [resource]
     try:
         reports = [validate_snapshot(lake, name, max_bad_share=share, full=full) for name in names]
-    except LakeCorrupt as exc:
+    except (LakeCorrupt, WarehouseRemoteError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], default=str, indent=2))
@@ -101,7 +102,15 @@ def quarantine() -> None:
 
 
 def _entries(resource: str) -> list[dict]:
-    return rejects.quarantined(Lake(settings.data_dir()), None if resource == "all" else resource)
+    lake = Lake(settings.data_dir())
+    names = list(TABLES) if resource == "all" else [resource]
+    for name in names:  # a lake in a bucket: what the last gate, wherever it ran, rejected
+        if not stored.sealed(lake, name):
+            try:
+                stored.fetch(lake, name)
+            except WarehouseRemoteError as exc:
+                raise click.ClickException(str(exc)) from None
+    return rejects.quarantined(lake, None if resource == "all" else resource)
 
 
 def _with_warehouse(entries: list[dict]) -> list[dict]:

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 import pipelines.quality.incremental as incremental
 import pipelines.quality.rejects as rejects
+import pipelines.quality.stored as stored
 import pipelines.quality.vectorized as vectorized
 from pipelines.quality.html import write_report
 from pipelines.quality.report import ExpectationOutcome, QualityReport, SuiteRun
@@ -360,6 +361,7 @@ def validate_snapshot(
     now = now or datetime.now(UTC)
     suites = load_suites(suites_dir, resource=resource)
     digest = incremental.suites_hash(suites)
+    stored.fetch(lake, resource)
     previous = incremental.load_state(lake, resource)
     reason = _full_reason(previous, digest, full=full)
     since = previous if previous is not None and not reason else None
@@ -391,6 +393,7 @@ def validate_snapshot(
             references=judgement.references,
         ),
     )
+    stored.push(lake, resource)
     report = QualityReport(
         resource=resource,
         rows=n_rows,

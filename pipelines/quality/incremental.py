@@ -119,6 +119,8 @@ class ValidationState:
     # Per snapshot suite and reference flag, what `reference_flags` found (`Reference`).
     references: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     version: int = STATE_VERSION
+    # The digest of the rejects this state goes with, in a bucket (`pipelines.quality.stored`).
+    rejects_sha256: str | None = None
 
 
 @dataclass(frozen=True)

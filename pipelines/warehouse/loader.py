@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import settings
+from pipelines.quality import stored
 from pipelines.registry import RESOURCES, spec
 from pipelines.sqlfiles import read_sql
 from pipelines.sync import evolve, schemas
@@ -364,6 +365,9 @@ def load(
     lock_wait = settings.warehouse_lock_wait() if lock_wait is None else lock_wait
     if lake.remote:
         fetch_remote(lake.root, db_path)
+        for resource in TABLES:  # what the gate rejected, when it ran in another container
+            if not stored.sealed(lake, resource):
+                stored.fetch(lake, resource)
     con = connect(db_path, lock_wait=lock_wait)
     try:
         create_schema(con)

@@ -1,5 +1,6 @@
 """The DuckDB files (warehouse.duckdb, analytics.duckdb) kept in the lake's bucket, so a run in a
-fresh container starts from the last published warehouse and one writer at a time wins.
+fresh container starts from the last published warehouse and one writer at a time wins (and,
+uploaded whatever the bucket holds, the quality gate's files: `pipelines.quality.stored`).
 
 With an `s3://` lake (`Lake.root`, from CUSTOMER_SYNC_LAKE_URL) a file named `name` lives at
 `<lake url>/_warehouse/<name>`. A run `fetch`es it at its start, keeping the ETag, and
@@ -192,17 +193,32 @@ def publish(name: str, local: Path, etag: str | None, *, lake: str | None = None
     return new
 
 
-def replace(name: str, local: Path, *, lake: str | None = None) -> None:
-    """Upload `local` as file `name` whatever the bucket holds: the analyst copy, derived from
-    the warehouse file its publisher has just won with `publish`. A no-op for a local lake."""
+def replace(name: str, local: Path | bytes, *, lake: str | None = None) -> None:
+    """Upload `local` (a file, or its bytes) as file `name` whatever the bucket holds: the
+    analyst copy, derived from the warehouse file its publisher has just won with `publish`.
+    A no-op for a local lake."""
     url = location(name, lake)
     if url is None:
         return
-    store, key = _store(url, local.stat().st_size)
+    store, key = _store(url, len(local) if isinstance(local, bytes) else local.stat().st_size)
     try:
         obstore.put(store, key, local, mode="overwrite")
     except (BaseError, OSError) as exc:
         raise _failed("publish", url, exc) from None
+
+
+def remove(name: str, *, lake: str | None = None) -> None:
+    """Delete file `name` from the bucket (absent is fine). A no-op for a local lake."""
+    url = location(name, lake)
+    if url is None:
+        return
+    store, key = _store(url, 0)
+    try:
+        obstore.delete(store, key)
+    except FileNotFoundError:
+        return
+    except (BaseError, OSError) as exc:
+        raise _failed("delete", url, exc) from None
 
 
 def _chunks(result: GetResult, url: str) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import pytest
 from deltalake import DeltaTable
 
@@ -174,3 +175,51 @@ def test_a_lost_commit_reply_neither_fails_nor_duplicates(tmp_path, s3_faulty_la
     history = DeltaTable(lake.uri("customers", "changes")).history()
     commits = [json.loads(h[WRITER_KEY])["commit"] for h in history if WRITER_KEY in h]
     assert len(commits) == len(set(commits))  # each commit once, none retried as a new one
+
+
+@pytest.mark.attack("a run in a fresh container trusts gate files from two different runs")
+def test_the_gates_memory_is_in_the_bucket_and_a_mixed_pair_is_never_trusted(
+    tmp_path, s3_lake: S3Lake
+):
+    from pipelines.quality import rejects, stored
+    from pipelines.quality.gate import validate_snapshot
+    from pipelines.warehouse import loader
+
+    store = Store.seeded(300, 43)
+    bad = store.live_customer_ids()[5]
+    store.update_customer(bad, {"primaryEmail": "not an address"})
+    with SimulatorServer(store) as sim:
+        sync(sim, tmp_path / "first")
+    first = validate_snapshot(Lake(tmp_path / "first"), "customers")
+    assert first.mode == "full" and first.rejected == 1
+
+    # A load on a disk the gate never ran on holds back what the gate rejected.
+    db = tmp_path / "load-only" / "warehouse.duckdb"
+    loader.load(Lake(tmp_path / "load-only"), db, publish_copy=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        loaded = {i for (i,) in con.execute("SELECT id FROM customers").fetchall()}
+    assert bad not in loaded and len(loaded) == len(store.customers_truth()) - 1
+
+    # A new disk: the bucket's state and rejects, so only what changed is judged.
+    fresh = Lake(tmp_path / "fresh")
+    again = validate_snapshot(fresh, "customers")
+    assert again.mode == "incremental" and again.rejected == 1
+    assert rejects.read(fresh, "customers")["record_id"].to_pylist() == [bad]
+
+    # Rejects another run uploaded after this state (or an upload cut between the two): the
+    # state is not theirs, so the next validation judges every row again.
+    name = f"{s3_lake.url.removeprefix(f's3://{s3_lake.bucket}/')}/_warehouse/quality/customers"
+    s3_lake.client.put_object(
+        Bucket=s3_lake.bucket, Key=f"{name}/rejected.parquet", Body=b"not these rejects"
+    )
+    mixed = Lake(tmp_path / "mixed")
+    stored.fetch(mixed, "customers")
+    assert not (mixed.local("customers") / stored.STATE).exists()  # fails without the seal
+    s3_lake.client.put_object(
+        Bucket=s3_lake.bucket,
+        Key=f"{name}/rejected.parquet",
+        Body=rejects.rejected_path(fresh, "customers").read_bytes(),
+    )
+    s3_lake.client.delete_object(Bucket=s3_lake.bucket, Key=f"{name}/_state.json")
+    after = validate_snapshot(Lake(tmp_path / "after"), "customers")
+    assert after.mode == "full" and after.rejected == 1

@@ -1,6 +1,6 @@
 """A run on an empty disk (a fresh container sharing only the bucket): three `customer-sync sync`
-runs, each in a new empty data directory, end with the warehouse equal to vivenu's truth, and
-each incremental run costs what changed."""
+runs, each in a new empty data directory, end with the warehouse equal to vivenu's truth (less
+the record the gate rejects), and each incremental run costs what changed, in the gate too."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def _warehouse_from_the_bucket(lake: S3Lake, into: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_three_syncs_in_three_empty_data_dirs_share_the_bucket(tmp_path, s3_lake: S3Lake):
     store = Store.seeded(700, 48)
-    fetched = []
+    bad = store.live_customer_ids()[-1]
+    store.update_customer(bad, {"primaryEmail": "not an address"})  # the gate rejects it
+    fetched, modes = [], []
     with SimulatorServer(store) as sim:
         for run in range(3):
             if run:
@@ -51,8 +53,19 @@ def test_three_syncs_in_three_empty_data_dirs_share_the_bucket(tmp_path, s3_lake
             done = run_cli("sync", "--json", env=env, timeout=300)
             assert done.returncode == 0, done.stderr[-2000:]
             fetched.append(json.loads(done.stdout)["customers"]["records_fetched"])
-            truth = {c["_id"]: c.get("primaryEmail") for c in store.customers_truth()}
+            report = json.loads((data_dir / "quality" / "customers.json").read_text())
+            modes.append(report["mode"])
+            truth = {
+                c["_id"]: c.get("primaryEmail") for c in store.customers_truth() if c["_id"] != bad
+            }
             assert _warehouse_from_the_bucket(s3_lake, tmp_path / f"check-{run}.duckdb") == truth
+        # Another empty disk sees what the gate rejected, wherever it ran.
+        elsewhere = clean_env(CUSTOMER_SYNC_DATA_DIR=str(tmp_path / "analyst"), **s3_lake.env)
+        listed = run_cli("quarantine", "list", "--json", env=elsewhere)
+        assert listed.returncode == 0, listed.stderr
+        assert [e["record_id"] for e in json.loads(listed.stdout)] == [bad], listed.stderr
+    # The gate's memory is in the bucket: a fresh container judges what changed, not every row.
+    assert modes == ["full", "incremental", "incremental"], modes
     assert fetched[0] == 700
     assert all(15 <= n < 60 for n in fetched[1:]), fetched  # what changed, plus the lookback
     assert "lake/_warehouse/analytics.duckdb" in s3_lake.listing()
