@@ -30,7 +30,7 @@ _MOTO = (
     "s=ThreadedMotoServer(ip_address='127.0.0.1',port=0,verbose=False);s.start();"
     "print(s.get_host_and_port()[1],flush=True);sys.stdin.read()"
 )
-_AWS = {
+AWS = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench-secret",
     "AWS_REGION": "us-east-1",
@@ -38,7 +38,7 @@ _AWS = {
 }
 
 
-def _moto(log: Path) -> tuple[subprocess.Popen[str], str]:
+def moto_server(log: Path) -> tuple[subprocess.Popen[str], str]:
     """moto's server, its request log (one line per S3 request) going to `log`."""
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -53,9 +53,9 @@ def _moto(log: Path) -> tuple[subprocess.Popen[str], str]:
     s3 = boto3.client(
         "s3",
         endpoint_url=url,
-        region_name=_AWS["AWS_REGION"],
-        aws_access_key_id=_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=_AWS["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS["AWS_REGION"],
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
     )
     s3.create_bucket(Bucket=BUCKET)
     return proc, url
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> list[tuple[Row, Row, int]]:
     work.mkdir(parents=True)
     sim = Simulator.spawn(args.customers, args.seed)
     moto_log = work / "moto.log"
-    moto, endpoint = _moto(moto_log)
+    moto, endpoint = moto_server(moto_log)
     bench = Bench(work, sim)
     s3: dict[str, str] = {
-        **_AWS,
+        **AWS,
         "AWS_ENDPOINT_URL": endpoint,
         "CUSTOMER_SYNC_LAKE_URL": f"s3://{BUCKET}/lake",
     }
