@@ -14,12 +14,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import pipelines.quality.incremental as incremental
 import pipelines.quality.rejects as rejects
 from pipelines.sync.lake import Lake
 from pipelines.sync.state import atomic_write_bytes
 from pipelines.warehouse import remote
 
-STATE = "_state.json"
 SEAL = "rejects_sha256"
 
 
@@ -40,7 +40,7 @@ def _seal(state: Path) -> str | None:
 
 def sealed(lake: Lake, resource: str) -> bool:
     """Whether this disk holds a state and the rejects it was pushed with (its own gate's)."""
-    state = lake.local(resource) / STATE
+    state = incremental.state_path(lake, resource)
     return state.exists() and _seal(state) == _digest(rejects.rejected_path(lake, resource))
 
 
@@ -50,7 +50,7 @@ def fetch(lake: Lake, resource: str) -> None:
     local rejects stay when the bucket has none (written by this disk before the upgrade)."""
     if not lake.remote:
         return
-    state = lake.local(resource) / STATE
+    state = incremental.state_path(lake, resource)
     rejected = rejects.rejected_path(lake, resource)
     state.unlink(missing_ok=True)  # a fetch cut half-way must not pair it with new rejects
     remote.fetch(_name(resource, rejected), rejected, lake=lake.root)
@@ -66,7 +66,7 @@ def push(lake: Lake, resource: str) -> None:
     it would not be this disk's rejects' (and may hold ids an erasure removed here)."""
     if not lake.remote:
         return
-    state = lake.local(resource) / STATE
+    state = incremental.state_path(lake, resource)
     path = rejects.rejected_path(lake, resource)
     body = path.read_bytes() if path.exists() else None
     if body is not None:

@@ -181,7 +181,7 @@ def test_a_lost_commit_reply_neither_fails_nor_duplicates(tmp_path, s3_faulty_la
 def test_the_gates_memory_is_in_the_bucket_and_a_mixed_pair_is_never_trusted(
     tmp_path, s3_lake: S3Lake
 ):
-    from pipelines.quality import rejects, stored
+    from pipelines.quality import incremental, rejects, stored
     from pipelines.quality.gate import validate_snapshot
     from pipelines.warehouse import loader
 
@@ -214,7 +214,7 @@ def test_the_gates_memory_is_in_the_bucket_and_a_mixed_pair_is_never_trusted(
     )
     mixed = Lake(tmp_path / "mixed")
     stored.fetch(mixed, "customers")
-    assert not (mixed.local("customers") / stored.STATE).exists()  # fails without the seal
+    assert not incremental.state_path(mixed, "customers").exists()  # fails without the seal
     s3_lake.client.put_object(
         Bucket=s3_lake.bucket,
         Key=f"{name}/rejected.parquet",
