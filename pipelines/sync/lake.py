@@ -168,6 +168,10 @@ class Lake:
         """This data directory's own files about `resource` (quality state, rejects)."""
         return self.data_dir / "quality" / resource
 
+    def guard(self) -> Guard:
+        """The erasure guard as of now: what the lake's erased set keeps out."""
+        return Guard(ErasedSet.load(self.root, _options()))
+
     # --- state and writers -------------------------------------------------------------
 
     def load_state(self, resource: str) -> ResourceState:
@@ -631,7 +635,7 @@ class LakeWriter:
         self.last_commit = time.monotonic()
         self.released = False
         # Read once per claim: an erasure takes every claim, so none changes it meanwhile.
-        self.guard = Guard(ErasedSet.load(lake.root, _options()))
+        self.guard = lake.guard()
 
     def append(self, table: str, data: pa.Table) -> None:
         """Add rows to a log table (`quarantine`, `deletions`) in a commit of its own, before
