@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from bench import path_before_after
 from bench.lake_location import AWS, moto_server
 from bench.run import API_KEY, ROOT, Simulator, mutate
 from pipelines.sync.lake import Lake
@@ -33,22 +33,14 @@ RUNS = ("full sync", "after 1%, empty disk", "nothing changed, empty disk")
 
 
 def run(checkout: Path, env: dict[str, str]) -> dict[str, Any]:
-    """One `customer-sync sync --json` of `checkout` in a new empty data directory."""
+    """One `customer-sync sync` of `checkout` in a new empty data directory."""
     data_dir = Path(tempfile.mkdtemp(prefix="fresh-disk-"))
-    cmd = [str(checkout / ".venv/bin/customer-sync"), "sync", "--json"]
-    env = {**os.environ, **env, "CUSTOMER_SYNC_DATA_DIR": str(data_dir)}
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=checkout, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{checkout}: customer-sync sync failed (exit {status}) in {data_dir}")
+    figures = path_before_after.run(checkout, data_dir, env)
     gate = json.loads((data_dir / "quality" / "customers.json").read_text())
     return {
-        "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "gate": json.loads(out)["step_seconds"]["quality_gate"],
+        "wall": figures["stages"]["whole command"],
+        "cpu": figures["stages"]["client CPU s"],
+        "gate": figures["steps"]["quality_gate"],
         "mode": gate["mode"],
     }
 
