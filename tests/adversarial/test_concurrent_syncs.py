@@ -41,25 +41,26 @@ def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 @pytest.mark.attack("11.12 two syncs started 0.3 s apart")
-def test_two_syncs_started_together_the_first_completes_the_second_waits(tmp_path):
+def test_two_syncs_started_together_one_completes_the_other_waits_or_stops(tmp_path):
     # Slow enough (8 requests/s) that each resource's step outlasts the 0.3 s between the two.
+    # Which of the two claims a resource first is the machine's race (the later one may
+    # finish its imports first): judged alike.
     with SimulatorServer(Store.seeded(3000, 12), faults=Faults(latency_ms=20)) as sim:
         env = _env(sim, tmp_path, max_rps="8")
-        first = _start("sync", "--quiet", env=env)
+        syncs = [_start("sync", "--quiet", env=env)]
         time.sleep(0.3)
-        second = _start("sync", "--quiet", env=env)
-        _, first_err = first.communicate(timeout=240)
-        _, second_err = second.communicate(timeout=240)
-        assert first.returncode == 0, first_err[-2000:]
-        told = "another sync of customers is running (run "
-        assert second.returncode == 0 or (second.returncode == 1 and told in second_err), (
-            second_err[-2000:]
-        )
+        syncs.append(_start("sync", "--quiet", env=env))
+        errors = [s.communicate(timeout=240)[1] for s in syncs]
+        codes = [s.returncode for s in syncs]
+        assert 0 in codes, errors
+        told = "sync did not start: another sync of "
+        for code, err in zip(codes, errors, strict=True):
+            assert code == 0 or (code == 1 and told in err), err[-2000:]
         assert mismatches(sim, tmp_path) == {}
     # Each resource's runs one after the other: the later started after the earlier finished.
     for resource in ("customers", "transactions"):
         runs = [r for r in Lake(tmp_path).load_state(resource).runs if r["kind"] == "sync"]
-        assert len(runs) == (2 if second.returncode == 0 else 1)
+        assert len(runs) == 2 if codes == [0, 0] else 1 <= len(runs) <= 2
         for earlier, later in itertools.pairwise(runs):
             started = datetime.strptime(later["run_id"][:18], "%Y%m%dT%H%M%S%f")
             assert started.replace(tzinfo=UTC) > datetime.fromisoformat(earlier["finished_at"])
