@@ -13,6 +13,7 @@ Order matters. Under every personal resource's writer claim (no sync writes mean
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from pipelines.sync.engine import new_run_id
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
 from pipelines.vivenu.client import VivenuClient
-from pipelines.warehouse import loader
+from pipelines.warehouse import loader, remote
 
 # Folders of the data directory with a layer of their own; the rest is searched as text.
 OWN_FOLDERS = ("exports", "crm", "quality", "webhooks", "lake", "dagster_home")
@@ -227,4 +228,27 @@ def _dry_run(
     report.layers["analyst copy"] = wh.count(loader.analyst_path(db_path), erasure)
     report.layers["set-aside warehouse"] = wh.count(loader.set_aside_path(db_path), erasure)
     report.layers.update(_file_layers(data_dir, found, erased, dry_run=True))
+    if lake.remote:
+        _count_bucket(lake, db_path, report, found, erasure)
     return report
+
+
+def _count_bucket(
+    lake: Lake, db_path: Path, report: ErasureReport, found: list[Person], erasure: wh.Erasure
+) -> None:
+    """What the lake's bucket holds beyond its tables: the warehouse and analyst copy an
+    erasure fetches and rewrites (this disk's may be older, or absent in a fresh container)
+    and the gate's files, counted on downloads to a temporary folder (nothing here changes)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    # In the data dir, not /tmp: a copy a kill leaves behind is found by the next erasure.
+    with tempfile.TemporaryDirectory(prefix=".erase-dry-run-", dir=db_path.parent) as tmp:
+        folder = Path(tmp)
+        for layer, path in (("warehouse", db_path), ("analyst copy", loader.analyst_path(db_path))):
+            copy = folder / path.name
+            if remote.fetch(path.name, copy, lake=lake.root) is not None:
+                report.layers[layer] = wh.count(copy, erasure)
+        urls = {}
+        for resource in TABLES:
+            urls.update(stored.download(lake, resource, folder / "quality"))
+        counted = files.quality(folder / "quality", found, erasure.erased, dry_run=True)
+        report.layers["quality"].update({urls[Path(p)]: n for p, n in counted.items()})

@@ -44,6 +44,17 @@ def sealed(lake: Lake, resource: str) -> bool:
     return state.exists() and _seal(state) == _digest(rejects.rejected_path(lake, resource))
 
 
+def download(lake: Lake, resource: str, folder: Path) -> dict[Path, str]:
+    """The bucket's gate files of `resource`, downloaded to `folder/<resource>/` under their
+    local names (this disk's own are left as they are), each with its URL."""
+    found = {}
+    for path in (incremental.state_path(lake, resource), rejects.rejected_path(lake, resource)):
+        copy = folder / resource / path.name
+        if remote.fetch(_name(resource, path), copy, lake=lake.root) is not None:
+            found[copy] = str(remote.location(_name(resource, path), lake.root))
+    return found
+
+
 def fetch(lake: Lake, resource: str) -> None:
     """Replace this disk's gate files of `resource` with the bucket's. Without a state there
     (or one sealed with other rejects) the local state goes: the next validation is full. The

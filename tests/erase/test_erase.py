@@ -147,10 +147,19 @@ def test_with_the_lake_on_s3_no_object_holds_them(tmp_path: Path, s3_lake: S3Lak
         world = build(sim, tmp_path / "data", n=4)
         assert scan_blobs(s3_lake.objects(), world.known)  # the bucket held them
         revenue = world.revenue()
+        # A dry run in a fresh container counts what the bucket holds, and leaves it be.
+        before = s3_lake.objects()
+        fresh = tmp_path / "fresh"
+        dry = erase(Request(ids=tuple(world.erased)), data_dir=fresh, dry_run=True)
+        assert s3_lake.objects() == before and scan(fresh, world.known) == []
 
-        erase(Request(ids=tuple(world.erased)), data_dir=world.data_dir)
+        done = erase(Request(ids=tuple(world.erased)), data_dir=world.data_dir)
 
         assert scan_blobs(s3_lake.objects(), world.known) == []
         assert scan(world.data_dir, world.known) == []
         assert world.revenue() == revenue
         assert "lake/_erasure/salt/_delta_log/00000000000000000000.json" in s3_lake.listing()
+        for layer in ("lake", "warehouse", "analyst copy"):
+            assert dry.layers[layer] and dry.layers[layer] == done.layers[layer], layer
+        bucket = f"{s3_lake.url}/_warehouse/quality/customers/rejected.parquet"
+        assert dry.layers["quality"][bucket] > 0
