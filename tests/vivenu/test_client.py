@@ -281,3 +281,22 @@ def test_a_refused_connection_after_vivenu_answered_is_an_outage_and_gets_every_
     with pytest.raises(VivenuUnavailable, match="after 5 attempts") as info:
         run(go())
     assert len(calls) == 1 + 5 and "VIVENU_BASE_URL" not in str(info.value)
+
+
+def test_clients_share_one_verifying_tls_context_per_ca_setting(monkeypatch):
+    import ssl
+
+    import certifi
+
+    from pipelines.vivenu.client import tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = tls_context()
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    assert tls_context() is first
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # another CA setting: its own context
+    assert tls_context() is not first
+    settings = ClientSettings(base_url="https://vivenu.test", api_key=KEY)
+    clients = [VivenuClient(settings) for _ in range(2)]
+    assert all(c._http._transport._pool._ssl_context is tls_context() for c in clients)
