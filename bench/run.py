@@ -17,8 +17,8 @@ so it is never the hidden limit of a figure. Phases:
 6. the whole `customer-sync sync --full` job (sync + gate + load + analytics), optional;
 6b. the whole incremental path (`path`): `customer-sync sync` on the synced and loaded lake (one
    run first to build what a bench.child stage does not: gate state, analytics, analyst copy),
-   then after a fresh 1% and 0.1% change each, beside dlt's incremental run of the same change;
-   split by Dagster's step durations;
+   then after a fresh 1% and 0.1% change each (`--skip 0.1%`: 1% only), beside dlt's
+   incremental run of the same change; split by Dagster's step durations;
 7. correctness: a second, in-process simulator (N = --writer-customers) so the truth can be
    read: both tools with the background writer off, then on (full run during the writes,
    writer stopped, one incremental catch-up run), each compared with the truth;
@@ -770,7 +770,8 @@ def incremental_path(
     incremental run of the same change beside it; per stage from Dagster's step durations."""
     cmd = [str(ROOT / ".venv/bin/customer-sync"), "sync", "--quiet", "--json"]
     runs: dict[str, Any] = {}
-    for phase, share in (("settle", 0.0), ("1%", 0.01), ("0.1%", 0.001)):
+    rounds = (("settle", 0.0), ("1%", 0.01), ("0.1%", 0.001))
+    for phase, share in rounds[:2] if "0.1%" in args.skip else rounds:
         if share:
             chosen = rng.sample(ids, max(1, int(len(ids) * share)))
             runs[f"mutate {phase}"] = (
