@@ -13,6 +13,7 @@ Order matters. Under every personal resource's writer claim (no sync writes mean
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +37,9 @@ from pipelines.warehouse import loader, remote
 
 # Folders of the data directory with a layer of their own; the rest is searched as text.
 OWN_FOLDERS = ("exports", "crm", "quality", "webhooks", "lake", "dagster_home")
+# A dry run's downloads of the bucket (`_count_bucket`): copies of people, which a killed dry
+# run leaves behind.
+DRY_RUN_PREFIX = ".erase-dry-run-"
 
 
 @dataclass
@@ -124,6 +128,7 @@ def erase(
     # erased here and deletes those files. Erasing first would leave the person there.
     for spec in lake_tables.personal_resources():
         lake.refuse_old_layout(spec.name)
+    _remove_dry_run_leftovers(db_path.parent)
     if dry_run:
         return _dry_run(request, lake, data_dir, db_path, erasure_id)
     with lake_tables.claims(lake) as writers:
@@ -215,6 +220,11 @@ def _warehouse(lake: Lake, db_path: Path, report: ErasureReport, erasure: wh.Era
         report.layers["analyst copy"] = held
 
 
+def _remove_dry_run_leftovers(folder: Path) -> None:
+    for leftover in folder.glob(f"{DRY_RUN_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _dry_run(
     request: Request, lake: Lake, data_dir: Path, db_path: Path, erasure_id: str
 ) -> ErasureReport:
@@ -240,8 +250,8 @@ def _count_bucket(
     erasure fetches and rewrites (this disk's may be older, or absent in a fresh container)
     and the gate's files, counted on downloads to a temporary folder (nothing here changes)."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    # In the data dir, not /tmp: a copy a kill leaves behind is found by the next erasure.
-    with tempfile.TemporaryDirectory(prefix=".erase-dry-run-", dir=db_path.parent) as tmp:
+    # In the data dir, not /tmp: a copy a kill leaves behind is removed by the next erasure.
+    with tempfile.TemporaryDirectory(prefix=DRY_RUN_PREFIX, dir=db_path.parent) as tmp:
         folder = Path(tmp)
         for layer, path in (("warehouse", db_path), ("analyst copy", loader.analyst_path(db_path))):
             copy = folder / path.name
