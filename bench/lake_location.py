@@ -25,11 +25,6 @@ import boto3
 from bench.run import ROOT, Bench, Row, Simulator, mutate, snapshot_ids
 
 BUCKET = "bench"
-_MOTO = (
-    "import sys;from moto.server import ThreadedMotoServer;"
-    "s=ThreadedMotoServer(ip_address='127.0.0.1',port=0,verbose=False);s.start();"
-    "print(s.get_host_and_port()[1],flush=True);sys.stdin.read()"
-)
 AWS = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench-secret",
@@ -42,7 +37,8 @@ def moto_server(log: Path) -> tuple[subprocess.Popen[str], str]:
     """moto's server, its request log (one line per S3 request) going to `log`."""
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _MOTO],
+            [sys.executable, "-m", "bench.s3server", "--log"],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,

@@ -1,10 +1,6 @@
-"""A real S3 endpoint for tests: moto's server on 127.0.0.1 in its own process, one per pytest
-worker, and a fresh bucket per test (`s3_lake`) with the environment a run reads.
-
-moto runs in a subprocess, not a thread: delta-rs holds the GIL during some of its S3 calls
-(`DeltaTable.history()`), so an in-process server could never answer them (design §9.1). The
-child exits when its stdin closes, so it dies with pytest even after a kill -9.
-"""
+"""A real S3 endpoint for tests: moto's server on 127.0.0.1 in its own process
+(`bench.s3server`), one per pytest worker, and a fresh bucket per test (`s3_lake`) with the
+environment a run reads."""
 
 from __future__ import annotations
 
@@ -19,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,11 +29,7 @@ ACCESS_KEY_ID = "testing-key-id"
 # found the secret and nothing else.
 SECRET_ACCESS_KEY = "s3-test-secret-9f8e7d6c5b4a"
 
-_CHILD = (
-    "import sys;from moto.server import ThreadedMotoServer;"
-    "s=ThreadedMotoServer(ip_address='127.0.0.1',port=0,verbose=False);s.start();"
-    "print(s.get_host_and_port()[1],flush=True);sys.stdin.read();import os;os._exit(0)"
-)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class S3Server:
@@ -48,7 +41,8 @@ class S3Server:
 
     def start(self) -> S3Server:
         self._proc = proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, "-m", "bench.s3server"],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
