@@ -53,7 +53,7 @@ format: .venv/.synced
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-## Sync speed and memory at 1M customers vs dlt (~45 min; report in data/bench/latest.md, summary in BENCHMARKS.md).
+## Sync speed and memory at 1M customers vs dlt (~95 min; report in data/bench/latest.md, summary in BENCHMARKS.md).
 bench: .venv/.synced
 	.venv/bin/python -m bench.run
 

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,13 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.clirun import ROOT
+
 REGION = "us-east-1"
 ACCESS_KEY_ID = "testing-key-id"
 # Distinct from the key id and from any word the project writes, so a secret scan that finds it
 # found the secret and nothing else.
 SECRET_ACCESS_KEY = "s3-test-secret-9f8e7d6c5b4a"
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class S3Server:

@@ -13,6 +13,7 @@ Order matters. Under every personal resource's writer claim (no sync writes mean
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -32,13 +33,14 @@ from pipelines.quality import stored
 from pipelines.sync.engine import new_run_id
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
+from pipelines.sync.state import pid_alive
 from pipelines.vivenu.client import VivenuClient
 from pipelines.warehouse import loader, remote
 
 # Folders of the data directory with a layer of their own; the rest is searched as text.
 OWN_FOLDERS = ("exports", "crm", "quality", "webhooks", "lake", "dagster_home")
-# A dry run's downloads of the bucket (`_count_bucket`): copies of people, which a killed dry
-# run leaves behind.
+# A dry run's downloads of the bucket (`_count_bucket`), `<prefix><pid>.<random>`: copies of
+# people, which a killed dry run leaves behind.
 DRY_RUN_PREFIX = ".erase-dry-run-"
 
 
@@ -128,6 +130,7 @@ def erase(
     # erased here and deletes those files. Erasing first would leave the person there.
     for spec in lake_tables.personal_resources():
         lake.refuse_old_layout(spec.name)
+    # Before counting or erasing: a killed dry run's copies are a layer no other step reads.
     _remove_dry_run_leftovers(db_path.parent)
     if dry_run:
         return _dry_run(request, lake, data_dir, db_path, erasure_id)
@@ -221,8 +224,12 @@ def _warehouse(lake: Lake, db_path: Path, report: ErasureReport, erasure: wh.Era
 
 
 def _remove_dry_run_leftovers(folder: Path) -> None:
+    """The folders of dry runs whose process is gone (a running one's are left to it); one
+    that cannot be removed fails the erasure rather than keep the copies."""
     for leftover in folder.glob(f"{DRY_RUN_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        pid = leftover.name.removeprefix(DRY_RUN_PREFIX).split(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(leftover)
 
 
 def _dry_run(
@@ -248,10 +255,11 @@ def _count_bucket(
 ) -> None:
     """What the lake's bucket holds beyond its tables: the warehouse and analyst copy an
     erasure fetches and rewrites (this disk's may be older, or absent in a fresh container)
-    and the gate's files, counted on downloads to a temporary folder (nothing here changes)."""
+    and the gate's files, counted on downloads to a temporary folder (nothing else changes)."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     # In the data dir, not /tmp: a copy a kill leaves behind is removed by the next erasure.
-    with tempfile.TemporaryDirectory(prefix=DRY_RUN_PREFIX, dir=db_path.parent) as tmp:
+    prefix = f"{DRY_RUN_PREFIX}{os.getpid()}."
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=db_path.parent) as tmp:
         folder = Path(tmp)
         for layer, path in (("warehouse", db_path), ("analyst copy", loader.analyst_path(db_path))):
             copy = folder / path.name

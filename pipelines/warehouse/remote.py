@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 from obstore.store import S3Store
 
 from pipelines import settings
+from pipelines.sync.state import temp_file
 
 if TYPE_CHECKING:
     from obstore import GetResult, PutMode
@@ -136,7 +136,9 @@ def fetch(
             "(ETags and If-Match); use AWS S3, MinIO, R2 or Ceph"
         )
     local.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".download")
+    # pid-tagged: the next fetch or write of `local` deletes what a killed one left (a copy of
+    # the warehouse, people included, that no layer of an erasure reads).
+    fd, tmp = temp_file(local)
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in _chunks(result, url):

@@ -5,8 +5,10 @@ bring them back."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,10 +73,15 @@ def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(
     rejected = world.erased[1]
     assert scan(world.data_dir / DAGSTER_HOME, {rejected: {rejected}})
     revenue = world.revenue()
-    # What a dry run killed mid-download leaves (`_count_bucket`): the next erasure removes it.
-    leftover = world.data_dir / f"{DRY_RUN_PREFIX}killed"
+    # What a dry run killed mid-download leaves (`_count_bucket`): the next erasure removes it,
+    # and leaves the folder of one still running (this process) to it.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    leftover = world.data_dir / f"{DRY_RUN_PREFIX}{gone.pid}.killed"
     leftover.mkdir()
     shutil.copy(world.db, leftover / world.db.name)
+    running = world.data_dir / f"{DRY_RUN_PREFIX}{os.getpid()}.running"
+    running.mkdir()
     # By email for one of them (the same person), in a file: run config stays in Dagster.
     first = world.sim.store.get_customer(world.erased[3])["primaryEmail"]
     listed = tmp_path / "to-forget.txt"
@@ -97,6 +104,8 @@ def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(
     )
     assert output and metadata["people"].value == 10 and metadata["not_found"].value == 0
     assert scan(world.data_dir, world.known) == [] and not leftover.exists()
+    assert running.is_dir()
+    running.rmdir()
     # Rewritten files keep the lake's types (pyarrow filters them with the others).
     for path in (world.data_dir / "lake").rglob("*.parquet"):
         if "_delta_log" not in path.parts:

@@ -5,6 +5,7 @@ the remote file never overwritten by a stale copy, nothing remote with a local l
 from __future__ import annotations
 
 import logging
+import subprocess
 import traceback
 from pathlib import Path
 
@@ -118,16 +119,25 @@ def test_a_lost_upload_reply_is_not_taken_for_a_conflict(
     assert remote_bytes(s3_faulty_lake) == local.read_bytes()
 
 
-def test_fetch_replaces_the_file_and_drops_a_stale_wal(s3_lake: S3Lake, tmp_path: Path) -> None:
+def test_fetch_replaces_the_file_and_drops_a_stale_wal_and_a_killed_download(
+    s3_lake: S3Lake, tmp_path: Path
+) -> None:
     remote.publish(NAME, warehouse(tmp_path / "a" / NAME, "remote"), None)
     local = warehouse(tmp_path / "b" / NAME, "local", "rows")
     wal = local.with_name(NAME + ".wal")
     wal.write_bytes(b"a crashed run's log")
 
+    # A fetch killed mid-download left a copy of the warehouse (people included) beside it.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    killed = local.with_name(f".{NAME}.{gone.pid}.abc123.tmp")
+    killed.write_bytes(local.read_bytes())
+
     remote.fetch(NAME, local)
 
-    assert not wal.exists()
+    assert not wal.exists() and not killed.exists()
     assert rows(local) == ["remote"]
+    assert sorted(p.name for p in local.parent.iterdir()) == [NAME]
 
 
 def test_publish_refuses_a_file_with_an_open_connection(s3_lake: S3Lake, tmp_path: Path) -> None:
