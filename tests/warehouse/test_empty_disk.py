@@ -40,9 +40,9 @@ def test_three_syncs_in_three_empty_data_dirs_share_the_bucket(tmp_path, s3_lake
             if run:
                 for cid in store.live_customer_ids()[run * 10 : run * 10 + 15]:
                     store.update_customer(cid, {"primaryEmail": f"run{run}.{cid}@example.org"})
-                # Past the sync's safety lag: a change younger than it is the next run's (a
-                # run whose process started faster than 2 s missed the edits it asserts).
-                time.sleep(2.1)
+            # Past the sync's safety lag: a change younger than it is the next run's (a run whose
+            # process started within 2 s of the edits, the rejected one's too, missed them).
+            time.sleep(2.1)
             data_dir = tmp_path / f"container-{run}"  # new and empty each time
             env = clean_env(
                 VIVENU_BASE_URL=sim.base_url,
