@@ -33,7 +33,7 @@ from pipelines.quality import stored
 from pipelines.sync.engine import new_run_id
 from pipelines.sync.lake import TABLES, Lake
 from pipelines.sync.lake import _options as lake_options  # pyright: ignore[reportPrivateUsage]
-from pipelines.sync.state import pid_alive
+from pipelines.sync.state import owner_gone
 from pipelines.vivenu.client import VivenuClient
 from pipelines.warehouse import loader, remote
 
@@ -227,8 +227,7 @@ def _remove_dry_run_leftovers(folder: Path) -> None:
     """The folders of dry runs whose process is gone (a running one's are left to it); one
     that cannot be removed fails the erasure rather than keep the copies."""
     for leftover in folder.glob(f"{DRY_RUN_PREFIX}*"):
-        pid = leftover.name.removeprefix(DRY_RUN_PREFIX).split(".")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if owner_gone(leftover.name, DRY_RUN_PREFIX):
             shutil.rmtree(leftover)
 
 

@@ -48,13 +48,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def owner_gone(name: str, prefix: str) -> bool:
+    """Whether `name`, `<prefix><pid>.<anything>`, was made by a process that is gone."""
+    pid = name.removeprefix(prefix).split(".")[0]
+    return name.startswith(prefix) and pid.isdigit() and not pid_alive(int(pid))
+
+
 def temp_file(path: Path) -> tuple[int, str]:
     """A new temp file beside `path`, named `.<name>.<pid>.<random>.tmp`, after deleting those of
     earlier writers that were killed (their process is gone) before they could rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp*"):
-        pid = stale.name.removeprefix(f".{path.name}.").split(".")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if owner_gone(stale.name, f".{path.name}."):
             stale.unlink(missing_ok=True)
     return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
 
