@@ -227,8 +227,12 @@ def _remove_dry_run_leftovers(folder: Path) -> None:
     """The folders of dry runs whose process is gone (a running one's are left to it); one
     that cannot be removed fails the erasure rather than keep the copies."""
     for leftover in folder.glob(f"{DRY_RUN_PREFIX}*"):
-        if owner_gone(leftover.name, DRY_RUN_PREFIX):
+        if not owner_gone(leftover.name, DRY_RUN_PREFIX):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover)
+        else:  # not one of ours: the name only, never what a link points at
+            leftover.unlink(missing_ok=True)
 
 
 def _dry_run(

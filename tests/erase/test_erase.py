@@ -82,6 +82,12 @@ def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(
     shutil.copy(world.db, leftover / world.db.name)
     running = world.data_dir / f"{DRY_RUN_PREFIX}{os.getpid()}.running"
     running.mkdir()
+    # A hostile link under that name: removed, and what it points at left alone.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not the erasure's")
+    link = world.data_dir / f"{DRY_RUN_PREFIX}{gone.pid}.link"
+    link.symlink_to(elsewhere, target_is_directory=True)
     # By email for one of them (the same person), in a file: run config stays in Dagster.
     first = world.sim.store.get_customer(world.erased[3])["primaryEmail"]
     listed = tmp_path / "to-forget.txt"
@@ -104,7 +110,7 @@ def test_erasing_ten_leaves_no_byte_of_them_and_revenue_unchanged(
     )
     assert output and metadata["people"].value == 10 and metadata["not_found"].value == 0
     assert scan(world.data_dir, world.known) == [] and not leftover.exists()
-    assert running.is_dir()
+    assert running.is_dir() and not link.is_symlink() and (elsewhere / "keep.txt").exists()
     running.rmdir()
     # Rewritten files keep the lake's types (pyarrow filters them with the others).
     for path in (world.data_dir / "lake").rglob("*.parquet"):
